@@ -1,0 +1,38 @@
+# blickfang — `make run` and `make test` set up whatever is missing first.
+SHELL := /bin/bash
+CARGO ?= cargo
+SHARED ?= $(or $(BLICKFANG_SHARED_DIR),$(abspath $(CURDIR)/../shared))
+DATA ?= $(or $(BLICKFANG_TEST_DATA),$(SHARED)/data)
+DEMO_CLIP ?= $(DATA)/videos_people/intel_preview_face-demographics-walking.transcoded.mp4
+PLUGIN_DIR := $(CURDIR)/target/release
+PLUGIN_INSTALL_DIR ?= $(shell pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
+BIN_INSTALL_DIR ?= /usr/local/bin
+
+.PHONY: setup build run test bench install inspect clean
+
+setup:
+	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --workspace --locked
+
+# The demo: a real clip through facedetect, one JSON line per frame with the faces found.
+run: build
+	GST_PLUGIN_PATH=$(PLUGIN_DIR) $(PLUGIN_DIR)/blickfang analyze "$(DEMO_CLIP)" --output -
+
+test: setup
+	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) test --release --workspace --locked
+
+bench: build
+	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) run --release --locked -p gst-plugin-blickfang --bin blickfang-bench
+
+inspect: build
+	GST_PLUGIN_PATH=$(PLUGIN_DIR) gst-inspect-1.0 blickfang-facedetect
+
+# Into the system registry: afterwards no GST_PLUGIN_PATH is needed.
+install: build
+	install -m 0644 $(PLUGIN_DIR)/libgstblickfang.so $(PLUGIN_INSTALL_DIR)/
+	install -m 0755 $(PLUGIN_DIR)/blickfang $(BIN_INSTALL_DIR)/
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,345 @@
+//! `blickfang`: runs blickfang's elements from the command line.
+//!
+//! `blickfang analyze <INPUT> --output <FILE.jsonl|->` runs the same element
+//! pipeline as a live deployment on a folder of images (one JSON line per
+//! image, recursively, sorted), a video file, a URI or a camera device (one
+//! JSON line per frame).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use gst::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use gstblickfang::meta;
+
+
+#[derive(Parser)]
+#[command(name = "blickfang", version, about = "Privacy-preserving audience analytics for digital signage")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect and track faces in images, a video file, a URI or a camera.
+    Analyze(AnalyzeArgs),
+    /// WIDER FACE AP (easy/medium/hard, official protocol) of `analyze` output.
+    EvaluateWider {
+        /// The ground truth, `gt_full.jsonl`.
+        #[arg(long)]
+        ground_truth: PathBuf,
+        /// JSON lines written by `blickfang analyze` over the same images.
+        predictions: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    /// A folder of images, a video file, a URI (rtsp://, file://, ...) or /dev/videoN.
+    input: String,
+    /// Where the JSON lines go; "-" for standard output.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// facedetect's `score-threshold`.
+    #[arg(long)]
+    score_threshold: Option<f32>,
+    /// facedetect's `nms-threshold`.
+    #[arg(long)]
+    nms_threshold: Option<f32>,
+    /// facedetect's `detection-size` (long side; 0 = full resolution).
+    #[arg(long)]
+    detection_size: Option<u32>,
+    /// facedetect's `model` (path, or relative to the model folders).
+    #[arg(long)]
+    model: Option<String>,
+    /// facedetect's `interval`.
+    #[arg(long)]
+    interval: Option<u32>,
+    /// facedetect's `threads`.
+    #[arg(long)]
+    threads: Option<u32>,
+    /// facedetect's `onnxruntime` (path of libonnxruntime.so).
+    #[arg(long)]
+    onnxruntime: Option<String>,
+    /// Stop a video after this many frames.
+    #[arg(long)]
+    max_frames: Option<u64>,
+}
+
+const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
+
+fn main() {
+    let cli = Cli::parse();
+    let result = gst::init()
+        .context("cannot initialise GStreamer")
+        .and_then(|_| gstblickfang::register_static().context("cannot register the blickfang elements"))
+        .and_then(|_| match cli.command {
+            Command::Analyze(args) => analyze(&args),
+            Command::EvaluateWider { ground_truth, predictions } => evaluate_wider(&ground_truth, &predictions),
+        });
+    if let Err(e) = result {
+        eprintln!("blickfang: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn evaluate_wider(ground_truth: &Path, predictions: &Path) -> Result<()> {
+    use blickfang::eval::wider;
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+    let gt = wider::parse_ground_truth(&read(ground_truth)?).context("bad ground truth")?;
+    let preds = wider::parse_predictions(&read(predictions)?).context("bad predictions")?;
+    let ap = wider::evaluate(&gt, &preds);
+    println!("{}", json!({"images": gt.len(), "easy": ap.easy, "medium": ap.medium, "hard": ap.hard}));
+    Ok(())
+}
+
+fn analyze(args: &AnalyzeArgs) -> Result<()> {
+    let mut out: Box<dyn Write> = if args.output.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        let f = std::fs::File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+        Box::new(std::io::BufWriter::new(f))
+    };
+    let input = Path::new(&args.input);
+    if input.is_dir() {
+        analyze_images(args, input, &mut out)?;
+    } else {
+        analyze_stream(args, &mut out)?;
+    }
+    out.flush().context("cannot write the output")?;
+    Ok(())
+}
+
+/// The facedetect element configured from the command line.
+fn facedetect(args: &AnalyzeArgs) -> Result<gst::Element> {
+    let mut b = gst::ElementFactory::make("blickfang-facedetect");
+    if let Some(v) = args.score_threshold {
+        b = b.property("score-threshold", v);
+    }
+    if let Some(v) = args.nms_threshold {
+        b = b.property("nms-threshold", v);
+    }
+    if let Some(v) = args.detection_size {
+        b = b.property("detection-size", v);
+    }
+    if let Some(v) = &args.model {
+        b = b.property("model", v);
+    }
+    if let Some(v) = args.interval {
+        b = b.property("interval", v);
+    }
+    if let Some(v) = args.threads {
+        b = b.property("threads", v);
+    }
+    if let Some(v) = &args.onnxruntime {
+        b = b.property("onnxruntime", v);
+    }
+    b.build().context("cannot create blickfang-facedetect")
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// The `faces` array of a JSON line.
+fn faces_json(buffer: &gst::BufferRef) -> Value {
+    let faces: Vec<Value> = meta::faces(buffer)
+        .iter()
+        .map(|f| {
+            json!({
+                "box": f.bbox.map(round2),
+                "score": (f.confidence * 10000.0).round() / 10000.0,
+                "landmarks": f.landmarks.map(|p| p.map(round2)),
+                "id": f.id,
+            })
+        })
+        .collect();
+    Value::Array(faces)
+}
+
+fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect_images(&p, out)?;
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {what} {{msg}}"))
+            .expect("template"),
+    );
+    bar
+}
+
+/// One pipeline per image: images differ in size, and each must yield
+/// exactly one line.
+fn analyze_images(args: &AnalyzeArgs, dir: &Path, out: &mut dyn Write) -> Result<()> {
+    let mut images = Vec::new();
+    collect_images(dir, &mut images)?;
+    if images.is_empty() {
+        bail!("no images ({}) under {}", IMAGE_EXTENSIONS.join(", "), dir.display());
+    }
+    let bar = progress(images.len() as u64, "images");
+    for path in &images {
+        let rel = path.strip_prefix(dir).unwrap_or(path).to_string_lossy().into_owned();
+        let sample = run_image(args, path).with_context(|| format!("{}", path.display()))?;
+        let caps = sample.caps().context("decoded image without caps")?;
+        let info = gst_video::VideoInfo::from_caps(caps).context("decoded image with bad caps")?;
+        let buffer = sample.buffer().context("decoded image without buffer")?;
+        let line = json!({
+            "path": rel,
+            "width": info.width(),
+            "height": info.height(),
+            "faces": faces_json(buffer),
+        });
+        writeln!(out, "{line}").context("cannot write the output")?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn run_image(args: &AnalyzeArgs, path: &Path) -> Result<gst::Sample> {
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc").property("location", path).build()?;
+    let decode = gst::ElementFactory::make("decodebin").build()?;
+    let convert = gst::ElementFactory::make("videoconvert").build()?;
+    let detect = facedetect(args)?;
+    let sink = gst_app::AppSink::builder().sync(false).max_buffers(1).build();
+    pipeline.add_many([&src, &decode, &convert, &detect, sink.upcast_ref()])?;
+    src.link(&decode)?;
+    gst::Element::link_many([&convert, &detect, sink.upcast_ref()])?;
+    link_decoded_video(&decode, &convert);
+    pipeline.set_state(gst::State::Playing).context("cannot start the pipeline")?;
+    let result = wait_for_sample(&pipeline, &sink);
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+/// Links decodebin's video pad, when it appears, to `next`.
+fn link_decoded_video(decode: &gst::Element, next: &gst::Element) {
+    let next = next.downgrade();
+    decode.connect_pad_added(move |_, pad| {
+        let Some(next) = next.upgrade() else { return };
+        let is_video = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        if is_video {
+            if let Some(sink) = next.static_pad("sink") {
+                if !sink.is_linked() {
+                    let _ = pad.link(&sink);
+                }
+            }
+        }
+    });
+}
+
+fn wait_for_sample(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<gst::Sample> {
+    let bus = pipeline.bus().context("pipeline without bus")?;
+    loop {
+        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(20)) {
+            return Ok(sample);
+        }
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
+            match msg.view() {
+                gst::MessageView::Error(e) => bail!("{} ({})", e.error(), e.debug().unwrap_or_default()),
+                _ => bail!("the image produced no frame"),
+            }
+        }
+    }
+}
+
+fn stream_source(input: &str) -> Result<gst::Element> {
+    if input.starts_with("/dev/video") {
+        return Ok(gst::ElementFactory::make("v4l2src").property("device", input).build()?);
+    }
+    let uri = if input.contains("://") {
+        input.to_string()
+    } else {
+        let abs = std::fs::canonicalize(input).with_context(|| format!("no such file {input}"))?;
+        gst::glib::filename_to_uri(&abs, None).context("cannot make a URI")?.to_string()
+    };
+    Ok(gst::ElementFactory::make("uridecodebin").property("uri", uri).build()?)
+}
+
+/// A video file, URI or camera: one JSON line per frame.
+fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
+    let pipeline = gst::Pipeline::new();
+    let src = stream_source(&args.input)?;
+    let convert = gst::ElementFactory::make("videoconvert").build()?;
+    let detect = facedetect(args)?;
+    let sink = gst_app::AppSink::builder().sync(false).max_buffers(4).build();
+    pipeline.add_many([&src, &convert, &detect, sink.upcast_ref()])?;
+    gst::Element::link_many([&convert, &detect, sink.upcast_ref()])?;
+    if src.static_pad("src").is_some() {
+        src.link(&convert)?;
+    } else {
+        link_decoded_video(&src, &convert);
+    }
+    pipeline.set_state(gst::State::Playing).context("cannot start the pipeline")?;
+    let bus = pipeline.bus().context("pipeline without bus")?;
+    let mut bar: Option<ProgressBar> = None;
+    let mut frame = 0u64;
+    let result = loop {
+        if bar.is_none() {
+            if let Some(d) = pipeline.query_duration::<gst::ClockTime>() {
+                bar = Some(progress(d.mseconds(), "ms"));
+            }
+        }
+        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(20)) {
+            let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
+            let info = gst_video::VideoInfo::from_caps(caps).context("bad caps")?;
+            let pts = buffer.pts().map(|t| t.nseconds() as f64 / 1e9);
+            let line = json!({
+                "frame": frame,
+                "pts": pts,
+                "width": info.width(),
+                "height": info.height(),
+                "faces": faces_json(buffer),
+            });
+            writeln!(out, "{line}").context("cannot write the output")?;
+            if let (Some(b), Some(p)) = (&bar, buffer.pts()) {
+                b.set_position(p.mseconds());
+            }
+            frame += 1;
+            if args.max_frames.is_some_and(|m| frame >= m) {
+                break Ok(());
+            }
+            continue;
+        }
+        if sink.is_eos() {
+            break Ok(());
+        }
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(e) = msg.view() {
+                break Err(anyhow::anyhow!("{}", format!("{} ({})", e.error(), e.debug().unwrap_or_default())));
+            }
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}

@@ -1,0 +1,414 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use blickfang::detect::{DetectorConfig, FaceDetector, ModelFamily as CoreFamily};
+use blickfang::runtime;
+use blickfang::tracker::{Tracker, TrackerConfig};
+
+use super::ModelFamily;
+use crate::meta;
+use crate::video;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("facedetect", gst::DebugColorFlags::empty(), Some("blickfang face detection and tracking"))
+});
+
+const DEFAULT_MODEL: &str = "face/yunet_s_dynamic.onnx";
+const DEFAULT_SCORE_THRESHOLD: f32 = 0.6;
+// OpenCV's FaceDetectorYN reference measurements used 0.45.
+const DEFAULT_NMS_THRESHOLD: f32 = 0.45;
+const DEFAULT_MIN_FACE_SIZE: u32 = 0;
+// As OpenCV FaceDetectorYN's top_k: in practice the score threshold limits the count.
+const DEFAULT_MAX_FACES: u32 = 5000;
+const DEFAULT_DETECTION_SIZE: u32 = 640;
+const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_THREADS: u32 = 1;
+const DEFAULT_TRACK_TIMEOUT: u32 = 5;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: String,
+    model_family: ModelFamily,
+    score_threshold: f32,
+    nms_threshold: f32,
+    min_face_size: u32,
+    max_faces: u32,
+    detection_size: u32,
+    interval: u32,
+    threads: u32,
+    track_timeout: u32,
+    onnxruntime: Option<String>,
+    post_messages: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_MODEL.into(),
+            model_family: ModelFamily::Auto,
+            score_threshold: DEFAULT_SCORE_THRESHOLD,
+            nms_threshold: DEFAULT_NMS_THRESHOLD,
+            min_face_size: DEFAULT_MIN_FACE_SIZE,
+            max_faces: DEFAULT_MAX_FACES,
+            detection_size: DEFAULT_DETECTION_SIZE,
+            interval: DEFAULT_INTERVAL,
+            threads: DEFAULT_THREADS,
+            track_timeout: DEFAULT_TRACK_TIMEOUT,
+            onnxruntime: None,
+            post_messages: false,
+        }
+    }
+}
+
+struct State {
+    detector: FaceDetector,
+    tracker: Tracker,
+    info: Option<gst_video::VideoInfo>,
+    /// Frames seen since start; the model runs when `frame % interval == 0`
+    /// (and always when there is nothing to carry).
+    frame: u64,
+}
+
+#[derive(Default)]
+pub struct FaceDetect {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FaceDetect {
+    const NAME: &'static str = "BlickfangFaceDetect";
+    type Type = super::FaceDetect;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for FaceDetect {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("ONNX face detection model: an absolute path, or a path relative to the model folders \
+                            ($BLICKFANG_MODEL_DIR, $XDG_DATA_HOME/blickfang/models, /usr/local/share/blickfang/models, \
+                            /usr/share/blickfang/models)")
+                    .default_value(Some(DEFAULT_MODEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("model-family", ModelFamily::Auto)
+                    .nick("Model family")
+                    .blurb("How to decode the model's output; auto decides from its output names")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("score-threshold")
+                    .nick("Score threshold")
+                    .blurb("Minimum face confidence")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_SCORE_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("nms-threshold")
+                    .nick("NMS threshold")
+                    .blurb("Overlap (IoU) above which the weaker of two detections is dropped")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_NMS_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-face-size")
+                    .nick("Minimum face size")
+                    .blurb("Faces whose box is smaller than this many frame pixels (shorter side) are ignored")
+                    .default_value(DEFAULT_MIN_FACE_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-faces")
+                    .nick("Maximum faces")
+                    .blurb("At most this many faces per frame, the most confident first")
+                    .minimum(1)
+                    .default_value(DEFAULT_MAX_FACES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("detection-size")
+                    .nick("Detection size")
+                    .blurb("Long side, in pixels, of the downscaled copy the model sees (never enlarged); \
+                            0 = full resolution")
+                    .default_value(DEFAULT_DETECTION_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb("Run the model every N frames; tracks are carried along their motion in between")
+                    .minimum(1)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("track-timeout")
+                    .nick("Track timeout")
+                    .blurb("A track ends after this many model runs in a row without its face")
+                    .default_value(DEFAULT_TRACK_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads for this element")
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("onnxruntime")
+                    .nick("ONNX Runtime library")
+                    .blurb("Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
+                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post a `facedetect` element message on the bus for every analysed frame")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MODEL.into()),
+            "model-family" => s.model_family = value.get().unwrap(),
+            "score-threshold" => s.score_threshold = value.get().unwrap(),
+            "nms-threshold" => s.nms_threshold = value.get().unwrap(),
+            "min-face-size" => s.min_face_size = value.get().unwrap(),
+            "max-faces" => s.max_faces = value.get().unwrap(),
+            "detection-size" => s.detection_size = value.get().unwrap(),
+            "interval" => s.interval = value.get().unwrap(),
+            "track-timeout" => s.track_timeout = value.get().unwrap(),
+            "threads" => s.threads = value.get().unwrap(),
+            "onnxruntime" => s.onnxruntime = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
+            "post-messages" => s.post_messages = value.get().unwrap(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model.to_value(),
+            "model-family" => s.model_family.to_value(),
+            "score-threshold" => s.score_threshold.to_value(),
+            "nms-threshold" => s.nms_threshold.to_value(),
+            "min-face-size" => s.min_face_size.to_value(),
+            "max-faces" => s.max_faces.to_value(),
+            "detection-size" => s.detection_size.to_value(),
+            "interval" => s.interval.to_value(),
+            "track-timeout" => s.track_timeout.to_value(),
+            "threads" => s.threads.to_value(),
+            "onnxruntime" => s.onnxruntime.to_value(),
+            "post-messages" => s.post_messages.to_value(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+}
+
+impl GstObjectImpl for FaceDetect {}
+
+impl ElementImpl for FaceDetect {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "blickfang face detection",
+                "Filter/Analyzer/Video",
+                "Finds and tracks faces (YuNet or CenterFace via ONNX Runtime) and attaches one \
+                 region-of-interest meta per face; the video passes through unchanged",
+                "blickfang developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = video::raw_caps();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl FaceDetect {
+    fn detector_config(settings: &Settings, model: PathBuf) -> DetectorConfig {
+        DetectorConfig {
+            model,
+            family: match settings.model_family {
+                ModelFamily::Auto => None,
+                ModelFamily::YuNet => Some(CoreFamily::YuNet),
+                ModelFamily::CenterFace => Some(CoreFamily::CenterFace),
+            },
+            score_threshold: settings.score_threshold,
+            nms_threshold: settings.nms_threshold,
+            max_faces: settings.max_faces as usize,
+            detection_size: settings.detection_size,
+            min_face_size: settings.min_face_size,
+            threads: settings.threads as usize,
+        }
+    }
+
+    fn post_faces(&self, buf: &gst::BufferRef, faces: &[gst::Structure]) {
+        let segment_times = self.obj().segment();
+        let pts = buf.pts();
+        let (stream_time, running_time) = match segment_times.downcast_ref::<gst::ClockTime>() {
+            Some(seg) => (seg.to_stream_time(pts.unwrap_or_default()), seg.to_running_time(pts.unwrap_or_default())),
+            None => (None, None),
+        };
+        let s = gst::Structure::builder("facedetect")
+            .field("timestamp", pts)
+            .field("stream-time", stream_time)
+            .field("running-time", running_time)
+            .field("duration", buf.duration())
+            .field("faces", gst::List::new(faces.iter().cloned()))
+            .build();
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+}
+
+impl BaseTransformImpl for FaceDetect {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let model = runtime::find_model(&settings.model).map_err(|e| {
+            gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e])
+        })?;
+        let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
+        let config = Self::detector_config(&settings, model);
+        let detector = FaceDetector::load(config, &library)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{}", e]))?;
+        gst::info!(CAT, imp = self, "loaded {:?} model {} with ONNX Runtime {}", detector.family(), settings.model, library.display());
+        let tracker = Tracker::new(TrackerConfig { max_misses: settings.track_timeout, ..TrackerConfig::default() });
+        *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0 });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.info = Some(info);
+        }
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)) {
+            // A new stream or a seek: nobody carries over.
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.tracker.clear();
+                state.frame = 0;
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["facedetect is not started"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let Some(info) = state.info.clone() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let run_model = state.frame % settings.interval.max(1) as u64 == 0;
+        state.detector.set_tuning(settings.score_threshold, settings.nms_threshold, settings.min_face_size, settings.max_faces as usize);
+        if run_model {
+            // Map read-only in a scope: the frame is neither written nor copied.
+            let detections = {
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame", info.width(), info.height()]);
+                    gst::FlowError::Error
+                })?;
+                let view = video::frame_view(&frame).ok_or_else(|| {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ["unsupported format {:?}", info.format()]);
+                    gst::FlowError::NotNegotiated
+                })?;
+                state.detector.detect(&view).map_err(|e| {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ["face detection failed: {}", e]);
+                    gst::FlowError::Error
+                })?
+            };
+            state.tracker.update(&detections);
+        } else {
+            state.tracker.predict();
+        }
+        let (w, h) = (info.width() as f32, info.height() as f32);
+        let mut posted = Vec::new();
+        let mut count = 0u32;
+        for track in state.tracker.visible() {
+            let b = track.detection.bbox.clipped(w, h);
+            if b.w < 1.0 || b.h < 1.0 {
+                continue;
+            }
+            let rect = (b.x.round() as u32, b.y.round() as u32, b.w.round().max(1.0) as u32, b.h.round().max(1.0) as u32);
+            let landmarks = gst::Array::new(track.detection.landmarks.iter().flat_map(|p| [p[0] as f64, p[1] as f64]));
+            let predicted = !run_model;
+            let detection = gst::Structure::builder(meta::DETECTION)
+                .field("confidence", track.detection.score as f64)
+                .field("x", b.x as f64)
+                .field("y", b.y as f64)
+                .field("width", b.w as f64)
+                .field("height", b.h as f64)
+                .field("landmarks", landmarks)
+                .field("predicted", predicted)
+                .build();
+            let mut roi = gst_video::VideoRegionOfInterestMeta::add(buf, meta::ROI_TYPE_FACE, rect);
+            roi.set_id(track.id as i32);
+            roi.add_param(detection);
+            count += 1;
+            if settings.post_messages {
+                posted.push(
+                    gst::Structure::builder("face")
+                        .field("id", track.id as i32)
+                        .field("x", rect.0)
+                        .field("y", rect.1)
+                        .field("width", rect.2)
+                        .field("height", rect.3)
+                        .field("confidence", track.detection.score as f64)
+                        .build(),
+                );
+            }
+        }
+        if let Ok(mut marker) = gst::meta::CustomMeta::add(buf, meta::ANALYSIS_META) {
+            let s = marker.mut_structure();
+            s.set_name(meta::ANALYSIS);
+            s.set("frame", state.frame);
+            s.set("detector-ran", run_model);
+            s.set("faces", count);
+            s.set("model-family", state.detector.family().name());
+        }
+        state.frame += 1;
+        drop(guard);
+        if settings.post_messages {
+            self.post_faces(buf, &posted);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

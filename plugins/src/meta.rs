@@ -1,0 +1,79 @@
+//! The metadata contract between our elements and downstream consumers.
+//!
+//! - One `GstVideoRegionOfInterestMeta` per face: `roi_type` [`ROI_TYPE_FACE`],
+//!   `id` = track id, with a [`DETECTION`] structure param:
+//!   `confidence` (f64), `x`, `y`, `width`, `height` (f64, frame pixels),
+//!   `landmarks` (array of 10 f64: x, y of right eye, left eye, nose tip,
+//!   right and left mouth corner), `predicted` (bool: position carried by the
+//!   tracker on a frame the model did not run on).
+//! - One custom meta [`ANALYSIS_META`] on every frame `facedetect` analysed,
+//!   even with no faces, whose structure [`ANALYSIS`] has `frame` (u64),
+//!   `detector-ran` (bool), `faces` (u32), `model-family` (string). Elements
+//!   that must not let unanalysed frames through (`blurredact`) look for it.
+
+
+pub const ROI_TYPE_FACE: &str = "face";
+pub const DETECTION: &str = "detection";
+pub const ANALYSIS_META: &str = "BlickfangAnalysisMeta";
+pub const ANALYSIS: &str = "blickfang-analysis";
+
+/// Registers the custom analysis meta (idempotent).
+pub fn register() {
+    if !gst::meta::CustomMeta::is_registered(ANALYSIS_META) {
+        // No tags: transforms that keep untagged metas (most do) carry the marker along.
+        gst::meta::CustomMeta::register(ANALYSIS_META, &[]);
+    }
+}
+
+/// The analysis marker of a buffer, if `facedetect` analysed it.
+pub fn analysis(buffer: &gst::BufferRef) -> Option<gst::Structure> {
+    gst::meta::CustomMeta::from_buffer(buffer, ANALYSIS_META).ok().map(|m| m.structure().to_owned())
+}
+
+/// One face as read back from a buffer's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceRoi {
+    pub id: i32,
+    /// The integer ROI rectangle.
+    pub rect: (u32, u32, u32, u32),
+    pub confidence: f64,
+    /// Sub-pixel box: x, y, width, height.
+    pub bbox: [f64; 4],
+    pub landmarks: [[f64; 2]; 5],
+    pub predicted: bool,
+}
+
+/// Every face ROI on a buffer, in meta order.
+pub fn faces(buffer: &gst::BufferRef) -> Vec<FaceRoi> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|m| m.roi_type() == ROI_TYPE_FACE)
+        .map(|m| {
+            let rect = m.rect();
+            let mut face = FaceRoi {
+                id: m.id(),
+                rect,
+                confidence: 0.0,
+                bbox: [rect.0 as f64, rect.1 as f64, rect.2 as f64, rect.3 as f64],
+                landmarks: [[0.0; 2]; 5],
+                predicted: false,
+            };
+            if let Some(s) = m.param(DETECTION) {
+                face.confidence = s.get("confidence").unwrap_or(0.0);
+                for (i, key) in ["x", "y", "width", "height"].iter().enumerate() {
+                    if let Ok(v) = s.get::<f64>(*key) {
+                        face.bbox[i] = v;
+                    }
+                }
+                if let Ok(arr) = s.get::<gst::Array>("landmarks") {
+                    let v: Vec<f64> = arr.iter().filter_map(|x| x.get::<f64>().ok()).collect();
+                    if v.len() == 10 {
+                        face.landmarks = std::array::from_fn(|k| [v[2 * k], v[2 * k + 1]]);
+                    }
+                }
+                face.predicted = s.get("predicted").unwrap_or(false);
+            }
+            face
+        })
+        .collect()
+}

@@ -1,0 +1,79 @@
+//! Adapts mapped GStreamer video frames to the core's `FrameView`.
+
+use blickfang::frame::{Colorimetry, FrameView, PixelFormat, YuvMatrix};
+use gst_video::prelude::*;
+use gst_video::VideoFormat;
+
+/// The raw formats every blickfang video element accepts.
+pub const FORMATS: &[VideoFormat] = &[
+    VideoFormat::I420,
+    VideoFormat::Yv12,
+    VideoFormat::Nv12,
+    VideoFormat::Nv21,
+    VideoFormat::Rgb,
+    VideoFormat::Bgr,
+    VideoFormat::Rgba,
+    VideoFormat::Bgra,
+    VideoFormat::Rgbx,
+    VideoFormat::Bgrx,
+    VideoFormat::Argb,
+    VideoFormat::Abgr,
+    VideoFormat::Xrgb,
+    VideoFormat::Xbgr,
+    VideoFormat::Gray8,
+];
+
+/// Caps for the formats above, any size and rate.
+pub fn raw_caps() -> gst::Caps {
+    gst_video::VideoCapsBuilder::new().format_list(FORMATS.iter().copied()).build()
+}
+
+pub fn pixel_format(format: VideoFormat) -> Option<PixelFormat> {
+    use PixelFormat as P;
+    Some(match format {
+        VideoFormat::I420 => P::I420,
+        VideoFormat::Yv12 => P::Yv12,
+        VideoFormat::Nv12 => P::Nv12,
+        VideoFormat::Nv21 => P::Nv21,
+        VideoFormat::Rgb => P::Rgb,
+        VideoFormat::Bgr => P::Bgr,
+        VideoFormat::Rgba => P::Rgba,
+        VideoFormat::Bgra => P::Bgra,
+        VideoFormat::Rgbx => P::Rgbx,
+        VideoFormat::Bgrx => P::Bgrx,
+        VideoFormat::Argb => P::Argb,
+        VideoFormat::Abgr => P::Abgr,
+        VideoFormat::Xrgb => P::Xrgb,
+        VideoFormat::Xbgr => P::Xbgr,
+        VideoFormat::Gray8 => P::Gray8,
+        _ => return None,
+    })
+}
+
+fn colorimetry(info: &gst_video::VideoInfo) -> Colorimetry {
+    let c = info.colorimetry();
+    Colorimetry {
+        matrix: if c.matrix() == gst_video::VideoColorMatrix::Bt709 { YuvMatrix::Bt709 } else { YuvMatrix::Bt601 },
+        full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+    }
+}
+
+/// A core view of a mapped frame; `None` for a format we do not handle.
+pub fn frame_view<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option<FrameView<'a>> {
+    let info = frame.info();
+    let format = pixel_format(info.format())?;
+    let mut planes: [&[u8]; 3] = [&[]; 3];
+    let mut strides = [0usize; 3];
+    for i in 0..(frame.n_planes() as usize).min(3) {
+        planes[i] = frame.plane_data(i as u32).ok()?;
+        strides[i] = frame.plane_stride()[i] as usize;
+    }
+    Some(FrameView {
+        format,
+        width: info.width() as usize,
+        height: info.height() as usize,
+        planes,
+        strides,
+        colorimetry: colorimetry(info),
+    })
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs whatever blickfang needs and is missing: Debian packages, ONNX
+# Runtime (the shared library from the PyPI onnxruntime wheel) and the models
+# (from a mirror folder, else upstream), every file SHA-256 checked.
+# Idempotent: a second run only checks.
+#
+#   BLICKFANG_DATA_DIR     where ONNX Runtime and models go
+#                          (default ${XDG_DATA_HOME:-~/.local/share}/blickfang)
+#   BLICKFANG_SHARED_DIR   the shared folder beside the checkout (default ../shared)
+#   BLICKFANG_MODEL_MIRROR folder holding the models (default $BLICKFANG_SHARED_DIR/models)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+data_dir=${BLICKFANG_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/blickfang}
+shared=${BLICKFANG_SHARED_DIR:-$root/../shared}
+mirror=${BLICKFANG_MODEL_MIRROR:-$shared/models}
+
+ORT_VERSION=1.32.0
+ORT_LIB_SHA256=6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
+
+say() { echo "setup: $*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=(
+    pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+    gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+    python3-pip unzip ca-certificates curl
+)
+
+install_apt() {
+    local missing=()
+    for p in "${apt_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+check_sha() { echo "$1  $2" | sha256sum --check --status; }
+
+install_onnxruntime() {
+    local dir=$data_dir/onnxruntime lib=$data_dir/onnxruntime/libonnxruntime.so.$ORT_VERSION
+    if [ -f "$lib" ] && check_sha "$ORT_LIB_SHA256" "$lib"; then
+        return
+    fi
+    say "fetching onnxruntime $ORT_VERSION from PyPI"
+    local tmp
+    tmp=$(mktemp -d)
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
+        --platform manylinux_2_28_x86_64 -d "$tmp" "onnxruntime==$ORT_VERSION"
+    (cd "$tmp" && unzip -q -o ./*.whl "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION")
+    check_sha "$ORT_LIB_SHA256" "$tmp/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" \
+        || { say "checksum mismatch for libonnxruntime.so.$ORT_VERSION"; exit 1; }
+    mkdir -p "$dir"
+    install -m 0644 "$tmp/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" "$lib"
+    ln -sf "libonnxruntime.so.$ORT_VERSION" "$dir/libonnxruntime.so"
+    rm -rf "$tmp"
+}
+
+install_models() {
+    local sha rel url dest
+    while read -r sha rel url; do
+        case "$sha" in ''|'#'*) continue ;; esac
+        dest=$data_dir/models/$rel
+        if [ -f "$dest" ] && check_sha "$sha" "$dest"; then
+            continue
+        fi
+        mkdir -p "$(dirname "$dest")"
+        if [ -f "$mirror/$rel" ]; then
+            cp "$mirror/$rel" "$dest.part"
+        elif [ "$url" != "-" ]; then
+            say "downloading $rel"
+            curl -fsSL "$url" -o "$dest.part"
+        else
+            say "model $rel is not in $mirror and has no upstream URL; set BLICKFANG_MODEL_MIRROR"
+            exit 1
+        fi
+        check_sha "$sha" "$dest.part" || { say "checksum mismatch for $rel"; rm -f "$dest.part"; exit 1; }
+        mv "$dest.part" "$dest"
+    done < "$root/scripts/models.txt"
+}
+
+check_rust() {
+    command -v cargo >/dev/null || { say "cargo not found: install Rust >= 1.92 (https://rustup.rs)"; exit 1; }
+}
+
+install_apt
+install_onnxruntime
+install_models
+check_rust
+say "ready: ONNX Runtime and models in $data_dir"

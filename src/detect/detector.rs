@@ -1,0 +1,132 @@
+//! The face detector: one ONNX Runtime session, a reused input buffer and a
+//! family decoder. No GStreamer here; the `facedetect` element wraps it.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::{detection_scale, finish_detections, Detection, FaceDecoder, ModelFamily, OutputTensor};
+use crate::frame::{fill_planar_input, FrameView, InputGeometry, ResizeCache};
+use crate::runtime::{self, RuntimeError};
+
+/// Everything that shapes a detection run; mirrors the element's properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorConfig {
+    pub model: PathBuf,
+    /// `None`: decided from the model's outputs.
+    pub family: Option<ModelFamily>,
+    pub score_threshold: f32,
+    pub nms_threshold: f32,
+    pub max_faces: usize,
+    /// Long side of the copy the model sees; 0 = full resolution.
+    pub detection_size: u32,
+    pub min_face_size: u32,
+    pub threads: usize,
+}
+
+/// A loaded detector. Cheap to call repeatedly: the input tensor and resize
+/// taps are reused while the frame size stays the same.
+pub struct FaceDetector {
+    session: Session,
+    decoder: Box<dyn FaceDecoder>,
+    config: DetectorConfig,
+    input: Vec<f32>,
+    resize: ResizeCache,
+    candidates: Vec<Detection>,
+}
+
+impl FaceDetector {
+    /// Loads the model with the given ONNX Runtime library.
+    pub fn load(config: DetectorConfig, onnxruntime: &Path) -> Result<Self, RuntimeError> {
+        let env = runtime::environment(onnxruntime)?;
+        let model = &config.model;
+        let fail = |e: &dyn std::fmt::Display| RuntimeError(format!("cannot load model {}: {e}", model.display()));
+        let session = Session::builder(env)
+            .map_err(|e| fail(&e))?
+            .with_intra_threads(config.threads.max(1))
+            .map_err(|e| fail(&e))?
+            .with_inter_threads(1)
+            .map_err(|e| fail(&e))?
+            .commit_from_file(model)
+            .map_err(|e| fail(&e))?;
+        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        let detected = ModelFamily::from_output_names(&names);
+        let family = match (config.family, detected) {
+            (Some(f), _) => f,
+            (None, Some(f)) => f,
+            (None, None) => {
+                return Err(RuntimeError(format!(
+                    "model {} is not a known face detector (outputs {names:?}); set model-family",
+                    model.display()
+                )));
+            }
+        };
+        Ok(Self { session, decoder: family.decoder(), config, input: Vec::new(), resize: ResizeCache::default(), candidates: Vec::new() })
+    }
+
+    pub fn family(&self) -> ModelFamily {
+        self.decoder.family()
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Changes what may change while running: thresholds and limits.
+    pub fn set_tuning(&mut self, score_threshold: f32, nms_threshold: f32, min_face_size: u32, max_faces: usize) {
+        self.config.score_threshold = score_threshold;
+        self.config.nms_threshold = nms_threshold;
+        self.config.min_face_size = min_face_size;
+        self.config.max_faces = max_faces;
+    }
+
+    /// Model input geometry for a frame of this size.
+    pub fn geometry(&self, width: usize, height: usize) -> InputGeometry {
+        let scale = detection_scale(width, height, self.config.detection_size);
+        self.decoder.input_geometry(width, height, scale)
+    }
+
+    /// Finds the faces in `frame`, best first, in frame pixels.
+    pub fn detect(&mut self, frame: &FrameView<'_>) -> Result<Vec<Detection>, RuntimeError> {
+        let geometry = self.geometry(frame.width, frame.height);
+        let len = 3 * geometry.input_width * geometry.input_height;
+        if self.input.len() != len {
+            self.input.resize(len, 0.0);
+        }
+        fill_planar_input(frame, geometry, self.decoder.channel_order(), &mut self.input, &mut self.resize)
+            .map_err(|e| RuntimeError(format!("cannot read frame: {e}")))?;
+        let shape = [1usize, 3, geometry.input_height, geometry.input_width];
+        let tensor = TensorRef::from_array_view((shape, &self.input[..]))
+            .map_err(|e| RuntimeError(format!("cannot build input tensor: {e}")))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![tensor])
+            .map_err(|e| RuntimeError(format!("inference failed: {e}")))?;
+        let mut views = Vec::with_capacity(outputs.len());
+        for (i, name) in outputs.keys().enumerate() {
+            let (shape, data) = outputs[i]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| RuntimeError(format!("output {name} is not f32: {e}")))?;
+            views.push(OutputTensor { name, shape, data });
+        }
+        self.candidates.clear();
+        self.decoder
+            .decode(&views, geometry, self.config.score_threshold, &mut self.candidates)
+            .map_err(|e| RuntimeError(format!("model {}: {e}", self.config.model.display())))?;
+        let (sx, sy) = geometry.scale_from(frame.width, frame.height);
+        let min = self.config.min_face_size as f32;
+        let mut faces = finish_detections(
+            &self.candidates,
+            self.decoder.nms_flavour(),
+            self.config.score_threshold,
+            self.config.nms_threshold,
+            usize::MAX,
+            (1.0 / sx, 1.0 / sy),
+            (frame.width as f32, frame.height as f32),
+        );
+        faces.retain(|d| d.bbox.w.min(d.bbox.h) >= min);
+        faces.truncate(self.config.max_faces);
+        Ok(faces)
+    }
+}

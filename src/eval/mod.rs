@@ -1,0 +1,3 @@
+//! Accuracy measurement against third-party ground truth.
+
+pub mod wider;

@@ -1,0 +1,9 @@
+//! blickfang's core: everything that does not need GStreamer — frame
+//! sampling, face detection decoding and NMS, tracking and evaluation.
+
+pub mod detect;
+pub mod eval;
+pub mod frame;
+pub mod geometry;
+pub mod runtime;
+pub mod tracker;

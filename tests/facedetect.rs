@@ -1,0 +1,249 @@
+//! `facedetect` on real frames, through `gst_check::Harness` and whole
+//! pipelines, against OpenCV's FaceDetectorYN output on the same photos
+//! (tests/reference/yunet_photos.json, made by tests/reference/yunet_reference.py).
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+
+use gst::prelude::*;
+use gstblickfang::meta::{self, FaceRoi};
+
+fn facedetect(name: &str, props: &[(&str, glib::Value)]) -> gst::Element {
+    let element = gst::ElementFactory::make(name).build().unwrap();
+    for (k, v) in props {
+        element.set_property_from_value(k, v);
+    }
+    element
+}
+
+use gst::glib;
+
+#[derive(Debug)]
+struct RefFace {
+    bbox: [f64; 4],
+    landmarks: [[f64; 2]; 5],
+}
+
+fn reference(image: &str, key: &str) -> Vec<RefFace> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/reference/yunet_photos.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    json["images"][image][key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let b: Vec<f64> = f["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let l: Vec<Vec<f64>> = f["landmarks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
+                .collect();
+            RefFace { bbox: [b[0], b[1], b[2], b[3]], landmarks: std::array::from_fn(|k| [l[k][0], l[k][1]]) }
+        })
+        .collect()
+}
+
+/// Every reference face has exactly one of ours within `tol` pixels on each
+/// box edge and landmark, and there are no extra faces.
+fn assert_matches_reference(ours: &[FaceRoi], reference: &[RefFace], tol: f64, what: &str) {
+    assert_eq!(ours.len(), reference.len(), "{what}: {} faces, reference {}: {ours:#?}", ours.len(), reference.len());
+    for r in reference {
+        let (rcx, rcy) = (r.bbox[0] + r.bbox[2] / 2.0, r.bbox[1] + r.bbox[3] / 2.0);
+        let o = ours
+            .iter()
+            .min_by(|a, b| {
+                let d = |f: &FaceRoi| (f.bbox[0] + f.bbox[2] / 2.0 - rcx).hypot(f.bbox[1] + f.bbox[3] / 2.0 - rcy);
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap();
+        for k in 0..4 {
+            assert!((o.bbox[k] - r.bbox[k]).abs() <= tol, "{what}: box {:?} vs reference {:?}", o.bbox, r.bbox);
+        }
+        for k in 0..5 {
+            for c in 0..2 {
+                assert!(
+                    (o.landmarks[k][c] - r.landmarks[k][c]).abs() <= tol,
+                    "{what}: landmarks {:?} vs reference {:?}",
+                    o.landmarks,
+                    r.landmarks
+                );
+            }
+        }
+    }
+}
+
+fn detect_photo(image: &str, format: &str, props: &[(&str, glib::Value)]) -> (Vec<FaceRoi>, gst::Buffer) {
+    common::init();
+    let (frames, caps) = common::decode_frames(&common::data(&format!("photos/{image}")), format, 1);
+    let mut h = common::harness(facedetect("blickfang-facedetect", props), &caps);
+    let out = common::run_frames(&mut h, &frames).remove(0);
+    (meta::faces(&out), out)
+}
+
+#[test]
+fn t1_six_faces_match_opencv_at_full_resolution() {
+    let (faces, _) = detect_photo("t1.jpg", "BGR", &[("detection-size", 0u32.to_value()), ("score-threshold", 0.5f32.to_value())]);
+    assert_matches_reference(&faces, &reference("t1.jpg", "faces"), 3.0, "t1 full size");
+}
+
+#[test]
+fn t1_six_faces_match_opencv_at_640() {
+    let (faces, _) = detect_photo("t1.jpg", "BGR", &[("score-threshold", 0.5f32.to_value())]);
+    assert_matches_reference(&faces, &reference("t1.jpg", "faces_640"), 3.0, "t1 at 640");
+}
+
+#[test]
+fn astronaut_one_face() {
+    let (faces, _) = detect_photo("astronaut.png", "RGB", &[("score-threshold", 0.5f32.to_value())]);
+    assert_matches_reference(&faces, &reference("astronaut.png", "faces"), 3.0, "astronaut");
+}
+
+#[test]
+fn every_pixel_format_finds_the_same_faces() {
+    let reference = reference("t1.jpg", "faces_640");
+    for format in ["I420", "YV12", "NV12", "NV21", "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "ARGB", "ABGR", "xRGB", "xBGR", "GRAY8"] {
+        let (faces, _) = detect_photo("t1.jpg", format, &[("score-threshold", 0.5f32.to_value())]);
+        // Chroma subsampling and grey conversion shift boxes a little; the faces stay.
+        // Without colour the model sees another image: landmarks move most.
+        let tol = if format == "GRAY8" { 12.0 } else { 5.0 };
+        assert_matches_reference(&faces, &reference, tol, format);
+    }
+}
+
+#[test]
+fn video_passes_through_unchanged_and_every_frame_is_marked() {
+    common::init();
+    let (frames, caps) = common::decode_frames(&common::data("photos/t1.jpg"), "I420", 1);
+    let black = {
+        let mut b = frames[0].copy();
+        let m = b.get_mut().unwrap();
+        let mut map = m.map_writable().unwrap();
+        map.as_mut_slice().fill(16);
+        drop(map);
+        b
+    };
+    let mut h = common::harness(facedetect("blickfang-facedetect", &[]), &caps);
+    let out = common::run_frames(&mut h, &[frames[0].clone(), black]);
+    let before = frames[0].map_readable().unwrap();
+    let after = out[0].map_readable().unwrap();
+    assert!(before.as_slice() == after.as_slice(), "pixels changed");
+    assert_eq!(meta::faces(&out[0]).len(), 6);
+    assert_eq!(meta::faces(&out[1]).len(), 0);
+    for (i, b) in out.iter().enumerate() {
+        let a = meta::analysis(b).unwrap_or_else(|| panic!("frame {i} has no analysis marker"));
+        assert_eq!(a.name(), meta::ANALYSIS);
+        assert!(a.get::<bool>("detector-ran").unwrap());
+        assert_eq!(a.get::<u32>("faces").unwrap() as usize, meta::faces(b).len());
+    }
+}
+
+#[test]
+fn both_element_names_work() {
+    common::init();
+    for name in ["facedetect", "blickfang-facedetect"] {
+        let factory = gst::ElementFactory::find(name).unwrap_or_else(|| panic!("{name} not registered"));
+        let element = factory.create().build().unwrap();
+        assert_eq!(element.type_().name(), "BlickfangFaceDetect", "{name} is not ours");
+        assert_eq!(element.property::<u32>("detection-size"), 640);
+    }
+}
+
+fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos])?;
+    match msg.view() {
+        gst::MessageView::Error(e) => Some(format!("{} {}", e.error(), e.debug().unwrap_or_default())),
+        _ => None,
+    }
+}
+
+#[test]
+fn missing_model_is_an_element_error_naming_the_property_and_file() {
+    common::init();
+    let pipeline = gst::parse::launch("videotestsrc num-buffers=3 ! blickfang-facedetect model=/nonexistent/face.onnx ! fakesink")
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let err = bus_error(&pipeline).expect("an error");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(err.contains("model") && err.contains("/nonexistent/face.onnx"), "{err}");
+}
+
+#[test]
+fn model_that_is_not_a_face_detector_is_an_error() {
+    common::init();
+    let model = common::shared_dir().join("models/headpose/fsanet-1x1-iter-688590.onnx");
+    assert!(model.exists(), "{} missing", model.display());
+    let desc = format!("videotestsrc num-buffers=3 ! blickfang-facedetect model={} ! fakesink", model.display());
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let err = bus_error(&pipeline).expect("an error");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(err.contains("fsanet") && err.contains("model-family"), "{err}");
+}
+
+/// Per frame: track id → box, from a whole pipeline over a real clip.
+fn track_clip(clip: &str, interval: u32) -> Vec<HashMap<i32, [f64; 4]>> {
+    common::init();
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! blickfang-facedetect interval={interval} ! appsink name=sink sync=false",
+        common::data(clip).display()
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        let faces = meta::faces(sample.buffer().unwrap());
+        frames.push(faces.iter().map(|f| (f.id, f.bbox)).collect());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    frames
+}
+
+#[test]
+fn track_ids_stay_stable_through_a_real_clip() {
+    // One man turning his head for 62 frames.
+    let frames = track_clip("videos_people/intel_preview_head-pose-face-detection-male.transcoded.mp4", 1);
+    assert_eq!(frames.len(), 62);
+    let ids: BTreeSet<i32> = frames.iter().flat_map(|f| f.keys().copied()).collect();
+    let with_face = frames.iter().filter(|f| f.len() == 1).count();
+    assert!(with_face >= 55, "face found on only {with_face} of 62 frames");
+    assert_eq!(ids.len(), 1, "one person, ids {ids:?}");
+}
+
+#[test]
+fn interval_three_keeps_ids_and_boxes_close_to_every_frame() {
+    let clip = "videos_people/intel_preview_face-demographics-walking.transcoded.mp4";
+    let every = track_clip(clip, 1);
+    let third = track_clip(clip, 3);
+    assert_eq!(every.len(), third.len());
+    let distinct = |fs: &[HashMap<i32, [f64; 4]>]| fs.iter().flat_map(|f| f.keys().copied()).collect::<BTreeSet<_>>().len();
+    assert!(distinct(&every) >= 2, "the clip has two people walking");
+    assert_eq!(distinct(&third), distinct(&every), "interval=3 must not split or merge tracks");
+    // Match each box of interval=3 to the nearest of interval=1 on the same frame.
+    let (mut ious, mut missing) = (Vec::new(), 0);
+    for (a, b) in every.iter().zip(&third) {
+        for bb in b.values() {
+            let best = a.values().map(|ab| iou(ab, bb)).fold(0.0, f64::max);
+            ious.push(best);
+        }
+        missing += a.len().saturating_sub(b.len());
+    }
+    let mean = ious.iter().sum::<f64>() / ious.len() as f64;
+    assert!(mean > 0.7, "mean IoU {mean:.3} between interval=3 and interval=1 boxes");
+    assert!(missing * 10 <= every.iter().map(|f| f.len()).sum::<usize>(), "{missing} faces lost with interval=3");
+}
+
+fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
+    let w = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+    let h = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+    if w <= 0.0 || h <= 0.0 {
+        return 0.0;
+    }
+    let i = w * h;
+    i / (a[2] * a[3] + b[2] * b[3] - i)
+}
