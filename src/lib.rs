@@ -5,5 +5,6 @@ pub mod detect;
 pub mod eval;
 pub mod frame;
 pub mod geometry;
+pub mod redact;
 pub mod runtime;
 pub mod tracker;

@@ -142,12 +142,15 @@ fn video_passes_through_unchanged_and_every_frame_is_marked() {
 #[test]
 fn both_element_names_work() {
     common::init();
-    for name in ["facedetect", "blickfang-facedetect"] {
-        let factory = gst::ElementFactory::find(name).unwrap_or_else(|| panic!("{name} not registered"));
-        let element = factory.create().build().unwrap();
-        assert_eq!(element.type_().name(), "BlickfangFaceDetect", "{name} is not ours");
-        assert_eq!(element.property::<u32>("detection-size"), 640);
-    }
+    let ours = |name: &str| {
+        let element = gst::ElementFactory::make(name).build().unwrap_or_else(|_| panic!("{name} not registered"));
+        element.type_().name() == "BlickfangFaceDetect"
+    };
+    assert!(ours("blickfang-facedetect"));
+    // The short name is ours unless GStreamer's OpenCV plugin is installed,
+    // whose `facedetect` we must not make disappear.
+    let opencv_has_it = gst::Registry::get().features_by_plugin("opencv").iter().any(|f| f.name() == "facedetect");
+    assert_eq!(ours("facedetect"), !opencv_has_it);
 }
 
 fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {

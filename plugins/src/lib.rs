@@ -6,7 +6,9 @@
 //! reaches ours.
 
 use gst::glib;
+use gst::prelude::*;
 
+pub mod blurredact;
 pub mod facedetect;
 pub mod meta;
 pub mod video;
@@ -14,16 +16,24 @@ pub mod video;
 /// Prefix of the unambiguous element names.
 pub const ELEMENT_PREFIX: &str = "blickfang-";
 
-/// Registers `type_` under `name` and `blickfang-<name>`. The short name may
-/// already belong to another plugin; only the prefixed name must succeed.
+/// Registers `type_` as `blickfang-<name>` and, unless another plugin in the
+/// registry already provides it, as `name`. Taking a name from another
+/// plugin would make that element vanish (GStreamer keeps one feature per
+/// name), so we never do; the prefixed name always reaches ours.
 pub(crate) fn register_element(
     plugin: Option<&gst::Plugin>,
     name: &str,
     type_: glib::Type,
 ) -> Result<(), glib::BoolError> {
     gst::Element::register(plugin, &format!("{ELEMENT_PREFIX}{name}"), gst::Rank::NONE, type_)?;
-    if let Err(err) = gst::Element::register(plugin, name, gst::Rank::NONE, type_) {
-        gst::warning!(gst::CAT_RUST, "could not register {name} (reach it as {ELEMENT_PREFIX}{name}): {err}");
+    let taken = gst::Registry::get()
+        .lookup_feature(name)
+        .and_then(|f| f.plugin_name())
+        .is_some_and(|owner| owner != "blickfang");
+    if taken {
+        gst::info!(gst::CAT_RUST, "{name} belongs to another plugin; use {ELEMENT_PREFIX}{name}");
+    } else if let Err(err) = gst::Element::register(plugin, name, gst::Rank::NONE, type_) {
+        gst::warning!(gst::CAT_RUST, "could not register {name} (use {ELEMENT_PREFIX}{name}): {err}");
     }
     Ok(())
 }
@@ -31,6 +41,7 @@ pub(crate) fn register_element(
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     facedetect::register(Some(plugin))?;
+    blurredact::register(Some(plugin))?;
     Ok(())
 }
 

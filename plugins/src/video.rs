@@ -50,7 +50,7 @@ pub fn pixel_format(format: VideoFormat) -> Option<PixelFormat> {
     })
 }
 
-fn colorimetry(info: &gst_video::VideoInfo) -> Colorimetry {
+pub fn colorimetry(info: &gst_video::VideoInfo) -> Colorimetry {
     let c = info.colorimetry();
     Colorimetry {
         matrix: if c.matrix() == gst_video::VideoColorMatrix::Bt709 { YuvMatrix::Bt709 } else { YuvMatrix::Bt601 },

@@ -1,0 +1,274 @@
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use blickfang::geometry::BBox;
+use blickfang::redact::{self, FrameMut, HoldMemory, RedactStyle, Redactor};
+
+use super::{MissingAnalysis, RedactMode, RedactShape};
+use crate::{meta, video};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("blurredact", gst::DebugColorFlags::empty(), Some("blickfang face redaction"))
+});
+
+const DEFAULT_MARGIN: f32 = 1.3;
+const DEFAULT_COLOR: u32 = 0x000000;
+const DEFAULT_HOLD: u32 = 5;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    mode: RedactMode,
+    shape: RedactShape,
+    margin: f32,
+    color: u32,
+    on_missing_analysis: MissingAnalysis,
+    hold: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: RedactMode::Blur,
+            shape: RedactShape::Ellipse,
+            margin: DEFAULT_MARGIN,
+            color: DEFAULT_COLOR,
+            on_missing_analysis: MissingAnalysis::RedactFrame,
+            hold: DEFAULT_HOLD,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    info: Option<gst_video::VideoInfo>,
+    redactor: Redactor,
+    memory: HoldMemory,
+    warned_pass: bool,
+}
+
+#[derive(Default)]
+pub struct BlurRedact {
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for BlurRedact {
+    const NAME: &'static str = "BlickfangBlurRedact";
+    type Type = super::BlurRedact;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for BlurRedact {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecEnum::builder_with_default("mode", RedactMode::Blur)
+                    .nick("Mode")
+                    .blurb("How faces are redacted")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("shape", RedactShape::Ellipse)
+                    .nick("Shape")
+                    .blurb("Shape of the redacted area")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("margin")
+                    .nick("Margin")
+                    .blurb("Scale of the redacted area around the face box (deface uses 1.3)")
+                    .minimum(1.0)
+                    .maximum(4.0)
+                    .default_value(DEFAULT_MARGIN)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("color")
+                    .nick("Colour")
+                    .blurb("Fill colour of mode=solid as 0xRRGGBB")
+                    .maximum(0xFFFFFF)
+                    .default_value(DEFAULT_COLOR)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("on-missing-analysis", MissingAnalysis::RedactFrame)
+                    .nick("On missing analysis")
+                    .blurb("What to do with a frame facedetect did not analyse (no blickfang-analysis meta)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("hold")
+                    .nick("Hold")
+                    .blurb("Keep a face redacted at its last place for this many frames after its detection drops out")
+                    .maximum(1000)
+                    .default_value(DEFAULT_HOLD)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "mode" => s.mode = value.get().unwrap(),
+            "shape" => s.shape = value.get().unwrap(),
+            "margin" => s.margin = value.get().unwrap(),
+            "color" => s.color = value.get().unwrap(),
+            "on-missing-analysis" => {
+                s.on_missing_analysis = value.get().unwrap();
+                if s.on_missing_analysis == MissingAnalysis::Pass {
+                    gst::warning!(CAT, imp = self, "on-missing-analysis=pass: unanalysed frames may show faces");
+                }
+            }
+            "hold" => s.hold = value.get().unwrap(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "mode" => s.mode.to_value(),
+            "shape" => s.shape.to_value(),
+            "margin" => s.margin.to_value(),
+            "color" => s.color.to_value(),
+            "on-missing-analysis" => s.on_missing_analysis.to_value(),
+            "hold" => s.hold.to_value(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+}
+
+impl GstObjectImpl for BlurRedact {}
+
+impl ElementImpl for BlurRedact {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "blickfang face redaction",
+                "Filter/Effect/Video",
+                "Irreversibly blurs, pixelates or fills every face ROI in place; frames without \
+                 face analysis are redacted whole or dropped (fails closed)",
+                "blickfang developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = video::raw_caps();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for BlurRedact {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = State::default();
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        self.state.lock().unwrap().info = Some(info);
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)) {
+            self.state.lock().unwrap().memory.clear();
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = self.state.lock().unwrap();
+        let Some(info) = state.info.clone() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let analysed = meta::analysis(buf).is_some();
+        let current: Vec<(i64, BBox)> = meta::faces(buf)
+            .iter()
+            .map(|f| {
+                let b = BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32);
+                (f.id as i64, redact::expand(&b, settings.margin))
+            })
+            .collect();
+        let redact_whole = !analysed && settings.on_missing_analysis == MissingAnalysis::RedactFrame;
+        if !analysed {
+            match settings.on_missing_analysis {
+                MissingAnalysis::Drop => {
+                    gst::debug!(CAT, imp = self, "dropping unanalysed frame {:?}", buf.pts());
+                    return Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED);
+                }
+                MissingAnalysis::Pass if !state.warned_pass => {
+                    state.warned_pass = true;
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Failed,
+                        ["frames without face analysis pass with only their face ROIs redacted (on-missing-analysis=pass)"]
+                    );
+                }
+                _ => {}
+            }
+        }
+        let regions = state.memory.update(&current, settings.hold);
+        let style = RedactStyle {
+            mode: match settings.mode {
+                RedactMode::Blur => redact::RedactMode::Blur,
+                RedactMode::Pixelate => redact::RedactMode::Pixelate,
+                RedactMode::Solid => redact::RedactMode::Solid,
+            },
+            shape: match settings.shape {
+                RedactShape::Ellipse => redact::RedactShape::Ellipse,
+                RedactShape::Box => redact::RedactShape::Box,
+            },
+            color: [(settings.color >> 16) as u8, (settings.color >> 8) as u8, settings.color as u8],
+        };
+        if regions.is_empty() && !redact_whole {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).map_err(|_| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame for writing", info.width(), info.height()]);
+            gst::FlowError::Error
+        })?;
+        let Some(format) = video::pixel_format(info.format()) else {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["unsupported format {:?}", info.format()]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let n_planes = info.n_planes() as usize;
+        let strides: Vec<usize> = info.stride()[..n_planes].iter().map(|&s| s as usize).collect();
+        let colorimetry = video::colorimetry(&info);
+        let planes: Vec<&mut [u8]> = frame.planes_data_mut().into_iter().take(n_planes).collect();
+        let mut view = FrameMut {
+            format,
+            width: info.width() as usize,
+            height: info.height() as usize,
+            planes,
+            strides,
+            colorimetry,
+        };
+        let state = &mut *state;
+        if redact_whole {
+            state.redactor.redact_all(&mut view, &style);
+        } else {
+            for region in &regions {
+                state.redactor.redact(&mut view, region, &style);
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
