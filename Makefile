@@ -23,7 +23,9 @@ run: build
 test: setup
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) test --release --workspace --locked
 
+# facedetect against decode-only and its OpenCV peers; installs the peers first.
 bench: build
+	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh --bench
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) run --release --locked -p gst-plugin-blickfang --bin blickfang-bench
 
 inspect: build

@@ -27,6 +27,8 @@ apt_packages=(
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
     python3-pip unzip ca-certificates curl
+    # OpenCV's Haar facedetect/faceblur: the peers the tests and benchmarks compare with.
+    gstreamer1.0-opencv opencv-data
 )
 
 install_apt() {
@@ -89,8 +91,30 @@ check_rust() {
     command -v cargo >/dev/null || { say "cargo not found: install Rust >= 1.92 (https://rustup.rs)"; exit 1; }
 }
 
+# Only for `make bench`: cv2's YuNet, the reference implementation, in a venv
+# of its own so the system Python stays untouched.
+install_bench_deps() {
+    local missing=() p venv=$root/.venv-ref
+    for p in python3-venv; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    if ! "$venv/bin/python" -c 'import cv2, numpy; assert cv2.__version__ == "5.0.0"' 2>/dev/null; then
+        say "creating $venv with opencv-python-headless 5.0.0.93"
+        python3 -m venv "$venv"
+        "$venv/bin/python" -m pip install -q 'opencv-python-headless==5.0.0.93' numpy
+    fi
+}
+
 install_apt
 install_onnxruntime
 install_models
 check_rust
+if [ "${1:-}" = --bench ]; then
+    install_bench_deps
+fi
 say "ready: ONNX Runtime and models in $data_dir"
