@@ -31,7 +31,7 @@ pub enum RedactMode {
 #[enum_type(name = "BlickfangRedactShape")]
 pub enum RedactShape {
     #[default]
-    #[enum_value(name = "Ellipse inscribed in the (margin-scaled) box", nick = "ellipse")]
+    #[enum_value(name = "Ellipse through the corners of the (margin-scaled) box", nick = "ellipse")]
     Ellipse = 0,
     #[enum_value(name = "The whole (margin-scaled) box", nick = "box")]
     Box = 1,

@@ -1,0 +1,195 @@
+//! How well `blurredact` hides faces, on the WIDER FACE dev images, next to
+//! OpenCV's `faceblur` (Haar detection + blur):
+//! - re-found: ground-truth faces of at least 20x20 px that a detector still
+//!   finds after redaction (our facedetect, or OpenCV's Haar facedetect); goal 0;
+//! - covered: of the ground-truth faces facedetect found (IoU >= 0.5), the
+//!   share whose face (the ellipse inscribed in the ground-truth box) is fully
+//!   inside the redacted area; goal >= 99 %.
+//! deface is compared by `make eval-redaction` (it is a Python program).
+
+mod common;
+
+use gst::prelude::*;
+
+use blickfang::eval::wider;
+use blickfang::geometry::BBox;
+use gstblickfang::meta;
+
+const HAAR: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+const MAGENTA: u32 = 0xFF00FF;
+
+/// Runs `desc` (ending in `appsink name=sink`) and returns the one frame.
+fn run_to_sample(desc: &str) -> gst::Sample {
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().unwrap_or_else(|_| panic!("no frame from {desc}"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    sample
+}
+
+fn opencv_factory(name: &str) -> gst::ElementFactory {
+    let feature = gst::Registry::get()
+        .features_by_plugin("opencv")
+        .into_iter()
+        .find(|f| f.name() == name)
+        .unwrap_or_else(|| panic!("OpenCV's {name} is missing: install gstreamer1.0-opencv (make setup does)"));
+    feature.downcast::<gst::ElementFactory>().unwrap()
+}
+
+/// Faces found in the pixels alone by a fresh facedetect (default settings,
+/// full resolution) and by OpenCV's Haar facedetect.
+fn redetect(sample: &gst::Sample) -> (Vec<BBox>, Vec<BBox>) {
+    let caps = sample.caps().unwrap().to_owned();
+    let pixels = gst::Buffer::from_mut_slice(sample.buffer().unwrap().map_readable().unwrap().to_vec());
+    let ours = gst::ElementFactory::make("blickfang-facedetect").property("detection-size", 0u32).build().unwrap();
+    let mut h = common::harness(ours, &caps);
+    let found = common::run_frames(&mut h, &[pixels.clone()]);
+    let ours: Vec<BBox> = meta::faces(&found[0]).iter().map(|f| to_box(f.bbox)).collect();
+
+    let pipeline = gst::Pipeline::new();
+    let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).build();
+    let convert = gst::ElementFactory::make("videoconvert").build().unwrap();
+    let haar = opencv_factory("facedetect").create().property("display", false).property("profile", HAAR).build().unwrap();
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline.add_many([src.upcast_ref(), &convert, &haar, &sink]).unwrap();
+    gst::Element::link_many([src.upcast_ref(), &convert, &haar, &sink]).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut b = pixels;
+    b.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(b).unwrap();
+    src.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut haar_faces = Vec::new();
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "facedetect") => {
+                let s = e.structure().unwrap();
+                for f in s.get::<gst::List>("faces").unwrap().iter() {
+                    let f = f.get::<gst::Structure>().unwrap();
+                    let g = |k: &str| f.get::<u32>(k).unwrap() as f64;
+                    haar_faces.push(to_box([g("x"), g("y"), g("width"), g("height")]));
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("Haar facedetect: {}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (ours, haar_faces)
+}
+
+fn to_box(b: [f64; 4]) -> BBox {
+    BBox::new(b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32)
+}
+
+fn found(gt: &BBox, dets: &[BBox], iou: f32) -> bool {
+    dets.iter().any(|d| d.iou(gt) >= iou)
+}
+
+/// Every pixel of the ellipse inscribed in `gt` is magenta.
+fn covered(sample: &gst::Sample, gt: &BBox) -> bool {
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let stride = info.stride()[0] as usize;
+    let g = gt.clipped(info.width() as f32, info.height() as f32);
+    let (cx, cy) = gt.center();
+    for y in g.y as usize..(g.bottom().ceil() as usize).min(info.height() as usize) {
+        for x in g.x as usize..(g.right().ceil() as usize).min(info.width() as usize) {
+            let fx = (x as f32 + 0.5 - cx) / (gt.w / 2.0);
+            let fy = (y as f32 + 0.5 - cy) / (gt.h / 2.0);
+            if fx * fx + fy * fy <= 1.0 {
+                let p = &map[y * stride + x * 3..y * stride + x * 3 + 3];
+                if p != [255, 0, 255] {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// `BLICKFANG_REDACTION_IMAGES=N` evaluates only the first N images and
+/// `BLICKFANG_REDACTION_PROPS="mode=pixelate"` sets blurredact properties (for
+/// measuring other settings; the assertions hold for the defaults).
+fn limit(all: usize) -> usize {
+    std::env::var("BLICKFANG_REDACTION_IMAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(all).min(all)
+}
+
+#[derive(Default, Debug)]
+struct Counts {
+    gt_20: usize,
+    refound_ours: usize,
+    refound_haar: usize,
+    refound_any: usize,
+    found_by_detector: usize,
+    covered: usize,
+    /// Re-found faces that the redacting facedetect had not found at all.
+    refound_undetected: usize,
+}
+
+#[test]
+fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
+    common::init();
+    let root = common::data("wider_face_val_subset");
+    let gt = wider::parse_ground_truth(&std::fs::read_to_string(root.join("gt_full.jsonl")).unwrap()).unwrap();
+    let mut ours = Counts::default();
+    let mut faceblur = Counts::default();
+    let decode = |path: &str| {
+        format!("filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB", root.join("images").join(path).display())
+    };
+    for img in &gt[..limit(gt.len())] {
+        let faces: Vec<BBox> = img.faces().collect();
+        let big: Vec<&BBox> = faces.iter().filter(|b| b.w >= 20.0 && b.h >= 20.0).collect();
+        let detect = "blickfang-facedetect detection-size=0 score-threshold=0.5";
+        let props = std::env::var("BLICKFANG_REDACTION_PROPS").unwrap_or_default();
+        let redacted = run_to_sample(&format!("{} ! {detect} ! blickfang-blurredact {props} ! appsink name=sink", decode(&img.path)));
+        let solid = run_to_sample(&format!(
+            "{} ! {detect} ! blickfang-blurredact mode=solid color={MAGENTA} ! appsink name=sink",
+            decode(&img.path)
+        ));
+        let blurred_by_opencv = run_to_sample(&format!(
+            "{} ! videoconvert ! faceblur profile={HAAR} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
+            decode(&img.path)
+        ));
+        let detections: Vec<BBox> = meta::faces(solid.buffer().unwrap()).iter().map(|f| to_box(f.bbox)).collect();
+        for (counts, sample) in [(&mut ours, &redacted), (&mut faceblur, &blurred_by_opencv)] {
+            let (o, h) = redetect(sample);
+            counts.gt_20 += big.len();
+            for g in &big {
+                let (fo, fh) = (found(g, &o, 0.3), found(g, &h, 0.3));
+                counts.refound_ours += fo as usize;
+                counts.refound_haar += fh as usize;
+                counts.refound_any += (fo || fh) as usize;
+                counts.refound_undetected += ((fo || fh) && !found(g, &detections, 0.3)) as usize;
+            }
+        }
+        for g in &faces {
+            if found(g, &detections, 0.5) {
+                ours.found_by_detector += 1;
+                ours.covered += covered(&solid, g) as usize;
+            }
+        }
+    }
+    println!("WIDER FACE dev, {} images, {} faces >= 20 px", limit(gt.len()), ours.gt_20);
+    println!("{:<28} {:>10} {:>10} {:>10} {:>14}", "redaction", "re-found", "by ours", "by Haar", "covered");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>8}/{} ({:.2} %)",
+        "blurredact (blur, ellipse)",
+        ours.refound_any,
+        ours.refound_ours,
+        ours.refound_haar,
+        ours.covered,
+        ours.found_by_detector,
+        100.0 * ours.covered as f64 / ours.found_by_detector as f64
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>14}",
+        "OpenCV faceblur (Haar)", faceblur.refound_any, faceblur.refound_ours, faceblur.refound_haar, "n/a"
+    );
+    assert!(ours.found_by_detector > 500, "facedetect found only {} faces", ours.found_by_detector);
+    assert_eq!(ours.refound_any, 0, "faces still found after blurredact: {ours:?}");
+    assert!(ours.covered as f64 >= 0.99 * ours.found_by_detector as f64, "coverage {ours:?}");
+    assert!(faceblur.refound_any > ours.refound_any, "the comparison should show OpenCV's misses: {faceblur:?}");
+}
