@@ -20,7 +20,8 @@ build: setup
 run: build
 	GST_PLUGIN_PATH=$(PLUGIN_DIR) $(PLUGIN_DIR)/blickfang analyze "$(DEMO_CLIP)" --output -
 
-test: setup
+# build first: tests/inspect.rs inspects the plugin file itself (cargo test does not link the cdylib).
+test: build
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) test --release --workspace --locked
 
 # facedetect against decode-only and its OpenCV peers; installs the peers first.

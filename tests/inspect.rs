@@ -7,7 +7,11 @@ use std::process::Command;
 fn plugin_dir() -> PathBuf {
     // The cdylib is built next to the binary.
     let dir = PathBuf::from(env!("CARGO_BIN_EXE_blickfang")).parent().unwrap().to_path_buf();
-    assert!(dir.join("libgstblickfang.so").exists(), "libgstblickfang.so not built in {}", dir.display());
+    assert!(
+        dir.join("libgstblickfang.so").exists(),
+        "libgstblickfang.so not built in {} (run `cargo build --release` first; make test does)",
+        dir.display()
+    );
     dir
 }
 
