@@ -309,6 +309,48 @@ pub fn fill_planar_input(
     Ok(())
 }
 
+/// Fills `dst` (planar [3, out_h, out_w]) with the frame's `crop` (x, y, w, h
+/// in frame pixels, may reach outside the frame: borders are replicated),
+/// resized bilinearly. For small model inputs such as face crops.
+pub fn fill_planar_crop(
+    frame: &FrameView<'_>,
+    crop: (f32, f32, f32, f32),
+    out: (usize, usize),
+    order: ChannelOrder,
+    dst: &mut [f32],
+) -> Result<(), FrameError> {
+    frame.validate()?;
+    let (ow, oh) = out;
+    let (cx, cy, cw, ch) = crop;
+    if ow == 0 || oh == 0 || cw <= 0.0 || ch <= 0.0 || dst.len() != 3 * ow * oh {
+        return Err(FrameError(format!("bad crop {crop:?} -> {ow}x{oh} into {} values", dst.len())));
+    }
+    let yuv = YuvCoefficients::new(frame.colorimetry);
+    let tap = |pos: f32, size: usize| -> Tap {
+        let s = pos.clamp(0.0, (size - 1) as f32);
+        let i0 = s.floor() as usize;
+        let i1 = (i0 + 1).min(size - 1);
+        Tap { i0, i1, w1: s - i0 as f32 }
+    };
+    let plane = ow * oh;
+    let (c0, c2) = match order {
+        ChannelOrder::Bgr => (2, 0),
+        ChannelOrder::Rgb => (0, 2),
+    };
+    for oy in 0..oh {
+        let ty = tap(cy + (oy as f32 + 0.5) * ch / oh as f32 - 0.5, frame.height);
+        for ox in 0..ow {
+            let tx = tap(cx + (ox as f32 + 0.5) * cw / ow as f32 - 0.5, frame.width);
+            let rgb = frame.rgb_bilinear(&tx, &ty, &yuv);
+            let i = oy * ow + ox;
+            dst[i] = rgb[c0];
+            dst[plane + i] = rgb[1];
+            dst[2 * plane + i] = rgb[c2];
+        }
+    }
+    Ok(())
+}
+
 /// Bilinear taps for one (source size, destination size) pair, kept between frames.
 #[derive(Debug, Default)]
 pub struct ResizeCache {
@@ -382,6 +424,17 @@ mod tests {
         let mut dst = vec![0.0; 12];
         fill_planar_input(&frame, g, ChannelOrder::Rgb, &mut dst, &mut ResizeCache::default()).unwrap();
         assert!(dst.iter().all(|&v| (v - 255.0).abs() < 0.5), "{dst:?}");
+    }
+
+    #[test]
+    fn crop_samples_inside_and_replicates_outside() {
+        let data = [0u8, 0, 0, 200, 200, 200];
+        let frame = rgb_frame(2, 1, &data);
+        let mut dst = vec![0.0; 3 * 2];
+        // A crop twice the frame's width centred on it: left half clamps to pixel 0.
+        fill_planar_crop(&frame, (-1.0, 0.0, 4.0, 1.0), (2, 1), ChannelOrder::Rgb, &mut dst).unwrap();
+        assert_eq!(dst[0], 0.0);
+        assert_eq!(dst[1], 200.0);
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //! sampling, face detection decoding and NMS, tracking and evaluation.
 
 pub mod detect;
+pub mod dwell;
 pub mod eval;
 pub mod frame;
 pub mod geometry;
+pub mod headpose;
+pub mod looking;
 pub mod redact;
+pub mod report;
 pub mod runtime;
 pub mod tracker;

@@ -10,6 +10,7 @@ use gst::prelude::*;
 
 pub mod blurredact;
 pub mod facedetect;
+pub mod gazedwell;
 pub mod meta;
 pub mod video;
 
@@ -42,6 +43,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     facedetect::register(Some(plugin))?;
     blurredact::register(Some(plugin))?;
+    gazedwell::register(Some(plugin))?;
     Ok(())
 }
 

@@ -16,6 +16,12 @@ pub const ROI_TYPE_FACE: &str = "face";
 pub const DETECTION: &str = "detection";
 pub const ANALYSIS_META: &str = "BlickfangAnalysisMeta";
 pub const ANALYSIS: &str = "blickfang-analysis";
+/// ROI param added by `gazedwell`: `yaw`, `pitch`, `roll` (degrees), `source`.
+pub const HEAD_POSE: &str = "head-pose";
+/// ROI param added by `gazedwell`: `looking`, `dwell-time`, `attention-time`, `glances`.
+pub const ATTENTION: &str = "attention";
+/// ROI param added by `demographics`.
+pub const DEMOGRAPHICS: &str = "demographics";
 
 /// Registers the custom analysis meta (idempotent).
 pub fn register() {
@@ -76,4 +82,15 @@ pub fn faces(buffer: &gst::BufferRef) -> Vec<FaceRoi> {
             face
         })
         .collect()
+}
+
+/// The `head-pose` param (yaw, pitch, roll) of the face ROI with track `id`.
+pub fn head_pose(buffer: &gst::BufferRef, id: i32) -> Option<[f64; 3]> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|m| m.roi_type() == ROI_TYPE_FACE && m.id() == id)
+        .find_map(|m| {
+            let s = m.param(HEAD_POSE)?;
+            Some([s.get("yaw").ok()?, s.get("pitch").ok()?, s.get("roll").ok()?])
+        })
 }

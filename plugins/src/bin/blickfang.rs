@@ -28,6 +28,14 @@ struct Cli {
 enum Command {
     /// Detect and track faces in images, a video file, a URI or a camera.
     Analyze(AnalyzeArgs),
+    /// Head-pose MAE (yaw, pitch, roll) of `analyze` output against labels.csv (AFLW2000-3D).
+    EvaluateHeadpose {
+        /// labels.csv: file,yaw_deg,pitch_deg,roll_deg,box_x1,box_y1,box_x2,box_y2.
+        #[arg(long)]
+        labels: PathBuf,
+        /// JSON lines written by `blickfang analyze` over the labelled images.
+        predictions: PathBuf,
+    },
     /// WIDER FACE AP (easy/medium/hard, official protocol) of `analyze` output.
     EvaluateWider {
         /// The ground truth, `gt_full.jsonl`.
@@ -66,6 +74,15 @@ struct AnalyzeArgs {
     /// facedetect's `onnxruntime` (path of libonnxruntime.so).
     #[arg(long)]
     onnxruntime: Option<String>,
+    /// gazedwell's `headpose-model` ("" = head pose from the landmarks).
+    #[arg(long)]
+    headpose_model: Option<String>,
+    /// gazedwell's `content-id` for a video's report.
+    #[arg(long)]
+    content_id: Option<String>,
+    /// gazedwell's `min-group-size` (k-anonymity of the content report).
+    #[arg(long)]
+    min_group_size: Option<u32>,
     /// Stop a video after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
@@ -81,6 +98,7 @@ fn main() {
         .and_then(|_| match cli.command {
             Command::Analyze(args) => analyze(&args),
             Command::EvaluateWider { ground_truth, predictions } => evaluate_wider(&ground_truth, &predictions),
+            Command::EvaluateHeadpose { labels, predictions } => evaluate_headpose(&labels, &predictions),
         });
     if let Err(e) = result {
         eprintln!("blickfang: {e}");
@@ -95,6 +113,30 @@ fn evaluate_wider(ground_truth: &Path, predictions: &Path) -> Result<()> {
     let preds = wider::parse_predictions(&read(predictions)?).context("bad predictions")?;
     let ap = wider::evaluate(&gt, &preds);
     println!("{}", json!({"images": gt.len(), "easy": ap.easy, "medium": ap.medium, "hard": ap.hard}));
+    Ok(())
+}
+
+fn evaluate_headpose(labels: &Path, predictions: &Path) -> Result<()> {
+    use blickfang::eval::headpose;
+    use blickfang::geometry::BBox;
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+    let labels = headpose::parse_labels(&read(labels)?).map_err(anyhow::Error::msg)?;
+    let mut faces: std::collections::HashMap<String, Vec<(BBox, [f64; 3])>> = Default::default();
+    for line in read(predictions)?.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).context("bad predictions line")?;
+        let Some(path) = v["path"].as_str() else { continue };
+        let file = Path::new(path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let entry = faces.entry(file).or_default();
+        for f in v["faces"].as_array().into_iter().flatten() {
+            let b: Vec<f32> = f["box"].as_array().into_iter().flatten().filter_map(|x| x.as_f64()).map(|x| x as f32).collect();
+            let p = &f["head_pose"];
+            if let (4, Some(y), Some(pi), Some(r)) = (b.len(), p["yaw"].as_f64(), p["pitch"].as_f64(), p["roll"].as_f64()) {
+                entry.push((BBox::new(b[0], b[1], b[2], b[3]), [y, pi, r]));
+            }
+        }
+    }
+    let m = headpose::evaluate(&labels, |file| faces.get(file).cloned().unwrap_or_default());
+    println!("{}", json!({"images": m.images, "missed": m.missed, "yaw": m.yaw, "pitch": m.pitch, "roll": m.roll}));
     Ok(())
 }
 
@@ -142,6 +184,29 @@ fn facedetect(args: &AnalyzeArgs) -> Result<gst::Element> {
     b.build().context("cannot create blickfang-facedetect")
 }
 
+/// gazedwell configured from the command line.
+fn gazedwell(args: &AnalyzeArgs) -> Result<gst::Element> {
+    let mut b = gst::ElementFactory::make("blickfang-gazedwell");
+    if let Some(v) = &args.headpose_model {
+        b = b.property("headpose-model", v);
+    }
+    if let Some(v) = &args.onnxruntime {
+        b = b.property("onnxruntime", v);
+    }
+    if let Some(v) = &args.content_id {
+        b = b.property("content-id", v);
+    }
+    if let Some(v) = args.min_group_size {
+        b = b.property("min-group-size", v);
+    }
+    b.build().context("cannot create blickfang-gazedwell")
+}
+
+/// The analysis elements, in pipeline order, between videoconvert and the sink.
+fn analysis_chain(args: &AnalyzeArgs) -> Result<Vec<gst::Element>> {
+    Ok(vec![facedetect(args)?, gazedwell(args)?])
+}
+
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
@@ -151,12 +216,16 @@ fn faces_json(buffer: &gst::BufferRef) -> Value {
     let faces: Vec<Value> = meta::faces(buffer)
         .iter()
         .map(|f| {
-            json!({
+            let mut face = json!({
                 "box": f.bbox.map(round2),
                 "score": (f.confidence * 10000.0).round() / 10000.0,
                 "landmarks": f.landmarks.map(|p| p.map(round2)),
                 "id": f.id,
-            })
+            });
+            if let Some(pose) = meta::head_pose(buffer, f.id) {
+                face["head_pose"] = json!({"yaw": round2(pose[0]), "pitch": round2(pose[1]), "roll": round2(pose[2])});
+            }
+            face
         })
         .collect();
     Value::Array(faces)
@@ -224,11 +293,13 @@ fn run_image(args: &AnalyzeArgs, path: &Path) -> Result<gst::Sample> {
     let src = gst::ElementFactory::make("filesrc").property("location", path).build()?;
     let decode = gst::ElementFactory::make("decodebin").build()?;
     let convert = gst::ElementFactory::make("videoconvert").build()?;
-    let detect = facedetect(args)?;
     let sink = gst_app::AppSink::builder().sync(false).max_buffers(1).build();
-    pipeline.add_many([&src, &decode, &convert, &detect, sink.upcast_ref()])?;
+    let chain: Vec<gst::Element> =
+        std::iter::once(convert.clone()).chain(analysis_chain(args)?).chain([sink.clone().upcast()]).collect();
+    pipeline.add_many([&src, &decode])?;
+    pipeline.add_many(&chain)?;
     src.link(&decode)?;
-    gst::Element::link_many([&convert, &detect, sink.upcast_ref()])?;
+    gst::Element::link_many(&chain)?;
     link_decoded_video(&decode, &convert);
     pipeline.set_state(gst::State::Playing).context("cannot start the pipeline")?;
     let result = wait_for_sample(&pipeline, &sink);
@@ -270,6 +341,58 @@ fn wait_for_sample(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<
     }
 }
 
+/// A per-person line (when someone leaves, with their totals) or a
+/// per-content line from gazedwell's bus messages; GStreamer's kebab-case
+/// field names become snake_case.
+fn audience_record(s: &gst::StructureRef) -> Option<Value> {
+    let kind = match s.name().as_str() {
+        gstblickfang::gazedwell::PERSON_EVENT if s.get::<String>("event").ok()? == "left" => "person",
+        gstblickfang::gazedwell::CONTENT_REPORT => "content",
+        _ => return None,
+    };
+    let mut record = serde_json::Map::new();
+    record.insert("type".into(), json!(kind));
+    for (name, value) in s.iter() {
+        if name == "event" {
+            continue;
+        }
+        record.insert(name.replace('-', "_"), gst_value_json(value));
+    }
+    Some(Value::Object(record))
+}
+
+/// Numbers, strings, booleans, arrays and structures of them as JSON.
+fn gst_value_json(v: &gst::glib::SendValue) -> Value {
+    if let Ok(x) = v.get::<f64>() {
+        return json!(round2(x));
+    }
+    if let Ok(x) = v.get::<u64>() {
+        return json!(x);
+    }
+    if let Ok(x) = v.get::<u32>() {
+        return json!(x);
+    }
+    if let Ok(x) = v.get::<i64>() {
+        return json!(x);
+    }
+    if let Ok(x) = v.get::<i32>() {
+        return json!(x);
+    }
+    if let Ok(x) = v.get::<bool>() {
+        return json!(x);
+    }
+    if let Ok(x) = v.get::<String>() {
+        return json!(x);
+    }
+    if let Ok(a) = v.get::<gst::Array>() {
+        return Value::Array(a.iter().map(gst_value_json).collect());
+    }
+    if let Ok(st) = v.get::<gst::Structure>() {
+        return Value::Object(st.iter().map(|(k, v)| (k.replace('-', "_"), gst_value_json(v))).collect());
+    }
+    Value::Null
+}
+
 fn stream_source(input: &str) -> Result<gst::Element> {
     if input.starts_with("/dev/video") {
         return Ok(gst::ElementFactory::make("v4l2src").property("device", input).build()?);
@@ -288,10 +411,12 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
     let pipeline = gst::Pipeline::new();
     let src = stream_source(&args.input)?;
     let convert = gst::ElementFactory::make("videoconvert").build()?;
-    let detect = facedetect(args)?;
     let sink = gst_app::AppSink::builder().sync(false).max_buffers(4).build();
-    pipeline.add_many([&src, &convert, &detect, sink.upcast_ref()])?;
-    gst::Element::link_many([&convert, &detect, sink.upcast_ref()])?;
+    let chain: Vec<gst::Element> =
+        std::iter::once(convert.clone()).chain(analysis_chain(args)?).chain([sink.clone().upcast()]).collect();
+    pipeline.add(&src)?;
+    pipeline.add_many(&chain)?;
+    gst::Element::link_many(&chain)?;
     if src.static_pad("src").is_some() {
         src.link(&convert)?;
     } else {
@@ -328,13 +453,31 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
             }
             continue;
         }
-        if sink.is_eos() {
-            break Ok(());
-        }
-        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(e) = msg.view() {
-                break Err(anyhow::anyhow!("{}", format!("{} ({})", e.error(), e.debug().unwrap_or_default())));
+        let mut failed = None;
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Element]) {
+            match msg.view() {
+                gst::MessageView::Error(e) => failed = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default())),
+                gst::MessageView::Element(e) => {
+                    if let Some(record) = e.structure().and_then(audience_record) {
+                        writeln!(out, "{record}").context("cannot write the output")?;
+                    }
+                }
+                _ => {}
             }
+        }
+        if let Some(f) = failed {
+            break Err(anyhow::anyhow!("{f}"));
+        }
+        if sink.is_eos() {
+            // Reports posted at EOS are on the bus before the sink sees EOS.
+            while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element]) {
+                if let gst::MessageView::Element(e) = msg.view() {
+                    if let Some(record) = e.structure().and_then(audience_record) {
+                        writeln!(out, "{record}").context("cannot write the output")?;
+                    }
+                }
+            }
+            break Ok(());
         }
     };
     if let Some(b) = bar {

@@ -1,0 +1,50 @@
+//! `gazedwell` (also `blickfang-gazedwell`): head pose per face, whether each
+//! person looks at the screen, dwell and attention time per person, and
+//! audience reports per content item.
+//!
+//! Per face ROI it adds a `head-pose` structure (`yaw`, `pitch`, `roll`
+//! degrees, `source` "fsanet" or "landmarks") and an `attention` structure
+//! (`looking`, `dwell-time`, `attention-time` seconds, `glances`).
+//!
+//! On the bus, and as custom downstream events for metadata sinks, it posts
+//! `blickfang-person-event` (`event`: appeared, looking-started,
+//! looking-stopped, left; `person`, `running-time`, `dwell-time`,
+//! `attention-time`, `glances`, `gender`, `age-group`, and `utc` for live
+//! sources) and, when the content changes and at EOS,
+//! `blickfang-content-report` (`content-id`, `start`, `end`, `ots`,
+//! `watchers`, `conversion`, `attention-time-total`, `attention-time-mean`,
+//! `dwell-time-total`, `dwell-histogram`, `attention-histogram`,
+//! `demographics`, `min-group-size`; suppressed cells are absent and listed
+//! in `suppressed`).
+//!
+//! The player says what is on screen with the `content-id` property or, from
+//! anywhere upstream, a custom downstream event `blickfang-content` with a
+//! `content-id` string field.
+//!
+//! ```text
+//! gst-launch-1.0 -m v4l2src ! videoconvert ! blickfang-facedetect ! \
+//!     blickfang-gazedwell content-id=spring-sale ! fakesink
+//! ```
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+/// Name of the custom downstream event that changes the content on screen.
+pub const CONTENT_EVENT: &str = "blickfang-content";
+pub const PERSON_EVENT: &str = "blickfang-person-event";
+pub const CONTENT_REPORT: &str = "blickfang-content-report";
+
+glib::wrapper! {
+    pub struct GazeDwell(ObjectSubclass<imp::GazeDwell>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: Option<&gst::Plugin>) -> Result<(), glib::BoolError> {
+    crate::register_element(plugin, "gazedwell", GazeDwell::static_type())
+}
+
+/// The custom event a player sends downstream to say what is on screen.
+pub fn content_event(content_id: &str) -> gst::Event {
+    gst::event::CustomDownstream::new(gst::Structure::builder(CONTENT_EVENT).field("content-id", content_id).build())
+}
