@@ -119,6 +119,8 @@ pub struct Redactor {
     sums: Vec<u32>,
     means: Vec<f32>,
     edges: Vec<f32>,
+    /// Horizontal patch coordinate of each column of the current area.
+    u: Vec<f32>,
 }
 
 impl Redactor {
@@ -184,144 +186,201 @@ impl Redactor {
         if x1 <= x0 || y1 <= y0 {
             return;
         }
-        let (rw, rh) = (x1 - x0, y1 - y0);
-        // Ellipse in frame coordinates, from the unclipped box.
-        let (cx, cy) = shape_box.center();
-        let (ax, ay) = ((shape_box.w / 2.0).max(0.5), (shape_box.h / 2.0).max(0.5));
-        let inside = |px: usize, py: usize| -> bool {
-            match style.shape {
-                RedactShape::Box => true,
-                RedactShape::Ellipse => {
-                    let fx = ((px as f32 + 0.5) * s - cx) / ax;
-                    let fy = ((py as f32 + 0.5) * s - cy) / ay;
-                    fx * fx + fy * fy <= 1.0
-                }
-            }
-        };
-        let n = layout.count;
+        let spans = Spans::new(shape_box, style.shape, s, (x0, y0, x1, y1));
+        let area = Area { x0, y0, x1, y1, stride, plane_w, plane_h, spans };
+        match style.mode {
+            RedactMode::Solid => fill_solid(plane, &area, layout),
+            RedactMode::Pixelate => self.pixelate(plane, &area, layout, shape_box.w.max(shape_box.h) / s),
+            RedactMode::Blur => self.fill_from_surroundings(plane, &area, layout),
+        }
+    }
+
+    /// Block means over the area's bounding rectangle, written inside the shape.
+    fn pixelate(&mut self, plane: &mut [u8], a: &Area, layout: &PlaneLayout, long_side: f32) {
+        let (n, px) = (layout.count, layout.pixel_stride);
         let offsets = &layout.offsets[..n];
-        let px = layout.pixel_stride;
-        if style.mode == RedactMode::Solid {
-            for py in y0..y1 {
-                let row = py * stride;
-                for qx in x0..x1 {
-                    if inside(qx, py) {
-                        for (c, &o) in offsets.iter().enumerate() {
-                            plane[row + qx * px + o] = layout.fill[c];
-                        }
-                    }
-                }
-            }
-            return;
-        }
-        if style.mode == RedactMode::Blur {
-            self.fill_from_surroundings(plane, stride, plane_w, plane_h, layout, (x0, y0, x1, y1), &inside);
-            return;
-        }
-        // Square blocks sized from the region's long side (in frame pixels).
-        let block = ((shape_box.w.max(shape_box.h) / PIXELATE_BLOCKS / s).ceil() as usize).max(1);
+        let block = ((long_side / PIXELATE_BLOCKS).ceil() as usize).max(1);
+        let (rw, rh) = (a.x1 - a.x0, a.y1 - a.y0);
         let (gw, gh) = (rw.div_ceil(block), rh.div_ceil(block));
         self.sums.clear();
-        self.sums.resize(gw * gh * (n + 1), 0);
-        for py in y0..y1 {
-            let gy = (py - y0) / block;
-            let row = py * stride;
-            for qx in x0..x1 {
-                let cell = (gy * gw + (qx - x0) / block) * (n + 1);
-                for (c, &o) in offsets.iter().enumerate() {
-                    self.sums[cell + c] += plane[row + qx * px + o] as u32;
+        self.sums.resize(gw * gh * n, 0);
+        for py in a.y0..a.y1 {
+            let cells = &mut self.sums[(py - a.y0) / block * gw * n..][..gw * n];
+            let row = &plane[py * a.stride + a.x0 * px..py * a.stride + a.x1 * px];
+            // One block-wide run of pixels per cell: no division per pixel.
+            for (cell, run) in cells.chunks_exact_mut(n).zip(row.chunks(block * px)) {
+                if px == 1 {
+                    cell[0] += run.iter().map(|&v| v as u32).sum::<u32>();
+                    continue;
                 }
-                self.sums[cell + n] += 1;
+                for pixel in run.chunks_exact(px) {
+                    for (c, &o) in offsets.iter().enumerate() {
+                        cell[c] += pixel[o] as u32;
+                    }
+                }
             }
         }
         self.means.clear();
-        self.means.extend((0..gw * gh).flat_map(|cell| {
-            let count = self.sums[cell * (n + 1) + n].max(1) as f32;
-            let sums = &self.sums;
-            (0..n).map(move |c| sums[cell * (n + 1) + c] as f32 / count)
-        }));
-        let means = &self.means;
-        for py in y0..y1 {
-            let row = py * stride;
-            let gy = (py - y0) / block;
-            for qx in x0..x1 {
-                if inside(qx, py) {
-                    let cell = (gy * gw + (qx - x0) / block) * n;
+        for gy in 0..gh {
+            let rows = block.min(rh - gy * block) as u32;
+            for gx in 0..gw {
+                let count = (rows * block.min(rw - gx * block) as u32).max(1);
+                for c in 0..n {
+                    self.means.push(self.sums[(gy * gw + gx) * n + c] as f32 / count as f32);
+                }
+            }
+        }
+        for py in a.y0..a.y1 {
+            let Some((xa, xb)) = a.spans.row(py) else { continue };
+            let means = &self.means[(py - a.y0) / block * gw * n..][..gw * n];
+            let row = &mut plane[py * a.stride..];
+            let mut x = xa;
+            while x < xb {
+                // The run of this row inside one block.
+                let gx = (x - a.x0) / block;
+                let end = (a.x0 + (gx + 1) * block).min(xb);
+                let cell = &means[gx * n..][..n];
+                if px == 1 {
+                    row[x..end].fill((cell[0] + 0.5) as u8);
+                    x = end;
+                    continue;
+                }
+                for pixel in row[x * px..end * px].chunks_exact_mut(px) {
                     for (c, &o) in offsets.iter().enumerate() {
-                        plane[row + qx * px + o] = means[cell + c].round() as u8;
+                        pixel[o] = (cell[c] + 0.5) as u8;
                     }
                 }
+                x = end;
             }
         }
     }
 
     /// Fills the area with a Coons patch spanned by the rows and columns just
-    /// outside it, each smoothed by a running mean over a quarter of its length.
-    #[allow(clippy::too_many_arguments)]
-    fn fill_from_surroundings(
-        &mut self,
-        plane: &mut [u8],
-        stride: usize,
-        plane_w: usize,
-        plane_h: usize,
-        layout: &PlaneLayout,
-        (x0, y0, x1, y1): (usize, usize, usize, usize),
-        inside: &dyn Fn(usize, usize) -> bool,
-    ) {
-        let n = layout.count;
-        let px = layout.pixel_stride;
+    /// outside it, each smoothed by a running mean over a quarter of its
+    /// length, at [`FILL_CONTRAST`] of their variation.
+    fn fill_from_surroundings(&mut self, plane: &mut [u8], a: &Area, layout: &PlaneLayout) {
+        let (n, px) = (layout.count, layout.pixel_stride);
         let offsets = &layout.offsets[..n];
-        let (rw, rh) = (x1 - x0, y1 - y0);
+        let (rw, rh) = (a.x1 - a.x0, a.y1 - a.y0);
         // The rows/columns just outside the area (the area's own border at the frame edge).
-        let top = y0.saturating_sub(1);
-        let bottom = y1.min(plane_h - 1);
-        let left = x0.saturating_sub(1);
-        let right = x1.min(plane_w - 1);
-        // Edge profiles, per component: top, bottom (rw each), left, right (rh each).
+        let top = a.y0.saturating_sub(1);
+        let bottom = a.y1.min(a.plane_h - 1);
+        let left = a.x0.saturating_sub(1);
+        let right = a.x1.min(a.plane_w - 1);
+        // Edge profiles per component: top, bottom (rw each), left, right (rh each).
         let len = 2 * rw + 2 * rh;
         self.edges.clear();
         self.edges.resize(len * n, 0.0);
-        for c in 0..n {
-            let o = offsets[c];
+        for (c, &o) in offsets.iter().enumerate() {
             let e = &mut self.edges[c * len..(c + 1) * len];
             for i in 0..rw {
-                e[i] = plane[top * stride + (x0 + i) * px + o] as f32;
-                e[rw + i] = plane[bottom * stride + (x0 + i) * px + o] as f32;
+                e[i] = plane[top * a.stride + (a.x0 + i) * px + o] as f32;
+                e[rw + i] = plane[bottom * a.stride + (a.x0 + i) * px + o] as f32;
             }
             for j in 0..rh {
-                e[2 * rw + j] = plane[(y0 + j) * stride + left * px + o] as f32;
-                e[2 * rw + rh + j] = plane[(y0 + j) * stride + right * px + o] as f32;
+                e[2 * rw + j] = plane[(a.y0 + j) * a.stride + left * px + o] as f32;
+                e[2 * rw + rh + j] = plane[(a.y0 + j) * a.stride + right * px + o] as f32;
             }
             smooth(&mut e[..rw], rw / 4);
             smooth(&mut e[rw..2 * rw], rw / 4);
             smooth(&mut e[2 * rw..2 * rw + rh], rh / 4);
             smooth(&mut e[2 * rw + rh..], rh / 4);
+            // Pull every profile toward the mean: the fill keeps FILL_CONTRAST of the variation.
+            let mean = e.iter().sum::<f32>() / len as f32;
+            e.iter_mut().for_each(|v| *v = mean + FILL_CONTRAST * (*v - mean));
         }
-        // Half the contrast of the surroundings: a fill that mimics hair above
-        // and skin below still reads as a head to a detector.
-        let means: [f32; 3] = std::array::from_fn(|c| {
-            if c < n { self.edges[c * len..(c + 1) * len].iter().sum::<f32>() / len as f32 } else { 0.0 }
-        });
-        for py in y0..y1 {
-            let j = py - y0;
+        self.u.clear();
+        self.u.extend((0..rw).map(|i| (i as f32 + 0.5) / rw as f32));
+        for py in a.y0..a.y1 {
+            let Some((xa, xb)) = a.spans.row(py) else { continue };
+            let j = py - a.y0;
             let v = (j as f32 + 0.5) / rh as f32;
-            let row = py * stride;
-            for qx in x0..x1 {
-                if !inside(qx, py) {
-                    continue;
+            let row = &mut plane[py * a.stride + xa * px..py * a.stride + xb * px];
+            for (c, &o) in offsets.iter().enumerate() {
+                let e = &self.edges[c * len..(c + 1) * len];
+                let (t, b) = (&e[..rw], &e[rw..2 * rw]);
+                let (l, r) = (e[2 * rw + j], e[2 * rw + rh + j]);
+                let (tl, tr, bl, br) = (t[0], t[rw - 1], b[0], b[rw - 1]);
+                // Per row the patch is (1-v)t + v b plus a term linear in u.
+                let base = l - ((1.0 - v) * tl + v * bl);
+                let slope = (r - l) - ((1.0 - v) * (tr - tl) + v * (br - bl));
+                let (ia, ib) = (xa - a.x0, xb - a.x0);
+                let (wt, wb) = (1.0 - v, v);
+                let (t, b, u) = (&t[ia..ib], &b[ia..ib], &self.u[ia..ib]);
+                if px == 1 {
+                    // Planar: independent lanes over contiguous slices, which vectorise.
+                    for (((p, &tv), &bv), &uv) in row.iter_mut().zip(t).zip(b).zip(u) {
+                        *p = (wt * tv + wb * bv + base + slope * uv).clamp(0.0, 255.0) as u8;
+                    }
+                } else {
+                    for (((pixel, &tv), &bv), &uv) in row.chunks_exact_mut(px).zip(t).zip(b).zip(u) {
+                        pixel[o] = (wt * tv + wb * bv + base + slope * uv).clamp(0.0, 255.0) as u8;
+                    }
                 }
-                let i = qx - x0;
-                let u = (i as f32 + 0.5) / rw as f32;
-                for (c, &o) in offsets.iter().enumerate() {
-                    let e = &self.edges[c * len..(c + 1) * len];
-                    let (t, b) = (e[i], e[rw + i]);
-                    let (l, r) = (e[2 * rw + j], e[2 * rw + rh + j]);
-                    let (tl, tr) = (e[0], e[rw - 1]);
-                    let (bl, br) = (e[rw], e[2 * rw - 1]);
-                    let coons = (1.0 - v) * t + v * b + (1.0 - u) * l + u * r
-                        - ((1.0 - u) * (1.0 - v) * tl + u * (1.0 - v) * tr + (1.0 - u) * v * bl + u * v * br);
-                    let value = means[c] + FILL_CONTRAST * (coons - means[c]);
-                    plane[row + qx * px + o] = value.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+}
+
+/// The plane rectangle being redacted and which pixels of each row are inside the shape.
+struct Area {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+    stride: usize,
+    plane_w: usize,
+    plane_h: usize,
+    spans: Spans,
+}
+
+/// Per-row extent of the shape, in plane pixels (pixel centres inside).
+struct Spans {
+    ellipse: Option<(f32, f32, f32, f32)>,
+    x0: usize,
+    x1: usize,
+}
+
+impl Spans {
+    fn new(shape_box: &BBox, shape: RedactShape, sub: f32, (x0, _, x1, _): (usize, usize, usize, usize)) -> Self {
+        let ellipse = (shape == RedactShape::Ellipse).then(|| {
+            let (cx, cy) = shape_box.center();
+            (cx / sub, cy / sub, (shape_box.w / 2.0 / sub).max(0.5), (shape_box.h / 2.0 / sub).max(0.5))
+        });
+        Self { ellipse, x0, x1 }
+    }
+
+    /// [start, end) of row `py` inside the shape, clipped to the area.
+    fn row(&self, py: usize) -> Option<(usize, usize)> {
+        let (start, end) = match self.ellipse {
+            None => (self.x0, self.x1),
+            Some((cx, cy, ax, ay)) => {
+                let fy = (py as f32 + 0.5 - cy) / ay;
+                if fy.abs() > 1.0 {
+                    return None;
+                }
+                let half = ax * (1.0 - fy * fy).sqrt();
+                // Pixels whose centre qx + 0.5 lies within [cx - half, cx + half].
+                let a = (cx - half - 0.5).ceil().max(0.0) as usize;
+                let b = ((cx + half - 0.5).floor() + 1.0).max(0.0) as usize;
+                (a.max(self.x0), b.min(self.x1))
+            }
+        };
+        (start < end).then_some((start, end))
+    }
+}
+
+fn fill_solid(plane: &mut [u8], a: &Area, layout: &PlaneLayout) {
+    let (n, px) = (layout.count, layout.pixel_stride);
+    for py in a.y0..a.y1 {
+        let Some((xa, xb)) = a.spans.row(py) else { continue };
+        let row = &mut plane[py * a.stride + xa * px..py * a.stride + xb * px];
+        if px == 1 {
+            row.fill(layout.fill[0]);
+        } else {
+            for pixel in row.chunks_exact_mut(px) {
+                for c in 0..n {
+                    pixel[layout.offsets[c]] = layout.fill[c];
                 }
             }
         }

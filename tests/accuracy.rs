@@ -74,7 +74,10 @@ fn analyze_lines_have_the_documented_shape() {
     assert_eq!(faces.len(), 6);
     for f in faces {
         let keys: Vec<&str> = f.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, ["box", "score", "landmarks", "id"]);
+        assert_eq!(keys[..4], ["box", "score", "landmarks", "id"]);
+        for angle in ["yaw", "pitch", "roll"] {
+            assert!(f["head_pose"][angle].is_f64(), "head_pose.{angle} missing: {f}");
+        }
         assert_eq!(f["box"].as_array().unwrap().len(), 4);
         assert_eq!(f["landmarks"].as_array().unwrap().len(), 5);
     }
