@@ -3,6 +3,10 @@
 //! faces, printed as fps and ratios. A benchmark, not a test: a peer that is
 //! missing is reported as unavailable, not as a failure.
 //!
+//! A second table times redaction: `blurredact` in each mode and OpenCV's
+//! `faceblur` on the same frames, decoded once through `facedetect` into
+//! memory, as milliseconds per frame and as a share of decoding a frame.
+//!
 //! The clip is a fixture made here, never by the product: the shared photo
 //! `t1.jpg` (six faces), slowly panned and zoomed with a little sensor-like
 //! noise so that frames differ, encoded by x264 into
@@ -24,7 +28,8 @@ use serde_json::Value;
 #[command(
     name = "blickfang-bench",
     version,
-    about = "Times facedetect against decode-only, OpenCV's facedetect and cv2's YuNet"
+    about = "Times facedetect against decode-only, OpenCV's facedetect and cv2's YuNet, \
+             and blurredact against OpenCV's faceblur"
 )]
 struct Cli {
     /// Time this H.264 MP4 instead of the generated fixture.
@@ -36,6 +41,12 @@ struct Cli {
     /// avdec_h264 `max-threads` in every GStreamer variant (0 = libav's auto).
     #[arg(long, default_value_t = 0)]
     decoder_threads: i32,
+    /// Analysed frames the redaction rows are timed on (held in memory, ~3 MB each).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(2..))]
+    redact_frames: u64,
+    /// Of those, frames OpenCV's faceblur is timed on (it detects inside, at a few fps).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..))]
+    faceblur_frames: u64,
 }
 
 const WIDTH: usize = 1920;
@@ -49,6 +60,10 @@ const OPENCV_PROFILE: &str = "/usr/share/opencv4/haarcascades/haarcascade_fronta
 /// Goals from the issue: facedetect's fps over each peer's.
 const GOAL_VS_YUNET: f64 = 1.2;
 const GOAL_VS_OPENCV: f64 = 10.0;
+/// Goal from the issue: redaction's cost per frame over decoding's, in every mode.
+const GOAL_REDACT_SHARE: f64 = 0.10;
+const REDACT_MODES: [&str; 3] = ["blur", "pixelate", "solid"];
+const REDACT_MARGIN: f32 = 1.3;
 /// No variant may hang the bench.
 const VARIANT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -97,13 +112,29 @@ impl Measure {
     fn fps(&self) -> f64 {
         self.frames as f64 / self.seconds
     }
+
+    fn ms_per_frame(&self) -> f64 {
+        1000.0 * self.seconds / self.frames as f64
+    }
+}
+
+/// Runs one variant, adds its row, returns the row's index.
+fn time(rows: &mut Vec<Row>, name: String, f: impl FnOnce() -> Result<Measure, String>) -> usize {
+    eprintln!("timing: {name}");
+    let result = f();
+    if let Err(e) = &result {
+        eprintln!("  unavailable: {e}");
+    }
+    rows.push(Row { name, result });
+    rows.len() - 1
 }
 
 fn run(cli: &Cli) -> Result<()> {
     gst::init().context("cannot initialise GStreamer")?;
     // Before ours is registered: registering our `facedetect` replaces
     // OpenCV's registry entry of the same name.
-    let opencv = opencv_facedetect_factory();
+    let opencv = opencv_factory("facedetect");
+    let faceblur = opencv_factory("faceblur");
     gstblickfang::register_static().context("cannot register the blickfang elements")?;
 
     let clip = match &cli.clip {
@@ -119,24 +150,15 @@ fn run(cli: &Cli) -> Result<()> {
     time_gst(&clip, dec, Vec::new(), None, false).context("the warm-up decode failed")?;
 
     let mut rows = Vec::new();
-    // Runs one variant, returns its row's index.
-    let mut time = |name: String, f: &mut dyn FnMut() -> Result<Measure, String>| {
-        eprintln!("timing: {name}");
-        let result = f();
-        if let Err(e) = &result {
-            eprintln!("  unavailable: {e}");
-        }
-        rows.push(Row { name, result });
-        rows.len() - 1
-    };
-
-    time("decode-only".into(), &mut || time_gst(&clip, dec, Vec::new(), None, false).map_err(|e| format!("{e:#}")));
-    time("decode + videoconvert (RGB, as OpenCV needs)".into(), &mut || {
+    time(&mut rows, "decode-only".into(), || {
+        time_gst(&clip, dec, Vec::new(), None, false).map_err(|e| format!("{e:#}"))
+    });
+    time(&mut rows, "decode + videoconvert (RGB, as OpenCV needs)".into(), || {
         let convert = videoconvert_rgb().map_err(|e| format!("{e:#}"))?;
         time_gst(&clip, dec, convert, None, false).map_err(|e| format!("{e:#}"))
     });
     let facedetect_rows = [1u32, 3].map(|interval| {
-        time(format!("decode + blickfang-facedetect ({DETECTION_SIZE}, interval {interval})"), &mut || {
+        time(&mut rows, format!("decode + blickfang-facedetect ({DETECTION_SIZE}, interval {interval})"), || {
             let detect = gst::ElementFactory::make("blickfang-facedetect")
                 .property("detection-size", DETECTION_SIZE)
                 .property("interval", interval)
@@ -150,7 +172,7 @@ fn run(cli: &Cli) -> Result<()> {
         Some(n) => format!("decode + videoconvert + OpenCV facedetect (first {n} frames)"),
         None => "decode + videoconvert + OpenCV facedetect".into(),
     };
-    let opencv_row = time(opencv_name, &mut || {
+    let opencv_row = time(&mut rows, opencv_name, || {
         let factory = opencv.as_ref().map_err(Clone::clone)?;
         if !Path::new(OPENCV_PROFILE).is_file() {
             return Err(format!("no {OPENCV_PROFILE} (Debian opencv-data)"));
@@ -218,6 +240,8 @@ fn run(cli: &Cli) -> Result<()> {
         "  decoder threads), frames resized to 640x360 (INTER_LINEAR), yunet_s_dynamic.onnx, score 0.6, NMS 0.45."
     );
     println!("Ratios hold within this run only; the machine's other load moves all rows.");
+    println!();
+    redaction(cli, &clip, rows[0].result.as_ref().ok(), &faceblur);
     Ok(())
 }
 
@@ -229,16 +253,16 @@ fn videoconvert_rgb() -> Result<Vec<gst::Element>> {
     Ok(vec![convert, caps])
 }
 
-/// GStreamer's OpenCV `facedetect`, found through its plugin, since the
-/// short name may belong to ours. Loaded now, so that it stays usable after
-/// ours replaces its registry entry.
-fn opencv_facedetect_factory() -> Result<gst::ElementFactory, String> {
+/// An element of GStreamer's OpenCV plugin, found through the plugin, since
+/// the short name `facedetect` may belong to ours. Loaded now, so that it
+/// stays usable after ours replaces its registry entry.
+fn opencv_factory(name: &str) -> Result<gst::ElementFactory, String> {
     let find = || {
         gst::Registry::get()
             .features_by_plugin("opencv")
             .into_iter()
             .filter_map(|f| f.downcast::<gst::ElementFactory>().ok())
-            .find(|f| f.name() == "facedetect")
+            .find(|f| f.name() == name)
     };
     let factory = match find() {
         Some(f) => f,
@@ -247,10 +271,10 @@ fn opencv_facedetect_factory() -> Result<gst::ElementFactory, String> {
             // loading the opencv plugin registers its elements again.
             gst::Plugin::load_by_name("opencv")
                 .map_err(|_| "GStreamer's opencv plugin is not installed (Debian gstreamer1.0-opencv)".to_string())?;
-            find().ok_or("the opencv plugin has no facedetect")?
+            find().ok_or(format!("the opencv plugin has no {name}"))?
         }
     };
-    factory.load().map_err(|e| format!("cannot load OpenCV's facedetect: {e}"))
+    factory.load().map_err(|e| format!("cannot load OpenCV's {name}: {e}"))
 }
 
 #[derive(Default)]
@@ -262,8 +286,7 @@ struct Counter {
     faces: u64,
 }
 
-/// Times `filesrc ! qtdemux ! h264parse ! avdec_h264 ! <tail> ! fakesink`
-/// from PLAYING to the last frame reaching the sink (or the `max_frames`th).
+/// Times `filesrc ! qtdemux ! h264parse ! avdec_h264 ! <tail> ! fakesink`.
 fn time_gst(
     clip: &Path,
     decoder_threads: i32,
@@ -279,20 +302,33 @@ fn time_gst(
         .property("max-threads", decoder_threads)
         .build()
         .context("no avdec_h264 (Debian gstreamer1.0-libav)")?;
-    let sink = gst::ElementFactory::make("fakesink").property("sync", false).build()?;
-    let mut chain = vec![parse.clone(), decode];
-    chain.extend(tail);
-    chain.push(sink.clone());
     pipeline.add_many([&src, &demux])?;
-    pipeline.add_many(&chain)?;
     src.link(&demux)?;
-    gst::Element::link_many(&chain)?;
     let parse_sink = parse.static_pad("sink").context("h264parse without sink pad")?;
     demux.connect_pad_added(move |_, pad| {
         if pad.name().starts_with("video_") && !parse_sink.is_linked() {
             let _ = pad.link(&parse_sink);
         }
     });
+    let mut chain = vec![parse, decode];
+    chain.extend(tail);
+    time_chain(&pipeline, chain, max_frames, count_faces, || Ok(()))
+}
+
+/// Times `<chain> ! fakesink`, added to `pipeline`, from PLAYING to the last
+/// frame reaching the sink (or the `max_frames`th). `feed` runs once the
+/// pipeline is PAUSED, before the clock starts.
+fn time_chain(
+    pipeline: &gst::Pipeline,
+    mut chain: Vec<gst::Element>,
+    max_frames: Option<u64>,
+    count_faces: bool,
+    feed: impl FnOnce() -> Result<()>,
+) -> Result<Measure> {
+    let sink = gst::ElementFactory::make("fakesink").property("sync", false).build()?;
+    chain.push(sink.clone());
+    pipeline.add_many(&chain)?;
+    gst::Element::link_many(&chain)?;
 
     let bus = pipeline.bus().context("pipeline without bus")?;
     let counter = Arc::new(Mutex::new(Counter::default()));
@@ -322,7 +358,7 @@ fn time_gst(
         },
     );
 
-    let result = play(&pipeline, &bus, &counter);
+    let result = play(pipeline, &bus, &counter, feed);
     let _ = pipeline.set_state(gst::State::Null);
     result?;
     let c = counter.lock().map_err(|_| anyhow!("counter poisoned"))?;
@@ -334,7 +370,12 @@ fn time_gst(
     })
 }
 
-fn play(pipeline: &gst::Pipeline, bus: &gst::Bus, counter: &Mutex<Counter>) -> Result<()> {
+fn play(
+    pipeline: &gst::Pipeline,
+    bus: &gst::Bus,
+    counter: &Mutex<Counter>,
+    feed: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let deadline = Instant::now() + VARIANT_TIMEOUT;
     let first_error = || {
         bus.pop_filtered(&[gst::MessageType::Error]).map(|m| match m.view() {
@@ -345,6 +386,8 @@ fn play(pipeline: &gst::Pipeline, bus: &gst::Bus, counter: &Mutex<Counter>) -> R
     // Preroll untimed: elements start (facedetect loads its model) and the
     // first frame goes through.
     let _ = pipeline.set_state(gst::State::Paused);
+    // An appsrc takes its frames once it runs, and needs the first to preroll.
+    feed().map_err(|e| first_error().unwrap_or(e))?;
     if pipeline.state(gst::ClockTime::from_seconds(60)).0.is_err() {
         return Err(first_error().unwrap_or_else(|| anyhow!("the pipeline did not preroll")));
     }
@@ -433,6 +476,204 @@ fn print_goal(what: &str, ours: Option<f64>, theirs: Option<f64>, goal: Option<f
         Some(g) => println!("{what:<42} {ratio:>7.2}x  goal >= {g}x  {}", if ratio >= g { "PASS" } else { "MISS" }),
         None => println!("{what:<42} {ratio:>7.2}x  (information)"),
     }
+}
+
+// --- redaction -----------------------------------------------------------
+
+/// Decoded frames as facedetect leaves them (pixels, face ROIs, analysis
+/// meta), held in memory so that redaction is timed without decoding.
+struct Analysed {
+    caps: gst::Caps,
+    buffers: Vec<gst::Buffer>,
+    /// Mean share of a frame inside the margin-scaled face boxes: what
+    /// redaction's cost scales with.
+    box_share: f64,
+}
+
+/// Times blurredact in each mode and OpenCV's faceblur on the same frames and
+/// prints the second table against `decode`, the decode-only row.
+fn redaction(cli: &Cli, clip: &Path, decode: Option<&Measure>, faceblur: &Result<gst::ElementFactory, String>) {
+    let decode_ms = decode.map(Measure::ms_per_frame);
+    eprintln!("decoding the first {} frames through blickfang-facedetect into memory", cli.redact_frames);
+    let frames = match analysed_frames(clip, cli.decoder_threads, cli.redact_frames as usize) {
+        Ok(frames) => frames,
+        Err(e) => {
+            println!("redaction rows unavailable: {e:#}");
+            return;
+        }
+    };
+    let n = frames.buffers.len();
+    let few = (cli.faceblur_frames as usize).min(n);
+    let mut rows = Vec::new();
+    let pass = time(&mut rows, "pass-through: appsrc ! fakesink (subtracted below)".into(), || {
+        time_frames(&frames, n, Vec::new(), true).map_err(|e| format!("{e:#}"))
+    });
+    let modes = REDACT_MODES.map(|mode| {
+        time(&mut rows, format!("blickfang-blurredact mode={mode}"), || {
+            let redact = gst::ElementFactory::make("blickfang-blurredact")
+                .property_from_str("mode", mode)
+                .property_from_str("shape", "ellipse")
+                .property("margin", REDACT_MARGIN)
+                .build()
+                .map_err(|e| format!("cannot create blickfang-blurredact: {e}"))?;
+            time_frames(&frames, n, vec![redact], true).map_err(|e| format!("{e:#}"))
+        })
+    });
+    let convert = time(&mut rows, format!("videoconvert I420 -> RGB (first {few})"), || {
+        let convert = videoconvert_rgb().map_err(|e| format!("{e:#}"))?;
+        time_frames(&frames, few, convert, false).map_err(|e| format!("{e:#}"))
+    });
+    let opencv = time(&mut rows, format!("videoconvert + OpenCV faceblur (first {few})"), || {
+        let factory = faceblur.as_ref().map_err(Clone::clone)?;
+        if !Path::new(OPENCV_PROFILE).is_file() {
+            return Err(format!("no {OPENCV_PROFILE} (Debian opencv-data)"));
+        }
+        let blur = factory
+            .create()
+            .property("profile", OPENCV_PROFILE)
+            .build()
+            .map_err(|e| format!("cannot create OpenCV's faceblur: {e}"))?;
+        eprintln!(
+            "  (OpenCV's error about a doubled haarcascades path: faceblur's broken default, replaced by profile)"
+        );
+        let mut tail = videoconvert_rgb().map_err(|e| format!("{e:#}"))?;
+        tail.push(blur);
+        time_frames(&frames, few, tail, false).map_err(|e| format!("{e:#}"))
+    });
+
+    let measure = |i: usize| rows[i].result.as_ref().ok();
+    let base = measure(pass).map(Measure::ms_per_frame);
+    // What a row adds per frame to the pass-through.
+    let net = |i: usize| Some(measure(i)?.ms_per_frame() - base?);
+    println!(
+        "{:<62} {:>6} {:>9} {:>9} {:>9} {:>11}",
+        "redaction variant", "frames", "ms/frame", "% decode", "x decode", "faces/frame"
+    );
+    for (i, row) in rows.iter().enumerate() {
+        match (&row.result, if i == pass { base } else { net(i) }) {
+            (Ok(m), Some(ms)) => print_cost(&row.name, m.frames, ms, decode_ms, m.faces_per_frame),
+            (Err(e), _) => println!("{:<62} unavailable: {e}", row.name),
+            (Ok(_), None) => println!("{:<62} unavailable (the pass-through is)", row.name),
+        }
+    }
+    let alone = "OpenCV faceblur alone (the two rows above subtracted)";
+    match (measure(opencv), net(opencv), net(convert)) {
+        (Some(m), Some(both), Some(convert)) => print_cost(alone, m.frames, both - convert, decode_ms, None),
+        _ => println!("{alone:<62} unavailable (a row above is)"),
+    }
+    if let Some(d) = decode {
+        print_cost("decode-only (first table)", d.frames, d.ms_per_frame(), decode_ms, None);
+    }
+    println!();
+
+    // The goal is for every mode, so the slowest decides.
+    let slowest = modes.iter().map(|&i| net(i)).collect::<Option<Vec<f64>>>();
+    let slowest = slowest.map(|v| v.into_iter().fold(f64::MIN, f64::max));
+    match (slowest, decode_ms) {
+        (Some(ms), Some(decode)) => {
+            let share = ms / decode;
+            println!(
+                "{:<42} {:>6.1}%  ({ms:.3} of {decode:.3} ms/frame)  goal <= {:.0}%  {}",
+                "redaction (slowest mode) / decode",
+                100.0 * share,
+                100.0 * GOAL_REDACT_SHARE,
+                if share <= GOAL_REDACT_SHARE { "PASS" } else { "MISS" }
+            );
+        }
+        _ => println!("{:<42} unavailable (a row above is)", "redaction (slowest mode) / decode"),
+    }
+    print_goal("OpenCV faceblur cost / slowest mode's", net(opencv), slowest, None);
+    println!();
+    let share = 100.0 * frames.box_share;
+    println!("Redaction rows: the clip's first {n} frames, decoded as above through blickfang-facedetect");
+    println!("  ({DETECTION_SIZE}, interval 1) into memory with their face ROIs; each row pushes its own deep copy of");
+    println!("  them (made before its clock starts: buffers are writable, nothing is copied while timed) through");
+    println!("  appsrc ! ... ! fakesink sync=false, one streaming thread; ms/frame is net of the pass-through row.");
+    println!("  blurredact: shape=ellipse margin={REDACT_MARGIN}, other properties default; the margin-scaled face");
+    println!("  boxes cover {share:.0}% of a frame. % decode: of decode-only's wall time per frame (1000 / its fps,");
+    println!("  libav's threads); x decode: the fps of decode plus the row over decode-only's.");
+    println!("  OpenCV faceblur (Haar cascade, detects again on full 1080p RGB, OpenCV's threads) is timed on the");
+    println!("  first {few} frames only; it needs RGB, so videoconvert's share is shown apart.");
+}
+
+/// The first `n` frames of `clip` through blickfang-facedetect, each deep-
+/// copied out of the decoder's buffer pool (holding n of its buffers could
+/// stall the decoder).
+fn analysed_frames(clip: &Path, decoder_threads: i32, n: usize) -> Result<Analysed> {
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc name=src ! qtdemux ! h264parse ! avdec_h264 max-threads={decoder_threads} \
+         ! blickfang-facedetect detection-size={DETECTION_SIZE} ! appsink name=sink sync=false"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow!("not a pipeline"))?;
+    pipeline.by_name("src").context("no src")?.set_property("location", clip);
+    let sink = pipeline.by_name("sink").and_then(|s| s.downcast::<gst_app::AppSink>().ok()).context("no appsink")?;
+    let bus = pipeline.bus().context("pipeline without bus")?;
+    let bus_error = |what: String| {
+        bus.pop_filtered(&[gst::MessageType::Error]).map_or_else(
+            || anyhow!(what.clone()),
+            |m| match m.view() {
+                gst::MessageView::Error(e) => anyhow!("{} ({})", e.error(), e.debug().unwrap_or_default()),
+                _ => anyhow!(what.clone()),
+            },
+        )
+    };
+
+    let result = (|| -> Result<Analysed> {
+        pipeline.set_state(gst::State::Playing).map_err(|_| bus_error("cannot play".into()))?;
+        let mut caps = None;
+        let mut buffers = Vec::with_capacity(n);
+        let mut box_area = 0.0;
+        while buffers.len() < n {
+            let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) else { break };
+            caps = caps.or_else(|| sample.caps_owned());
+            let copy = sample.buffer().context("a sample without buffer")?.copy_deep()?;
+            // Without it blurredact would redact the whole frame (fails closed).
+            if gstblickfang::meta::analysis(&copy).is_none() {
+                bail!("frame {} lacks facedetect's analysis meta after a deep copy", buffers.len());
+            }
+            box_area += gstblickfang::meta::faces(&copy).iter().map(|f| f.bbox[2] * f.bbox[3]).sum::<f64>();
+            buffers.push(copy);
+        }
+        if buffers.len() < 2 {
+            return Err(bus_error(format!("the clip gave {} analysed frames", buffers.len())));
+        }
+        let caps = caps.context("no caps")?;
+        let info = gst_video::VideoInfo::from_caps(&caps)?;
+        let margin = f64::from(REDACT_MARGIN);
+        let box_share = box_area * margin * margin / (buffers.len() as f64 * f64::from(info.width() * info.height()));
+        Ok(Analysed { caps, buffers, box_share })
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+/// Times `appsrc ! <tail> ! fakesink` on the first `n` frames, pushed as deep
+/// copies: writable, so in-place elements copy nothing, and made before the
+/// clock starts.
+fn time_frames(frames: &Analysed, n: usize, tail: Vec<gst::Element>, count_faces: bool) -> Result<Measure> {
+    let copies = frames.buffers[..n].iter().map(|b| b.copy_deep()).collect::<Result<Vec<_>, _>>()?;
+    // Unbounded (max-bytes 0): every frame is queued before the clock starts,
+    // so only the streaming thread's work is timed.
+    let src = gst_app::AppSrc::builder().caps(&frames.caps).format(gst::Format::Time).max_bytes(0).build();
+    let feed_src = src.clone();
+    let mut chain = vec![src.upcast::<gst::Element>()];
+    chain.extend(tail);
+    time_chain(&gst::Pipeline::new(), chain, None, count_faces, move || {
+        for buffer in copies {
+            feed_src.push_buffer(buffer).map_err(|e| anyhow!("appsrc refused a frame: {e:?}"))?;
+        }
+        feed_src.end_of_stream().map_err(|e| anyhow!("appsrc refused EOS: {e:?}"))?;
+        Ok(())
+    })
+}
+
+fn print_cost(name: &str, frames: u64, ms: f64, decode_ms: Option<f64>, faces: Option<f64>) {
+    let share = decode_ms.map_or("-".into(), |d| format!("{:.1}%", 100.0 * ms / d));
+    // As the issue's "0.009x decode-only": the fps of decode plus this row.
+    let speed = decode_ms.map_or("-".into(), |d| format!("{:.3}", d / (d + ms)));
+    let faces = faces.map_or("-".into(), |f| format!("{f:.2}"));
+    println!("{name:<62} {frames:>6} {ms:>9.3} {share:>9} {speed:>9} {faces:>11}");
 }
 
 // --- the fixture ---------------------------------------------------------
