@@ -8,7 +8,7 @@ PLUGIN_DIR := $(CURDIR)/target/release
 PLUGIN_INSTALL_DIR ?= $(shell pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
 BIN_INSTALL_DIR ?= /usr/local/bin
 
-.PHONY: setup build run test bench install inspect clean
+.PHONY: setup build run test bench bench-gazedwell bench-metadata install inspect clean
 
 setup:
 	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh
@@ -28,6 +28,11 @@ test: build
 bench: build
 	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh --bench
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) run --release --locked -p gst-plugin-blickfang --bin blickfang-bench
+
+# gazedwell: head pose per face (FSA-Net vs landmarks) and gazedwell's cost per frame with 6 people.
+bench-gazedwell: build
+	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) run --release --locked -p gst-plugin-blickfang --bin blickfang-bench-gazedwell
+
 
 inspect: build
 	GST_PLUGIN_PATH=$(PLUGIN_DIR) gst-inspect-1.0 blickfang-facedetect

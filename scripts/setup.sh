@@ -29,6 +29,11 @@ apt_packages=(
     python3-pip unzip ca-certificates curl
     # OpenCV's Haar facedetect/faceblur: the peers the tests and benchmarks compare with.
     gstreamer1.0-opencv opencv-data
+    # Metadata out: the broker the MQTT tests start on 127.0.0.1, mosquitto_passwd
+    # (in mosquitto) for their credentials, and strace for the no-frames-on-disk proof.
+    mosquitto strace openssl
+    # examples/signage_player.py (PyGObject) and its test.
+    python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 
 install_apt() {

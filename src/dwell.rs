@@ -99,7 +99,8 @@ impl Presence {
     }
 
     pub fn attention_time(&self) -> f64 {
-        self.intervals().map(|(a, b)| b - a).sum()
+        // fold from +0.0: f64's `sum()` of nothing is -0.0, published as "attention-time=-0".
+        self.intervals().fold(0.0, |sum, (a, b)| sum + (b - a))
     }
 
     pub fn glances(&self) -> u32 {

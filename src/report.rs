@@ -83,9 +83,10 @@ pub fn content_report(
         end,
         ots: k(ots),
         watchers: if published { k(watchers) } else { None },
-        conversion: (published && k(watchers).is_some()).then(|| watchers as f64 / ots as f64),
+        // With nobody there is nothing to convert: 0 rather than 0/0.
+        conversion: (published && k(watchers).is_some()).then(|| if ots > 0 { watchers as f64 / ots as f64 } else { 0.0 }),
         attention_time_total: published.then_some(attention_total),
-        attention_time_mean: k(watchers).filter(|_| published).map(|w| watcher_attention / w as f64),
+        attention_time_mean: k(watchers).filter(|_| published).map(|w| if w > 0 { watcher_attention / w as f64 } else { 0.0 }),
         dwell_time_total: published.then_some(dwell_total),
         dwell_histogram: dwell_histogram.into_iter().map(k).collect(),
         attention_histogram: attention_histogram.into_iter().map(k).collect(),
@@ -121,6 +122,12 @@ mod tests {
         assert!((r.attention_time_mean.unwrap() - 2.0).abs() < 1e-9);
         assert_eq!(r.dwell_histogram[1], Some(6));
         assert_eq!(r.dwell_histogram[0], Some(0), "nobody is nobody: zero is safe to publish");
+    }
+
+    #[test]
+    fn an_empty_period_has_no_nan() {
+        let r = content_report("ad-0", 0.0, 1.0, &[], &DwellConfig::default(), 5);
+        assert_eq!((r.ots, r.watchers, r.conversion, r.attention_time_mean), (Some(0), Some(0), Some(0.0), Some(0.0)));
     }
 
     #[test]

@@ -304,11 +304,16 @@ fn report_structure(r: &ContentReport) -> gst::Structure {
     s.set("attention-histogram", hist(&r.attention_histogram));
     s.set("dwell-bins", gst::Array::new(report::DWELL_BINS.iter().copied()));
     s.set("attention-bins", gst::Array::new(report::ATTENTION_BINS.iter().copied()));
-    let mut demo = gst::Structure::builder("demographics").build();
-    for (key, v) in &r.demographics {
-        demo.set(key.replace('/', ":").as_str(), v.map_or(-1, |v| v as i64));
-    }
-    s.set("demographics", demo);
+    // One cell per gender and age group; a suppressed cell has no `ots`.
+    let cells = r.demographics.iter().map(|(key, v)| {
+        let (gender, age_group) = key.split_once('/').unwrap_or((key.as_str(), "unknown"));
+        let mut cell = gst::Structure::builder("cell").field("gender", gender).field("age-group", age_group).build();
+        if let Some(v) = v {
+            cell.set("ots", *v);
+        }
+        cell
+    });
+    s.set("demographics", gst::Array::new(cells));
     s.set("suppressed", gst::Array::new(suppressed));
     s
 }

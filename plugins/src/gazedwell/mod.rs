@@ -14,8 +14,9 @@
 //! `blickfang-content-report` (`content-id`, `start`, `end`, `ots`,
 //! `watchers`, `conversion`, `attention-time-total`, `attention-time-mean`,
 //! `dwell-time-total`, `dwell-histogram`, `attention-histogram`,
-//! `demographics`, `min-group-size`; suppressed cells are absent and listed
-//! in `suppressed`).
+//! `demographics` (array of `cell` structures: `gender`, `age-group`, `ots`),
+//! `min-group-size`; suppressed counts are absent and listed in `suppressed`,
+//! suppressed histogram cells are -1).
 //!
 //! The player says what is on screen with the `content-id` property or, from
 //! anywhere upstream, a custom downstream event `blickfang-content` with a
