@@ -33,6 +33,10 @@ bench: build
 bench-gazedwell: build
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) run --release --locked -p gst-plugin-blickfang --bin blickfang-bench-gazedwell
 
+# Records per second through metajson, and through metajson ! blickfang-mqttsink
+# to a mosquitto it starts on 127.0.0.1 (set BLICKFANG_BENCH_RECORDS, default 50000).
+bench-metadata: setup
+	$(CARGO) run --release --locked -p gst-plugin-blickfang --bin blickfang-bench-metadata
 
 inspect: build
 	GST_PLUGIN_PATH=$(PLUGIN_DIR) gst-inspect-1.0 blickfang-facedetect

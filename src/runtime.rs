@@ -115,6 +115,15 @@ pub fn environment(library: &Path) -> Result<&'static ort::environment::Environm
         }
         return Ok(env);
     }
+    // ONNX Runtime >= 1.29 collects telemetry on Linux too: it writes a device
+    // id and an event cache under ~/.cache/Microsoft/DeveloperTools and
+    // uploads them. Only this variable, set before the library starts, turns
+    // all of it off (tests/no_frames_on_disk.rs sees every file written).
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        // SAFETY: once per process, under LOADED_FROM's lock, before ONNX
+        // Runtime (the variable's only reader) is loaded.
+        unsafe { std::env::set_var("ORT_DISABLE_TELEMETRY", "1") };
+    }
     let builder = ort::init_from(library).map_err(|e| {
         RuntimeError(format!(
             "cannot load ONNX Runtime from {}: {e} (run `make setup`, or set {ORT_LIB_ENV} / the `onnxruntime` property to libonnxruntime.so)",
@@ -123,6 +132,7 @@ pub fn environment(library: &Path) -> Result<&'static ort::environment::Environm
     })?;
     let env = builder
         .with_name("blickfang")
+        .with_telemetry(false)
         .build()
         .map_err(|e| RuntimeError(format!("cannot start ONNX Runtime from {}: {e}", library.display())))?;
     *loaded = Some(library.to_path_buf());

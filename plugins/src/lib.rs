@@ -12,6 +12,8 @@ pub mod blurredact;
 pub mod facedetect;
 pub mod gazedwell;
 pub mod meta;
+pub mod metajson;
+pub mod mqttsink;
 pub mod video;
 
 /// Prefix of the unambiguous element names.
@@ -43,6 +45,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     facedetect::register(Some(plugin))?;
     blurredact::register(Some(plugin))?;
+    metajson::register(Some(plugin))?;
+    mqttsink::register(Some(plugin))?;
     gazedwell::register(Some(plugin))?;
     Ok(())
 }

@@ -1,0 +1,45 @@
+//! `blickfang-mqttsink`: publishes JSON records (one per line, as `metajson`
+//! writes them) to an MQTT broker, at QoS 1 by default, without silent loss.
+//!
+//! Registered only under the prefixed name: gst-plugins-bad has an `mqttsink`.
+//!
+//! - Each record goes to `topic` with `{screen}` (`screen-id`) and `{type}`
+//!   (the record's `type`) filled in.
+//! - Records wait in a bounded spool (`spool-size` records, optionally also
+//!   in `spool-file`, metadata lines only) until the broker acknowledges them,
+//!   so a broker that is away gets them, in order, when it is back; the sink
+//!   reconnects with exponential backoff (`reconnect-min` .. `reconnect-max`).
+//! - A full spool drops *new* records; the loss is posted on the bus
+//!   (element message [`DROPPED_MESSAGE`]) and the next record that gets in
+//!   carries `"dropped": n`.
+//! - At EOS the sink waits up to `drain-timeout` for the spool to empty.
+//! - A line that is not a JSON object, or holds something that could be pixels
+//!   (a string over 256 characters, an array over 32 numbers), is refused.
+//!
+//! ```text
+//! gst-launch-1.0 v4l2src ! videoconvert ! blickfang-facedetect ! blickfang-metajson ! \
+//!     blickfang-mqttsink host=broker.local screen-id=lobby-1 topic='signage/{screen}/{type}'
+//! ```
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+/// Element message posted when records were dropped because the spool was
+/// full: `dropped` (this episode), `total-dropped`, `queued`, `ended` (a
+/// record got in again).
+pub const DROPPED_MESSAGE: &str = "blickfang-mqtt-dropped";
+/// Element message posted when the broker connection comes or goes:
+/// `connected`, `error` (a string, when lost).
+pub const CONNECTION_MESSAGE: &str = "blickfang-mqtt-connection";
+/// Element message posted at EOS: `drained` (bool), `queued` (records left).
+pub const DRAIN_MESSAGE: &str = "blickfang-mqtt-drain";
+
+glib::wrapper! {
+    pub struct MqttSink(ObjectSubclass<imp::MqttSink>) @extends gst_base::BaseSink, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: Option<&gst::Plugin>) -> Result<(), glib::BoolError> {
+    gst::Element::register(plugin, "blickfang-mqttsink", gst::Rank::NONE, MqttSink::static_type())
+}

@@ -1,0 +1,549 @@
+//! `blickfang-mqttsink` against a real `mosquitto` on 127.0.0.1 (started by
+//! the test itself, see tests/mosquitto): no loss while the broker is killed
+//! and restarted, reported drops when the spool is full, the spool file,
+//! TLS with credentials, topics per record type.
+
+mod common;
+mod mosquitto;
+mod records_schema;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gstblickfang::metajson::PERSON_EVENT;
+use gstblickfang::mqttsink::{CONNECTION_MESSAGE, DRAIN_MESSAGE, DROPPED_MESSAGE};
+use mosquitto::Mosquitto;
+use records_schema::RecordSchema;
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
+use serde_json::Value;
+
+/// A real analysed frame: t1.jpg (6 faces) through facedetect.
+fn analysed_frame() -> (gst::Buffer, gst::Caps) {
+    common::init();
+    let (frames, caps) = common::decode_frames(&common::data("photos/t1.jpg"), "I420", 1);
+    let detector = gst::ElementFactory::make("blickfang-facedetect").build().unwrap();
+    let mut h = common::harness(detector, &caps);
+    let out = common::run_frames(&mut h, &frames);
+    assert!(gstblickfang::meta::faces(&out[0]).len() >= 3, "t1.jpg shows people");
+    (out.into_iter().next().unwrap(), caps)
+}
+
+/// A QoS 1 subscriber with a persistent session (clean_session=false): what
+/// the broker queued for it while it was away arrives when it is back.
+struct Subscriber {
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Subscriber {
+    fn start(port: u16, id: &str, filter: &str, credentials: Option<(&str, &str)>) -> Self {
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_clean_session(false).set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
+        if let Some((u, p)) = credentials {
+            options.set_credentials(u, p);
+        }
+        let (client, mut conn) = Client::new(options, 64);
+        client.subscribe(filter, QoS::AtLeastOnce).unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (subscribed_tx, subscribed) = mpsc::channel();
+        let thread = {
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let _client = client;
+                while !stop.load(Ordering::Relaxed) {
+                    match conn.recv_timeout(Duration::from_millis(100)) {
+                        Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
+                            let _ = subscribed_tx.send(());
+                        }
+                        Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => {
+                            let v: Value = serde_json::from_slice(&p.payload).expect("a JSON record");
+                            received.lock().unwrap().push((p.topic.clone(), v));
+                        }
+                        Ok(Ok(_)) | Err(_) => {}
+                        // The broker is away: rumqttc reconnects on the next poll.
+                        Ok(Err(_)) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            })
+        };
+        subscribed.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+        Self { received, stop, thread: Some(thread) }
+    }
+
+    fn records(&self) -> Vec<(String, Value)> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds for what arrived, at most `timeout`.
+    fn wait_for(&self, timeout: Duration, done: impl Fn(&[(String, Value)]) -> bool) -> Vec<(String, Value)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.records();
+            if done(&got) || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// appsrc (analysed video) ! blickfang-metajson ! blickfang-mqttsink, with the
+/// sink's element messages collected.
+struct Pipeline {
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    sink: gst::Element,
+    messages: Arc<Mutex<Vec<gst::Structure>>>,
+    frame: gst::Buffer,
+    pushed: u64,
+}
+
+impl Pipeline {
+    fn new(frame: &gst::Buffer, caps: &gst::Caps, sink_props: &str) -> Self {
+        let desc = format!(
+            "appsrc name=src format=time block=true max-buffers=64 ! blickfang-metajson utc=never ! \
+             blickfang-mqttsink name=sink {sink_props}"
+        );
+        let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        src.set_caps(Some(caps));
+        let sink = pipeline.by_name("sink").unwrap();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        {
+            let messages = messages.clone();
+            pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+                if let gst::MessageView::Element(e) = msg.view()
+                    && let Some(s) = e.structure()
+                {
+                    messages.lock().unwrap().push(s.to_owned());
+                }
+                gst::BusSyncReply::Pass
+            });
+        }
+        pipeline.set_state(gst::State::Playing).unwrap();
+        Self { pipeline, src, sink, messages, frame: frame.clone(), pushed: 0 }
+    }
+
+    fn push(&mut self) {
+        let mut b = self.frame.copy();
+        {
+            let b = b.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(40) * self.pushed);
+            b.set_duration(gst::ClockTime::from_mseconds(40));
+        }
+        self.src.push_buffer(b).expect("pushed");
+        self.pushed += 1;
+    }
+
+    fn event(&self, e: gst::Event) {
+        assert!(self.src.send_event(e));
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        self.sink.property::<u64>(name)
+    }
+
+    /// Waits for `counter(name)` to reach `at_least`.
+    fn wait_counter(&self, name: &str, at_least: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        while self.counter(name) < at_least && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.counter(name)
+    }
+
+    fn messages(&self, name: &str) -> Vec<gst::Structure> {
+        self.messages.lock().unwrap().iter().filter(|s| s.name() == name).cloned().collect()
+    }
+
+    /// EOS, then waits for it at the sink (after its drain) or an error.
+    fn finish(self, timeout: Duration) -> Self {
+        self.src.end_of_stream().unwrap();
+        let msg = self
+            .pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("EOS in time");
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("{} {:?}", e.error(), e.debug());
+        }
+        self
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn seqs(records: &[(String, Value)]) -> Vec<u64> {
+    records.iter().map(|(_, v)| v["seq"].as_u64().unwrap()).collect()
+}
+
+/// `seqs` without the repeats QoS 1 allows (first arrivals, in arrival order).
+fn first_arrivals(records: &[(String, Value)]) -> Vec<u64> {
+    let mut seen = HashSet::new();
+    seqs(records).into_iter().filter(|s| seen.insert(*s)).collect()
+}
+
+#[test]
+fn ten_thousand_records_survive_two_broker_restarts() {
+    const N: u64 = 10_000;
+    let started = Instant::now();
+    let (frame, caps) = analysed_frame();
+    let mut broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port, "blickfang-test-subscriber", "blickfang/screen-1/#", None);
+    let mut p = Pipeline::new(
+        &frame,
+        &caps,
+        &format!(
+            "host=127.0.0.1 port={} screen-id=screen-1 spool-size=20000 drain-timeout=60000 \
+             reconnect-min=50 reconnect-max=400",
+            broker.port
+        ),
+    );
+    let mut queued_at_restart = Vec::new();
+    for i in 0..N {
+        p.push();
+        // About 1000 records a second, as a busy screen would never produce.
+        if i % 10 == 9 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        match i {
+            2_500 | 6_000 => broker.stop(),
+            4_000 | 7_500 => {
+                queued_at_restart.push(p.counter("queued"));
+                broker.restart();
+            }
+            _ => {}
+        }
+    }
+    let p = p.finish(Duration::from_secs(90));
+    let got = sub.wait_for(Duration::from_secs(60), |r| {
+        let mut s: Vec<u64> = seqs(r);
+        s.sort_unstable();
+        s.dedup();
+        s.len() as u64 >= N
+    });
+    let all = seqs(&got);
+    let mut unique = all.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    let duplicates = all.len() - unique.len();
+    let missing: Vec<u64> = (0..N).filter(|i| unique.binary_search(i).is_err()).take(20).collect();
+    eprintln!(
+        "{} records received ({} unique, {duplicates} duplicates from QoS 1 resends), {} s, spool at restarts {:?}",
+        all.len(),
+        unique.len(),
+        started.elapsed().as_secs_f64(),
+        queued_at_restart
+    );
+    assert!(missing.is_empty(), "missing seq {missing:?}…\nbroker log:\n{}", broker.log());
+    assert_eq!(unique, (0..N).collect::<Vec<_>>());
+    assert!(
+        queued_at_restart.iter().all(|&q| q >= 500),
+        "records waited while the broker was away: {queued_at_restart:?}"
+    );
+    // In order: each record's first arrival comes after the one before it.
+    let firsts = first_arrivals(&got);
+    assert!(firsts.windows(2).all(|w| w[0] < w[1]), "first arrivals out of order");
+    let lost = p.messages(CONNECTION_MESSAGE).iter().filter(|s| !s.get::<bool>("connected").unwrap()).count();
+    assert!(lost >= 2, "the sink saw the broker go away twice: {lost}");
+    assert_eq!(p.counter("dropped"), 0);
+    assert_eq!(p.counter("queued"), 0);
+    assert!(p.counter("published") >= N);
+    let drained = p.messages(DRAIN_MESSAGE);
+    assert!(drained.len() == 1 && drained[0].get::<bool>("drained").unwrap(), "{drained:?}");
+    // Every record as published is valid.
+    let schema = RecordSchema::load();
+    for (topic, r) in got.iter().step_by(97) {
+        schema.check(r);
+        assert_eq!(topic, "blickfang/screen-1/frame");
+        assert!(r["faces"].as_array().unwrap().len() >= 3);
+    }
+    assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_full_spool_drops_new_records_and_says_so() {
+    let (frame, caps) = analysed_frame();
+    let mut broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port, "blickfang-test-drops", "blickfang/#", None);
+    broker.stop();
+    let mut p = Pipeline::new(
+        &frame,
+        &caps,
+        &format!("host=127.0.0.1 port={} screen-id=s spool-size=100 reconnect-min=20 reconnect-max=100", broker.port),
+    );
+    for _ in 0..300 {
+        p.push();
+    }
+    // The last 200 did not fit.
+    assert_eq!(p.wait_counter("dropped", 200, Duration::from_secs(10)), 200);
+    assert_eq!(p.counter("queued"), 100);
+    let first = p.messages(DROPPED_MESSAGE);
+    assert!(!first.is_empty(), "the loss is on the bus while it happens");
+    assert_eq!(first[0].get::<u64>("dropped").unwrap(), 1);
+    broker.restart();
+    assert_eq!(p.wait_counter("published", 100, Duration::from_secs(20)), 100);
+    p.push();
+    let p = p.finish(Duration::from_secs(30));
+    let ended: Vec<_> = p.messages(DROPPED_MESSAGE).into_iter().filter(|s| s.get::<bool>("ended").unwrap()).collect();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].get::<u64>("dropped").unwrap(), 200);
+    assert_eq!(ended[0].get::<u64>("total-dropped").unwrap(), 200);
+    let got = sub.wait_for(Duration::from_secs(20), |r| r.iter().any(|(_, v)| v["seq"] == 300));
+    let expected: Vec<u64> = (0..100).chain([300]).collect();
+    assert_eq!(first_arrivals(&got), expected);
+    let last = &got.last().unwrap().1;
+    assert_eq!(last["dropped"], 200, "the next record says what was lost before it");
+    RecordSchema::load().check(last);
+}
+
+#[test]
+fn the_spool_file_keeps_undelivered_records_for_the_next_start() {
+    let (frame, caps) = analysed_frame();
+    let mut broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port, "blickfang-test-file", "blickfang/#", None);
+    broker.stop();
+    let dir = std::env::temp_dir().join(format!("blickfang-spool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("spool.ndjson");
+    let props =
+        format!("host=127.0.0.1 port={} spool-file={} drain-timeout=200 reconnect-min=20", broker.port, file.display());
+    {
+        let mut p = Pipeline::new(&frame, &caps, &props);
+        for _ in 0..20 {
+            p.push();
+        }
+        let p = p.finish(Duration::from_secs(10));
+        let drain = p.messages(DRAIN_MESSAGE);
+        assert_eq!(drain[0].get::<u64>("queued").unwrap(), 20);
+    }
+    // Metadata lines only: the same records that would have been published.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let records = RecordSchema::load().check_lines(&text);
+    assert_eq!(records.iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+
+    broker.restart();
+    let mut p = Pipeline::new(&frame, &caps, &props);
+    p.push();
+    let _p = p.finish(Duration::from_secs(30));
+    let got = sub.wait_for(Duration::from_secs(20), |r| r.len() >= 21);
+    // The new element instance starts its seq at 0 again, after the 20 spooled.
+    let mut s = seqs(&got);
+    s.dedup();
+    assert_eq!(s, (0..20).chain([0]).collect::<Vec<_>>());
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "emptied once delivered");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn topics_follow_the_template_and_the_record_type() {
+    let (frame, caps) = analysed_frame();
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port, "blickfang-test-topics", "signage/#", None);
+    let mut p = Pipeline::new(
+        &frame,
+        &caps,
+        &format!("host=127.0.0.1 port={} screen-id=lobby/2 topic=signage/{{screen}}/{{type}}", broker.port),
+    );
+    p.push();
+    p.event(gst::event::CustomDownstream::new(
+        gst::Structure::builder(PERSON_EVENT).field("kind", "appeared").field("person", 4u64).build(),
+    ));
+    p.push();
+    let _p = p.finish(Duration::from_secs(30));
+    let got = sub.wait_for(Duration::from_secs(10), |r| r.len() >= 3);
+    let topics: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics, ["signage/lobby_2/frame", "signage/lobby_2/person-event", "signage/lobby_2/frame"]);
+    let schema = RecordSchema::load();
+    for (_, r) in &got {
+        schema.check(r);
+    }
+}
+
+#[test]
+fn a_wildcard_topic_is_an_error_at_start() {
+    common::init();
+    let sink = gst::ElementFactory::make("blickfang-mqttsink").property("topic", "a/#").build().unwrap();
+    assert!(sink.set_state(gst::State::Paused).is_err());
+    sink.set_state(gst::State::Null).unwrap();
+    // No short name: gst-plugins-bad's mqttsink keeps it.
+    assert!(gst::ElementFactory::find("blickfang-mqttsink").is_some());
+    let ours = gst::ElementFactory::find("mqttsink").is_some_and(|f| f.plugin_name().as_deref() == Some("blickfang"));
+    assert!(!ours, "blickfang must not register mqttsink");
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=blickfang test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+#[test]
+fn tls_with_username_and_password() {
+    let (frame, caps) = analysed_frame();
+    let dir = std::env::temp_dir().join(format!("blickfang-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    make_certs(&dir);
+    let passwd = dir.join("passwd");
+    let st = std::process::Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&passwd)
+        .args(["screen", "s3cret"])
+        .status()
+        .expect("mosquitto_passwd (apt mosquitto) runs");
+    assert!(st.success());
+    let tls_port = mosquitto::free_port();
+    let broker = Mosquitto::start_with(&format!(
+        "password_file {passwd}\nallow_anonymous false\n\
+         listener {tls_port} 127.0.0.1\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n",
+        passwd = passwd.display(),
+        d = dir.display()
+    ));
+    // The subscriber reads on the plain listener, with the same credentials.
+    let sub = Subscriber::start(broker.port, "blickfang-test-tls", "blickfang/#", Some(("screen", "s3cret")));
+    let props = format!(
+        "host=127.0.0.1 port={tls_port} tls=true ca-file={}/ca.crt username=screen password=s3cret",
+        dir.display()
+    );
+    let mut p = Pipeline::new(&frame, &caps, &props);
+    for _ in 0..50 {
+        p.push();
+    }
+    let p = p.finish(Duration::from_secs(30));
+    assert_eq!(p.counter("published"), 50);
+    assert_eq!(p.sink.property::<Option<String>>("password"), None, "secrets are not readable back");
+    let got = sub.wait_for(Duration::from_secs(10), |r| r.len() >= 50);
+    assert_eq!(first_arrivals(&got), (0..50).collect::<Vec<_>>());
+
+    // A wrong password never connects: nothing published, the records stay spooled.
+    let bad = props.replace("s3cret", "wrong") + " drain-timeout=300";
+    let mut p = Pipeline::new(&frame, &caps, &bad);
+    p.push();
+    let p = p.finish(Duration::from_secs(10));
+    assert_eq!(p.counter("published"), 0);
+    assert_eq!(p.counter("queued"), 1);
+    drop(p);
+    // Over TLS, a client without the CA cannot talk to the broker either.
+    let mut options = MqttOptions::new("blickfang-test-noca", "127.0.0.1", tls_port);
+    options.set_credentials("screen", "s3cret");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let other_ca = std::fs::read(dir.join("server.crt")).unwrap();
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+        ca: other_ca,
+        alpn: None,
+        client_auth: None,
+    }));
+    let (_c, mut conn) = Client::new(options, 4);
+    let connected = matches!(conn.recv_timeout(Duration::from_secs(5)), Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))));
+    assert!(!connected, "a server certificate not signed by the configured CA must be refused");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lines_that_could_hold_pixels_are_refused_and_records_may_span_buffers() {
+    common::init();
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port, "blickfang-test-refuse", "blickfang/#", None);
+    let desc = format!(
+        "appsrc name=src format=bytes caps=application/x-ndjson ! blickfang-mqttsink name=sink host=127.0.0.1 port={}",
+        broker.port
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let crop =
+        format!(r#"{{"schema":"blickfang/1","type":"frame","seq":1,"faces":[{{"crop":"{}"}}]}}"#, "A".repeat(5000));
+    let embedding = serde_json::json!({"seq": 2, "embedding": vec![0.25; 128]}).to_string();
+    let text = format!(
+        "not json\n{crop}\n{embedding}\n{}\n{}\n",
+        r#"{"schema":"blickfang/1","type":"frame","seq":0,"width":1,"height":1,"faces":[]}"#,
+        r#"{"schema":"blickfang/1","type":"person-event","seq":3,"event":"left","person":1}"#
+    );
+    // In pieces that cut records in two.
+    for chunk in text.as_bytes().chunks(37) {
+        src.push_buffer(gst::Buffer::from_slice(chunk.to_vec())).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    assert_eq!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos));
+    let sink = pipeline.by_name("sink").unwrap();
+    assert_eq!(sink.property::<u64>("rejected"), 3, "not JSON, a crop, an embedding");
+    assert_eq!(sink.property::<u64>("published"), 2);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let got = sub.wait_for(Duration::from_secs(10), |r| r.len() >= 2);
+    assert_eq!(first_arrivals(&got), [0, 3]);
+    // Default topic blickfang/{screen}/{type}, the screen being the host name.
+    assert!(got[1].0.starts_with("blickfang/") && got[1].0.ends_with("/person-event"), "{}", got[1].0);
+    assert_eq!(got[1].0.split('/').count(), 3);
+}
