@@ -28,6 +28,15 @@ pub fn raw_caps() -> gst::Caps {
     gst_video::VideoCapsBuilder::new().format_list(FORMATS.iter().copied()).build()
 }
 
+/// Sink and src templates of an in-place video filter over [`raw_caps`].
+pub fn filter_pad_templates() -> Vec<gst::PadTemplate> {
+    let caps = raw_caps();
+    vec![
+        gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+        gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+    ]
+}
+
 pub fn pixel_format(format: VideoFormat) -> Option<PixelFormat> {
     use PixelFormat as P;
     Some(match format {
