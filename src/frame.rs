@@ -370,6 +370,38 @@ impl ResizeCache {
     }
 }
 
+/// Reads R, G, B (0..255) at any sub-pixel position of a frame, whatever its
+/// layout, without converting the frame; positions outside it take the
+/// nearest edge pixel. For warps and crops that need a few thousand pixels of
+/// a large frame (aligned face crops).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameSampler<'f, 'a> {
+    frame: &'f FrameView<'a>,
+    yuv: YuvCoefficients,
+}
+
+impl<'f, 'a> FrameSampler<'f, 'a> {
+    /// Checks the frame once so that sampling never reads out of bounds.
+    pub fn new(frame: &'f FrameView<'a>) -> Result<Self, FrameError> {
+        frame.validate()?;
+        Ok(Self { frame, yuv: YuvCoefficients::new(frame.colorimetry) })
+    }
+
+    /// Bilinear R, G, B at (x, y), pixel centres at integer coordinates (as
+    /// OpenCV's `warpAffine`), edges replicated.
+    #[inline]
+    pub fn rgb(&self, x: f32, y: f32) -> [f32; 3] {
+        let (w, h) = (self.frame.width, self.frame.height);
+        let tap = |v: f32, n: usize| {
+            let v = v.clamp(0.0, (n - 1) as f32);
+            let i0 = v.floor() as usize;
+            let i1 = (i0 + 1).min(n - 1);
+            Tap { i0, i1, w1: if i1 == i0 { 0.0 } else { v - i0 as f32 } }
+        };
+        self.frame.rgb_bilinear(&tap(x, w), &tap(y, h), &self.yuv)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

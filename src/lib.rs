@@ -1,6 +1,7 @@
 //! blickfang's core: everything that does not need GStreamer — frame
 //! sampling, face detection decoding and NMS, tracking and evaluation.
 
+pub mod demographics;
 pub mod detect;
 pub mod dwell;
 pub mod eval;

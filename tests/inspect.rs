@@ -36,7 +36,7 @@ fn assert_documented(text: &str, properties: &[&str]) {
     for p in properties {
         let start = lines
             .iter()
-            .position(|l| l.starts_with(&format!("  {p} ")))
+            .position(|l| l.starts_with(&format!("  {p} ")) || l.starts_with(&format!("  {p}:")))
             .unwrap_or_else(|| panic!("property {p} missing:\n{text}"));
         // The property's block: its line and the deeper-indented ones after it.
         let end = lines[start + 1..].iter().position(|l| !l.starts_with("   ")).map_or(lines.len(), |e| start + 1 + e);
@@ -87,5 +87,31 @@ fn the_plugin_lists_every_element() {
     let text = inspect(&["blickfang"]);
     for name in ["facedetect", "blickfang-facedetect", "blurredact", "blickfang-blurredact"] {
         assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{name}:"))), "{name} missing:\n{text}");
+    }
+}
+
+#[test]
+fn demographics_is_inspectable_under_both_names_with_documented_properties() {
+    for name in ["blickfang-demographics", "demographics"] {
+        let text = inspect(&[name]);
+        assert!(text.contains("blickfang demographics"), "{name} is not ours:\n{text}");
+        assert_documented(
+            &text,
+            &[
+                "model",
+                "onnxruntime",
+                "threads",
+                "reclassify-interval",
+                "freeze-after",
+                "confidence-threshold",
+                "min-face-size",
+                "min-confidence",
+                "max-yaw",
+                "min-sharpness",
+                "flip",
+                "calibrate",
+                "age-groups",
+            ],
+        );
     }
 }

@@ -19,7 +19,7 @@ const CLIP_FRAMES: usize = 35;
 /// registered by the plugin, this becomes `"blickfang-facedetect !
 /// blickfang-demographics ! blickfang-gazedwell content-id=spring-sale"`
 /// (the only edit this test needs).
-const ANALYSIS: &str = "blickfang-facedetect ! blickfang-gazedwell content-id=spring-sale";
+const ANALYSIS: &str = "blickfang-facedetect ! blickfang-demographics ! blickfang-gazedwell content-id=spring-sale";
 
 /// A folder holding only the plugin this test was built with: the cdylib in
 /// `deps/` (cargo refreshes target/release/libgstblickfang.so only when the

@@ -9,6 +9,7 @@ use gst::glib;
 use gst::prelude::*;
 
 pub mod blurredact;
+pub mod demographics;
 pub mod facedetect;
 pub mod gazedwell;
 pub mod meta;
@@ -44,6 +45,7 @@ pub(crate) fn register_element(
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     facedetect::register(Some(plugin))?;
+    demographics::register(Some(plugin))?;
     blurredact::register(Some(plugin))?;
     metajson::register(Some(plugin))?;
     mqttsink::register(Some(plugin))?;

@@ -10,6 +10,13 @@
 //!   even with no faces, whose structure [`ANALYSIS`] has `frame` (u64),
 //!   `detector-ran` (bool), `faces` (u32), `model-family` (string). Elements
 //!   that must not let unanalysed frames through (`blurredact`) look for it.
+//! - `demographics` adds a [`DEMOGRAPHICS`] structure param to each face ROI:
+//!   `age` (f64, years; absent until a usable view of the track arrived),
+//!   `age-group` (string, one of the element's `age-groups`, or `unknown`),
+//!   `gender` (string `female`, `male` or `unknown`), `gender-confidence`
+//!   (f64 0..1: calibrated probability of the likelier gender, 0 without a
+//!   view), `samples` (u32: views fused for this track), `frozen` (bool: the
+//!   estimate no longer changes). Read back with [`face_demographics`].
 
 
 pub const ROI_TYPE_FACE: &str = "face";
@@ -93,4 +100,36 @@ pub fn head_pose(buffer: &gst::BufferRef, id: i32) -> Option<[f64; 3]> {
             let s = m.param(HEAD_POSE)?;
             Some([s.get("yaw").ok()?, s.get("pitch").ok()?, s.get("roll").ok()?])
         })
+}
+
+/// A face's `demographics` param as read back from a buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemographicsRoi {
+    pub age: Option<f64>,
+    pub age_group: String,
+    /// `female`, `male` or `unknown`.
+    pub gender: String,
+    pub gender_confidence: f64,
+    pub samples: u32,
+    pub frozen: bool,
+}
+
+/// The `demographics` param of every face ROI, in the order of [`faces`]
+/// (`None` where `demographics` did not run).
+pub fn face_demographics(buffer: &gst::BufferRef) -> Vec<Option<DemographicsRoi>> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|m| m.roi_type() == ROI_TYPE_FACE)
+        .map(|m| {
+            let s = m.param(DEMOGRAPHICS)?;
+            Some(DemographicsRoi {
+                age: s.get::<f64>("age").ok(),
+                age_group: s.get::<String>("age-group").unwrap_or_else(|_| "unknown".into()),
+                gender: s.get::<String>("gender").unwrap_or_else(|_| "unknown".into()),
+                gender_confidence: s.get("gender-confidence").unwrap_or(0.0),
+                samples: s.get("samples").unwrap_or(0),
+                frozen: s.get("frozen").unwrap_or(false),
+            })
+        })
+        .collect()
 }

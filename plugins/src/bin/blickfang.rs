@@ -4,6 +4,10 @@
 //! pipeline as a live deployment on a folder of images (one JSON line per
 //! image, recursively, sorted), a video file, a URI or a camera device (one
 //! JSON line per frame).
+//!
+//! `blickfang evaluate-demographics --dataset utkface|fairface <FILE.jsonl>`
+//! scores `analyze` output against the labels of the shared UTKFace or
+//! FairFace subset.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +46,22 @@ enum Command {
         #[arg(long)]
         ground_truth: PathBuf,
         /// JSON lines written by `blickfang analyze` over the same images.
+        predictions: PathBuf,
+    },
+    /// Age and gender accuracy of `analyze` output on UTKFace or FairFace
+    /// (labels.csv under $BLICKFANG_SHARED_DIR/data, default <repo>/../shared).
+    EvaluateDemographics {
+        /// utkface or fairface.
+        #[arg(long)]
+        dataset: String,
+        /// The labels file (default: the dataset's labels.csv in the shared data).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Count a gender whose confidence is below this as unknown (to see
+        /// other operating points of one `analyze --confidence-threshold 0.5` run).
+        #[arg(long)]
+        confidence_threshold: Option<f64>,
+        /// JSON lines written by `blickfang analyze` over the dataset's images.
         predictions: PathBuf,
     },
 }
@@ -86,6 +106,27 @@ struct AnalyzeArgs {
     /// Stop a video after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
+    /// Images are face crops (UTKFace chips): each is one face, aligned on
+    /// the detector's landmarks when it finds it (the most central face),
+    /// the whole image otherwise.
+    #[arg(long)]
+    face_crops: bool,
+    /// Leave out age and gender (no `demographics` element).
+    #[arg(long)]
+    no_demographics: bool,
+    /// demographics' `model` (one file, or "gender-model,age-model").
+    #[arg(long)]
+    demographics_model: Option<String>,
+    /// demographics' `confidence-threshold`.
+    #[arg(long)]
+    confidence_threshold: Option<f32>,
+    /// demographics' `calibrate=false`: the models' own numbers.
+    #[arg(long)]
+    no_calibration: bool,
+    /// Any other demographics property, as NAME=VALUE (repeatable), e.g.
+    /// `--demographics-set max-yaw=60`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    demographics_set: Vec<String>,
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
@@ -98,6 +139,9 @@ fn main() {
         .and_then(|_| match cli.command {
             Command::Analyze(args) => analyze(&args),
             Command::EvaluateWider { ground_truth, predictions } => evaluate_wider(&ground_truth, &predictions),
+            Command::EvaluateDemographics { dataset, labels, confidence_threshold, predictions } => {
+                evaluate_demographics(&dataset, labels.as_deref(), confidence_threshold, &predictions)
+            }
             Command::EvaluateHeadpose { labels, predictions } => evaluate_headpose(&labels, &predictions),
         });
     if let Err(e) = result {
@@ -113,6 +157,33 @@ fn evaluate_wider(ground_truth: &Path, predictions: &Path) -> Result<()> {
     let preds = wider::parse_predictions(&read(predictions)?).context("bad predictions")?;
     let ap = wider::evaluate(&gt, &preds);
     println!("{}", json!({"images": gt.len(), "easy": ap.easy, "medium": ap.medium, "hard": ap.hard}));
+    Ok(())
+}
+
+/// `$BLICKFANG_SHARED_DIR`, default `<repo>/../shared`.
+fn shared_dir() -> PathBuf {
+    std::env::var_os("BLICKFANG_SHARED_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+fn evaluate_demographics(dataset: &str, labels: Option<&Path>, threshold: Option<f64>, predictions: &Path) -> Result<()> {
+    use blickfang::demographics::eval;
+    let dataset = eval::Dataset::parse(dataset).map_err(anyhow::Error::msg)?;
+    let labels_path = labels
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| shared_dir().join("data").join(dataset.folder()).join("labels.csv"));
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+    let labels = eval::parse_labels(dataset, &read(&labels_path)?)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("bad labels {}", labels_path.display()))?;
+    let mut preds = eval::parse_predictions(&read(predictions)?).map_err(anyhow::Error::msg).context("bad predictions")?;
+    if let Some(t) = threshold {
+        eval::apply_confidence_threshold(&mut preds, t);
+    }
+    let report = eval::evaluate(dataset, &labels, &preds);
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
@@ -151,6 +222,9 @@ fn analyze(args: &AnalyzeArgs) -> Result<()> {
     if input.is_dir() {
         analyze_images(args, input, &mut out)?;
     } else {
+        if args.face_crops {
+            bail!("--face-crops is for a folder of face images");
+        }
         analyze_stream(args, &mut out)?;
     }
     out.flush().context("cannot write the output")?;
@@ -202,9 +276,94 @@ fn gazedwell(args: &AnalyzeArgs) -> Result<gst::Element> {
     b.build().context("cannot create blickfang-gazedwell")
 }
 
+/// The demographics element configured from the command line (`None`:
+/// `--no-demographics`). With `--face-crops`, a probe on its sink pad makes
+/// each image one face.
+fn demographics(args: &AnalyzeArgs) -> Result<Option<gst::Element>> {
+    if args.no_demographics {
+        return Ok(None);
+    }
+    let mut b = gst::ElementFactory::make("blickfang-demographics");
+    if let Some(v) = &args.demographics_model {
+        b = b.property("model", v);
+    }
+    if let Some(v) = args.confidence_threshold {
+        b = b.property("confidence-threshold", v);
+    }
+    if args.no_calibration {
+        b = b.property("calibrate", false);
+    }
+    for kv in &args.demographics_set {
+        let (k, v) = kv.split_once('=').with_context(|| format!("--demographics-set {kv}: expected NAME=VALUE"))?;
+        b = b.property_from_str(k.trim(), v.trim());
+    }
+    if let Some(v) = args.threads {
+        b = b.property("threads", v);
+    }
+    if let Some(v) = &args.onnxruntime {
+        b = b.property("onnxruntime", v);
+    }
+    let element = b.build().context("cannot create blickfang-demographics")?;
+    if args.face_crops {
+        let pad = element.static_pad("sink").context("demographics without sink pad")?;
+        pad.add_probe(gst::PadProbeType::BUFFER, |pad, info| {
+            let size = pad.current_caps().and_then(|c| gst_video::VideoInfo::from_caps(&c).ok()).map(|i| (i.width(), i.height()));
+            if let (Some((w, h)), Some(gst::PadProbeData::Buffer(buffer))) = (size, info.data.as_mut()) {
+                keep_one_face(buffer.make_mut(), w, h);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    Ok(Some(element))
+}
+
+/// `--face-crops`: the image is one face. Keeps the face ROI nearest the
+/// image centre, or adds one covering the whole image (score 1: given, not
+/// detected; no landmarks: `demographics` then takes the image as a face chip).
+fn keep_one_face(buffer: &mut gst::BufferRef, width: u32, height: u32) {
+    let faces = meta::faces(buffer);
+    if faces.is_empty() {
+        let detection = gst::Structure::builder(meta::DETECTION)
+            .field("confidence", 1.0f64)
+            .field("x", 0.0f64)
+            .field("y", 0.0f64)
+            .field("width", width as f64)
+            .field("height", height as f64)
+            .field("predicted", false)
+            .build();
+        let mut roi = gst_video::VideoRegionOfInterestMeta::add(buffer, meta::ROI_TYPE_FACE, (0, 0, width, height));
+        roi.set_id(0);
+        roi.add_param(detection);
+        return;
+    }
+    let (cx, cy) = (width as f64 / 2.0, height as f64 / 2.0);
+    let distance = |f: &meta::FaceRoi| (f.bbox[0] + f.bbox[2] / 2.0 - cx).hypot(f.bbox[1] + f.bbox[3] / 2.0 - cy);
+    let keep = (0..faces.len()).min_by(|&a, &b| distance(&faces[a]).total_cmp(&distance(&faces[b]))).unwrap_or(0);
+    let mut index = 0;
+    buffer.foreach_meta_mut(|mut m| {
+        let is_face = m
+            .downcast_ref::<gst_video::VideoRegionOfInterestMeta>()
+            .is_some_and(|roi| roi.roi_type() == meta::ROI_TYPE_FACE);
+        if !is_face {
+            return std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep);
+        }
+        index += 1;
+        let action = if index - 1 == keep { gst::buffer::BufferMetaForeachAction::Keep } else { gst::buffer::BufferMetaForeachAction::Remove };
+        std::ops::ControlFlow::Continue(action)
+    });
+}
+
 /// The analysis elements, in pipeline order, between videoconvert and the sink.
 fn analysis_chain(args: &AnalyzeArgs) -> Result<Vec<gst::Element>> {
-    Ok(vec![facedetect(args)?, gazedwell(args)?])
+    let mut chain = vec![facedetect(args)?];
+    // Before gazedwell, which counts audiences by gender and age group.
+    chain.extend(demographics(args)?);
+    chain.push(gazedwell(args)?);
+    Ok(chain)
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 fn round2(v: f64) -> f64 {
@@ -213,9 +372,11 @@ fn round2(v: f64) -> f64 {
 
 /// The `faces` array of a JSON line.
 fn faces_json(buffer: &gst::BufferRef) -> Value {
+    let demographics = meta::face_demographics(buffer);
     let faces: Vec<Value> = meta::faces(buffer)
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             let mut face = json!({
                 "box": f.bbox.map(round2),
                 "score": (f.confidence * 10000.0).round() / 10000.0,
@@ -224,6 +385,12 @@ fn faces_json(buffer: &gst::BufferRef) -> Value {
             });
             if let Some(pose) = meta::head_pose(buffer, f.id) {
                 face["head_pose"] = json!({"yaw": round2(pose[0]), "pitch": round2(pose[1]), "roll": round2(pose[2])});
+            }
+            if let Some(Some(d)) = demographics.get(i) {
+                face["age"] = json!(d.age.map(round1));
+                face["age_group"] = json!(d.age_group);
+                face["gender"] = json!(d.gender);
+                face["gender_confidence"] = json!((d.gender_confidence * 10000.0).round() / 10000.0);
             }
             face
         })

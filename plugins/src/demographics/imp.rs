@@ -1,0 +1,430 @@
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use blickfang::demographics::{
+    self as core, AgeGroups, DemographicsConfig, FaceDemographics, FaceInput, FusionConfig, ViewUse,
+};
+use blickfang::geometry::BBox;
+use blickfang::runtime;
+
+use crate::meta;
+use crate::video;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("demographics", gst::DebugColorFlags::empty(), Some("blickfang age and gender per tracked face"))
+});
+
+const DEFAULT_THREADS: u32 = 1;
+const DEFAULT_RECLASSIFY_INTERVAL: u32 = 10;
+const DEFAULT_FREEZE_AFTER: u32 = 5;
+const DEFAULT_CONFIDENCE_THRESHOLD: f32 = 0.6;
+const DEFAULT_FLIP: bool = true;
+const DEFAULT_CALIBRATE: bool = true;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: String,
+    onnxruntime: Option<String>,
+    threads: u32,
+    reclassify_interval: u32,
+    freeze_after: u32,
+    confidence_threshold: f32,
+    min_face_size: u32,
+    min_confidence: f32,
+    max_yaw: f32,
+    min_sharpness: f32,
+    flip: bool,
+    calibrate: bool,
+    age_groups: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: core::DEFAULT_MODEL.into(),
+            onnxruntime: None,
+            threads: DEFAULT_THREADS,
+            reclassify_interval: DEFAULT_RECLASSIFY_INTERVAL,
+            freeze_after: DEFAULT_FREEZE_AFTER,
+            confidence_threshold: DEFAULT_CONFIDENCE_THRESHOLD,
+            min_face_size: core::DEFAULT_MIN_FACE_SIZE,
+            min_confidence: core::DEFAULT_MIN_CONFIDENCE,
+            max_yaw: core::DEFAULT_MAX_YAW,
+            min_sharpness: core::DEFAULT_MIN_SHARPNESS,
+            flip: DEFAULT_FLIP,
+            calibrate: DEFAULT_CALIBRATE,
+            age_groups: core::FAIRFACE_AGE_GROUPS.into(),
+        }
+    }
+}
+
+impl Settings {
+    fn config(&self, age_groups: AgeGroups) -> DemographicsConfig {
+        DemographicsConfig {
+            model: self.model.clone(),
+            threads: self.threads as usize,
+            fusion: FusionConfig {
+                reclassify_interval: self.reclassify_interval,
+                freeze_after: self.freeze_after,
+                confidence_threshold: self.confidence_threshold,
+                ..FusionConfig::default()
+            },
+            min_face_size: self.min_face_size,
+            min_confidence: self.min_confidence,
+            max_yaw: self.max_yaw,
+            min_sharpness: self.min_sharpness,
+            flip: self.flip,
+            calibrate: self.calibrate,
+            age_groups,
+        }
+    }
+}
+
+struct State {
+    engine: core::Demographics,
+    info: Option<gst_video::VideoInfo>,
+    /// The `age-groups` string the engine's groups were parsed from.
+    age_groups: String,
+}
+
+#[derive(Default)]
+pub struct Demographics {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for Demographics {
+    const NAME: &'static str = "BlickfangDemographics";
+    type Type = super::Demographics;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for Demographics {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb(&format!(
+                        "Age/gender model: one file (HSE FaceRes, the default and most accurate), or \
+                         \"gender-model,age-model\" (the small pair: \"{}\"); absolute, or relative to the \
+                         model folders ($BLICKFANG_MODEL_DIR, $XDG_DATA_HOME/blickfang/models, ...)",
+                        core::SMALL_MODELS
+                    ))
+                    .default_value(Some(core::DEFAULT_MODEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("onnxruntime")
+                    .nick("ONNX Runtime library")
+                    .blurb("Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
+                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads for this element")
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reclassify-interval")
+                    .nick("Reclassify interval")
+                    .blurb("A track that is not frozen gets a new view classified at most every N frames; \
+                            its views are fused into one estimate")
+                    .minimum(1)
+                    .default_value(DEFAULT_RECLASSIFY_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("freeze-after")
+                    .nick("Freeze after")
+                    .blurb("A track's estimate is frozen (no more model work) once it has this many views and a \
+                            gender of at least confidence-threshold; 0 = never freeze")
+                    .default_value(DEFAULT_FREEZE_AFTER)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("confidence-threshold")
+                    .nick("Confidence threshold")
+                    .blurb("Calibrated probability the likelier gender needs to be named; below it the gender \
+                            is \"unknown\" (0.5 = always name one)")
+                    .minimum(0.5)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_CONFIDENCE_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-face-size")
+                    .nick("Minimum face size")
+                    .blurb("Faces whose box is smaller than this many frame pixels (shorter side) are not \
+                            classified; their track stays unknown until a larger view arrives")
+                    .default_value(core::DEFAULT_MIN_FACE_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("min-confidence")
+                    .nick("Minimum detection confidence")
+                    .blurb("Faces detected with less confidence than this are not classified (facedetect's own \
+                            default threshold is 0.6)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(core::DEFAULT_MIN_CONFIDENCE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("max-yaw")
+                    .nick("Maximum yaw")
+                    .blurb("Faces turned further than this many degrees (estimated from the landmarks) are not \
+                            classified")
+                    .minimum(0.0)
+                    .maximum(90.0)
+                    .default_value(core::DEFAULT_MAX_YAW)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("min-sharpness")
+                    .nick("Minimum sharpness")
+                    .blurb("Faces blurrier than this are not classified: Laplacian variance over intensity \
+                            variance of a 64x64 face chip (sharp face photos: 0.1 to 0.8; a blur of sigma 1.5 \
+                            chip pixels gives about 0.015, sigma 2 about 0.007); 0 = no check")
+                    .minimum(0.0)
+                    .maximum(10.0)
+                    .default_value(core::DEFAULT_MIN_SHARPNESS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("flip")
+                    .nick("Flipped views")
+                    .blurb("Classify each face crop and its mirror image in the same batch and average them \
+                            (twice the model work per view)")
+                    .default_value(DEFAULT_FLIP)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("calibrate")
+                    .nick("Calibrate")
+                    .blurb("Apply the calibration fitted on the dev data (older women, compressed ages); \
+                            false reports the model's own numbers")
+                    .default_value(DEFAULT_CALIBRATE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("age-groups")
+                    .nick("Age groups")
+                    .blurb("Contiguous age groups from 0, the last open-ended, as \"a-b,c-d,...,n+\"")
+                    .default_value(Some(core::FAIRFACE_AGE_GROUPS))
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model = value.get::<Option<String>>().unwrap().unwrap_or_else(|| core::DEFAULT_MODEL.into()),
+            "onnxruntime" => s.onnxruntime = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
+            "threads" => s.threads = value.get().unwrap(),
+            "reclassify-interval" => s.reclassify_interval = value.get().unwrap(),
+            "freeze-after" => s.freeze_after = value.get().unwrap(),
+            "confidence-threshold" => s.confidence_threshold = value.get().unwrap(),
+            "min-face-size" => s.min_face_size = value.get().unwrap(),
+            "min-confidence" => s.min_confidence = value.get().unwrap(),
+            "max-yaw" => s.max_yaw = value.get().unwrap(),
+            "min-sharpness" => s.min_sharpness = value.get().unwrap(),
+            "flip" => s.flip = value.get().unwrap(),
+            "calibrate" => s.calibrate = value.get().unwrap(),
+            "age-groups" => {
+                s.age_groups =
+                    value.get::<Option<String>>().unwrap().unwrap_or_else(|| core::FAIRFACE_AGE_GROUPS.into())
+            }
+            name => unimplemented!("property {name}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model.to_value(),
+            "onnxruntime" => s.onnxruntime.to_value(),
+            "threads" => s.threads.to_value(),
+            "reclassify-interval" => s.reclassify_interval.to_value(),
+            "freeze-after" => s.freeze_after.to_value(),
+            "confidence-threshold" => s.confidence_threshold.to_value(),
+            "min-face-size" => s.min_face_size.to_value(),
+            "min-confidence" => s.min_confidence.to_value(),
+            "max-yaw" => s.max_yaw.to_value(),
+            "min-sharpness" => s.min_sharpness.to_value(),
+            "flip" => s.flip.to_value(),
+            "calibrate" => s.calibrate.to_value(),
+            "age-groups" => s.age_groups.to_value(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+}
+
+impl GstObjectImpl for Demographics {}
+
+impl ElementImpl for Demographics {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "blickfang demographics",
+                "Filter/Analyzer/Video",
+                "Estimates age and gender per tracked face (after facedetect), fused over the track's views, \
+                 and adds them to the face's region-of-interest meta; the video passes through unchanged",
+                "blickfang developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = video::raw_caps();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+fn age_groups(spec: &str) -> Result<AgeGroups, String> {
+    AgeGroups::parse(spec).map_err(|e| format!("property `age-groups`: {e}"))
+}
+
+/// The ROI param for one face.
+fn structure(face: &FaceDemographics) -> gst::Structure {
+    let e = &face.estimate;
+    let mut b = gst::Structure::builder(meta::DEMOGRAPHICS);
+    if let Some(age) = e.age {
+        b = b.field("age", age as f64);
+    }
+    b.field("age-group", face.age_group.as_str())
+        .field("gender", e.gender.as_str())
+        .field("gender-confidence", e.gender_confidence as f64)
+        .field("samples", e.samples)
+        .field("frozen", e.frozen)
+        .build()
+}
+
+impl BaseTransformImpl for Demographics {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let groups = age_groups(&settings.age_groups).map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
+        let config = settings.config(groups);
+        let engine = core::Demographics::load(config, &library).map_err(|e| {
+            if e.0.contains("not found") || e.0.contains("does not exist") {
+                gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e])
+            } else {
+                gst::error_msg!(gst::LibraryError::Init, ["{}", e])
+            }
+        })?;
+        let (g, a) = engine.model().families();
+        gst::info!(CAT, imp = self, "loaded {} / {} ({}) with ONNX Runtime {}", g.name(), a.name(), settings.model, library.display());
+        *self.state.lock().unwrap() = Some(State { engine, info: None, age_groups: settings.age_groups });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.info = Some(info);
+        }
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)) {
+            // A new stream or a seek: track ids start over, so does the evidence.
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.engine.reset();
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["demographics is not started"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let Some(info) = state.info.clone() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let groups = if state.age_groups == settings.age_groups {
+            state.engine.config().age_groups.clone()
+        } else {
+            let groups = age_groups(&settings.age_groups).map_err(|e| {
+                gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+            state.age_groups = settings.age_groups.clone();
+            groups
+        };
+        state.engine.set_tuning(&settings.config(groups));
+        let faces: Vec<FaceInput> = meta::faces(buf)
+            .iter()
+            .map(|f| {
+                let landmarks = f.landmarks.map(|p| [p[0] as f32, p[1] as f32]);
+                let has_landmarks = landmarks.iter().flatten().any(|v| *v != 0.0);
+                FaceInput {
+                    id: f.id as i64,
+                    bbox: BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32),
+                    landmarks: has_landmarks.then_some(landmarks),
+                    confidence: f.confidence as f32,
+                    fresh: !f.predicted,
+                }
+            })
+            .collect();
+        if faces.is_empty() {
+            state.engine.skip_frame();
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        // Map read-only in a scope: the frame is neither written nor copied.
+        let results = {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame", info.width(), info.height()]);
+                gst::FlowError::Error
+            })?;
+            let view = video::frame_view(&frame).ok_or_else(|| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["unsupported format {:?}", info.format()]);
+                gst::FlowError::NotNegotiated
+            })?;
+            state.engine.process(&view, &faces).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["age/gender estimation failed: {}", e]);
+                gst::FlowError::Error
+            })?
+        };
+        drop(guard);
+        let classified = results.iter().filter(|r| r.view == ViewUse::Classified).count();
+        if classified > 0 {
+            gst::log!(CAT, imp = self, "classified {classified} of {} faces in one batch", results.len());
+        }
+        for r in results.iter().filter(|r| r.view != ViewUse::NotNeeded) {
+            gst::debug!(CAT, imp = self, "face {}: {:?}, yaw {:?}, sharpness {:?}", r.id, r.view, r.quality.yaw, r.quality.sharpness);
+        }
+        let mut results = results.iter();
+        for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
+            if roi.roi_type() != meta::ROI_TYPE_FACE {
+                continue;
+            }
+            let Some(face) = results.next() else { break };
+            roi.add_param(structure(face));
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

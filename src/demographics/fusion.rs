@@ -1,0 +1,276 @@
+//! Per-track fusion: every usable view of a tracked face adds evidence; the
+//! estimate is refined every `reclassify_interval` frames and frozen once it
+//! has `freeze_after` views and a confident gender. Pure logic, no model.
+//!
+//! Views are averaged in the models' own terms (gender logit, age in years)
+//! and calibrated afterwards. The average does not grow more confident with
+//! more views of the same face: their errors are not independent, and a
+//! doubtful face must stay doubtful however long it stays.
+
+use std::collections::HashMap;
+
+use super::calibration::Calibration;
+use super::model::RawView;
+
+/// How tracks are sampled and when they freeze.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusionConfig {
+    /// A track that is not frozen gets a new view at most every this many frames.
+    pub reclassify_interval: u32,
+    /// Views after which a confident estimate is frozen (0: never freeze).
+    pub freeze_after: u32,
+    /// Below this confidence (of the likelier gender) the gender is `unknown`.
+    pub confidence_threshold: f32,
+    /// A track not seen for this many frames is forgotten.
+    pub forget_after: u32,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        Self { reclassify_interval: 10, freeze_after: 5, confidence_threshold: 0.6, forget_after: 150 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gender {
+    Female,
+    Male,
+    Unknown,
+}
+
+impl Gender {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Gender::Female => "female",
+            Gender::Male => "male",
+            Gender::Unknown => "unknown",
+        }
+    }
+}
+
+/// What is known about one track.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Years; `None` until a usable view arrived.
+    pub age: Option<f32>,
+    pub gender: Gender,
+    /// Calibrated probability of the likelier gender (0 without a view),
+    /// also when it is too low to name one.
+    pub gender_confidence: f32,
+    /// Views fused.
+    pub samples: u32,
+    pub frozen: bool,
+}
+
+impl Estimate {
+    pub const NONE: Estimate = Estimate { age: None, gender: Gender::Unknown, gender_confidence: 0.0, samples: 0, frozen: false };
+}
+
+#[derive(Debug, Clone, Default)]
+struct TrackState {
+    logit_sum: f64,
+    age_sum: f64,
+    samples: u32,
+    last_sample: Option<u64>,
+    last_seen: u64,
+    frozen: bool,
+}
+
+impl TrackState {
+    fn mean(&self) -> Option<RawView> {
+        (self.samples > 0).then(|| RawView {
+            gender_logit: (self.logit_sum / self.samples as f64) as f32,
+            age: (self.age_sum / self.samples as f64) as f32,
+        })
+    }
+}
+
+/// The per-track evidence of one stream.
+#[derive(Debug, Clone)]
+pub struct Fusion {
+    config: FusionConfig,
+    calibration: Calibration,
+    tracks: HashMap<i64, TrackState>,
+}
+
+impl Fusion {
+    pub fn new(config: FusionConfig, calibration: Calibration) -> Self {
+        Self { config, calibration, tracks: HashMap::new() }
+    }
+
+    pub fn config(&self) -> &FusionConfig {
+        &self.config
+    }
+
+    /// New settings apply from the next view on; frozen tracks stay frozen.
+    pub fn set_config(&mut self, config: FusionConfig) {
+        self.config = config;
+    }
+
+    /// Notes that track `id` is on frame `frame` and says whether it wants a
+    /// new view now: not frozen, and no view yet or the last one at least
+    /// `reclassify_interval` frames ago.
+    pub fn wants_view(&mut self, id: i64, frame: u64) -> bool {
+        let t = self.tracks.entry(id).or_default();
+        t.last_seen = frame;
+        !t.frozen
+            && t.last_sample.is_none_or(|last| frame.saturating_sub(last) >= self.config.reclassify_interval.max(1) as u64)
+    }
+
+    /// Adds one classified view of track `id`, freezing it when it has
+    /// enough views and a confident gender.
+    pub fn add_view(&mut self, id: i64, frame: u64, view: RawView) {
+        let t = self.tracks.entry(id).or_default();
+        if t.frozen || !view.gender_logit.is_finite() || !view.age.is_finite() {
+            return;
+        }
+        t.logit_sum += view.gender_logit as f64;
+        t.age_sum += view.age as f64;
+        t.samples += 1;
+        t.last_sample = Some(frame);
+        t.last_seen = t.last_seen.max(frame);
+        let freeze_after = self.config.freeze_after;
+        if freeze_after > 0 && t.samples >= freeze_after {
+            let confident = Self::calibrated(&self.calibration, &self.config, t).gender != Gender::Unknown;
+            t.frozen = confident;
+        }
+    }
+
+    fn calibrated(calibration: &Calibration, config: &FusionConfig, t: &TrackState) -> Estimate {
+        let Some(mean) = t.mean() else { return Estimate::NONE };
+        let (p_male, age) = calibration.apply(mean);
+        let confidence = p_male.max(1.0 - p_male);
+        let gender = if confidence < config.confidence_threshold {
+            Gender::Unknown
+        } else if p_male >= 0.5 {
+            Gender::Male
+        } else {
+            Gender::Female
+        };
+        Estimate { age: Some(age), gender, gender_confidence: confidence, samples: t.samples, frozen: t.frozen }
+    }
+
+    /// The current estimate of track `id`.
+    pub fn estimate(&self, id: i64) -> Estimate {
+        self.tracks.get(&id).map_or(Estimate::NONE, |t| Self::calibrated(&self.calibration, &self.config, t))
+    }
+
+    /// Forgets tracks not seen for `forget_after` frames.
+    pub fn forget_stale(&mut self, frame: u64) {
+        let keep = self.config.forget_after as u64;
+        self.tracks.retain(|_, t| frame.saturating_sub(t.last_seen) <= keep);
+    }
+
+    pub fn clear(&mut self) {
+        self.tracks.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fusion(interval: u32, freeze_after: u32) -> Fusion {
+        Fusion::new(
+            FusionConfig { reclassify_interval: interval, freeze_after, confidence_threshold: 0.6, forget_after: 10 },
+            Calibration::IDENTITY,
+        )
+    }
+
+    fn view(logit: f32, age: f32) -> RawView {
+        RawView { gender_logit: logit, age }
+    }
+
+    #[test]
+    fn unknown_until_a_view_arrives() {
+        let mut f = fusion(5, 3);
+        assert!(f.wants_view(1, 0));
+        assert_eq!(f.estimate(1), Estimate::NONE);
+        assert_eq!(f.estimate(1).gender, Gender::Unknown);
+        // Still wanted on the next frame: no view was added.
+        assert!(f.wants_view(1, 1));
+    }
+
+    #[test]
+    fn views_are_taken_every_interval_and_averaged() {
+        let mut f = fusion(5, 0);
+        let mut taken = Vec::new();
+        for frame in 0..12 {
+            if f.wants_view(7, frame) {
+                taken.push(frame);
+                f.add_view(7, frame, view(if frame == 0 { 3.0 } else { 1.0 }, 30.0 + frame as f32));
+            }
+        }
+        assert_eq!(taken, [0, 5, 10]);
+        let e = f.estimate(7);
+        assert_eq!(e.samples, 3);
+        assert!((e.age.unwrap() - 35.0).abs() < 1e-4);
+        let p = 1.0 / (1.0 + (-(5.0f32 / 3.0)).exp());
+        assert!((e.gender_confidence - p).abs() < 1e-4);
+        assert_eq!(e.gender, Gender::Male);
+        assert!(!e.frozen, "freeze_after 0 never freezes");
+    }
+
+    #[test]
+    fn freezes_once_confident_and_then_ignores_views() {
+        let mut f = fusion(1, 2);
+        f.wants_view(1, 0);
+        f.add_view(1, 0, view(-2.0, 25.0));
+        assert!(!f.estimate(1).frozen);
+        f.wants_view(1, 1);
+        f.add_view(1, 1, view(-2.0, 27.0));
+        let e = f.estimate(1);
+        assert!(e.frozen);
+        assert_eq!(e.gender, Gender::Female);
+        assert!(!f.wants_view(1, 2), "a frozen track needs no model work");
+        f.add_view(1, 2, view(5.0, 80.0));
+        assert_eq!(f.estimate(1), e, "frozen estimates do not move");
+    }
+
+    #[test]
+    fn doubtful_faces_stay_unknown_and_unfrozen() {
+        let mut f = fusion(1, 2);
+        for frame in 0..20 {
+            if f.wants_view(3, frame) {
+                // Alternating views: the mean is undecided.
+                f.add_view(3, frame, view(if frame % 2 == 0 { 0.3 } else { -0.3 }, 40.0));
+            }
+        }
+        let e = f.estimate(3);
+        assert_eq!(e.gender, Gender::Unknown);
+        assert!(!e.frozen);
+        assert_eq!(e.samples, 20);
+        assert!(e.age.is_some(), "the age is still reported");
+    }
+
+    #[test]
+    fn tracks_are_independent_and_forgotten() {
+        let mut f = fusion(1, 0);
+        f.wants_view(1, 0);
+        f.add_view(1, 0, view(4.0, 30.0));
+        f.wants_view(2, 0);
+        f.add_view(2, 0, view(-4.0, 60.0));
+        assert_eq!(f.estimate(1).gender, Gender::Male);
+        assert_eq!(f.estimate(2).gender, Gender::Female);
+        f.wants_view(2, 8);
+        f.forget_stale(15);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f.estimate(1), Estimate::NONE);
+    }
+
+    #[test]
+    fn non_finite_views_are_ignored() {
+        let mut f = fusion(1, 0);
+        f.wants_view(1, 0);
+        f.add_view(1, 0, view(f32::NAN, 30.0));
+        assert_eq!(f.estimate(1).samples, 0);
+    }
+}

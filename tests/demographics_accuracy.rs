@@ -1,0 +1,106 @@
+//! Age and gender accuracy of `blickfang analyze` (the same element code as a
+//! live pipeline) on the shared dev splits, scored by
+//! `blickfang evaluate-demographics`, against the reference: the HSE model
+//! run from Python with its documented preprocessing on a square 1.3x crop of
+//! the YuNet box (UTKFace gender 87.2 % / adults 96.9 %, age MAE 5.84 / 7.87;
+//! FairFace gender 81.7 % / adults 86.3 %, age group 36.4 %, within one
+//! 83.1 %).
+//!
+//! Scored as a product answers: a face with no usable view (turned away,
+//! blurred) or no face found counts as wrong. `--confidence-threshold 0.5`
+//! names a gender for every view (as the reference does); the element's
+//! default of 0.6 is scored from the same run and must buy accuracy for the
+//! faces it leaves `unknown`.
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn analyze(folder: &str, extra: &[&str]) -> std::path::PathBuf {
+    let images = common::data(folder);
+    let out = std::env::temp_dir().join(format!("blickfang-demographics-{}-{}.jsonl", std::process::id(), folder.replace('/', "_")));
+    let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+        .arg("analyze")
+        .arg(&images)
+        .arg("--output")
+        .arg(&out)
+        .args(["--confidence-threshold", "0.5"])
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(status.success(), "blickfang analyze {folder} failed");
+    out
+}
+
+fn evaluate(dataset: &str, predictions: &std::path::Path, threshold: Option<&str>) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blickfang"));
+    cmd.args(["evaluate-demographics", "--dataset", dataset]).arg(predictions);
+    if let Some(t) = threshold {
+        cmd.args(["--confidence-threshold", t]);
+    }
+    cmd.env("BLICKFANG_SHARED_DIR", common::shared_dir());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "evaluate-demographics: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("{dataset} (confidence threshold {}): {report:#}", threshold.unwrap_or("0.5"));
+    report
+}
+
+fn at_least(report: &Value, key: &str, min: f64) {
+    let v = report[key].as_f64().unwrap_or_else(|| panic!("{key} missing"));
+    assert!(v >= min, "{key} {v} < {min}");
+}
+
+fn at_most(report: &Value, key: &str, max: f64) {
+    let v = report[key].as_f64().unwrap_or_else(|| panic!("{key} missing"));
+    assert!(v <= max, "{key} {v} > {max}");
+}
+
+#[test]
+fn utkface_face_crops() {
+    let preds = analyze("utkface_crop_subset/images", &["--face-crops"]);
+    let r = evaluate("utkface", &preds, None);
+    assert_eq!(r["images"], 932);
+    assert_eq!(r["faces_found"], 932);
+    at_least(&r, "age_coverage", 0.995);
+    // Measured 0.8637 / 0.9713, MAE 5.02 / 6.60 (reference 0.872 / 0.969, 5.84 / 7.87).
+    at_least(&r, "gender_accuracy", 0.855);
+    at_least(&r, "gender_accuracy_adults", 0.969);
+    at_most(&r, "age_mae", 5.2);
+    at_most(&r, "age_mae_adults", 6.8);
+    // The race split is reported; adults of every group above 90 %
+    // (measured: white 97.6, indian 96.4, black 95.8, asian 92.5, others 100).
+    for race in ["white", "black", "asian", "indian", "others"] {
+        let g = &r["by_race"][race];
+        assert!(g["images"].as_u64().unwrap() > 30, "{race}: {g}");
+        assert!(g["gender_accuracy_adults"].as_f64().unwrap() >= 0.9, "{race}: {g}");
+    }
+    // The default threshold leaves doubtful faces unknown and is right more
+    // often on the rest.
+    let d = evaluate("utkface", &preds, Some("0.6"));
+    at_least(&d, "gender_accuracy_decided", r["gender_accuracy_decided"].as_f64().unwrap() + 0.01);
+    at_least(&d, "gender_decided", 0.85);
+    std::fs::remove_file(&preds).ok();
+}
+
+#[test]
+fn fairface_photos() {
+    // Photos with a margin around the face: plain analyze, the central face scored.
+    let preds = analyze("fairface_balanced540/images", &[]);
+    let r = evaluate("fairface", &preds, None);
+    assert_eq!(r["images"], 360);
+    assert_eq!(r["faces_found"], 360);
+    // 5.6 % of the faces are turned beyond max-yaw (60°) and stay unknown.
+    at_least(&r, "age_coverage", 0.93);
+    // Measured 0.8417 / 0.8932, groups 0.4472 / 0.8306 (reference 0.817 / 0.863, 0.364 / 0.831).
+    at_least(&r, "gender_accuracy", 0.83);
+    at_least(&r, "gender_accuracy_adults", 0.875);
+    at_least(&r, "gender_accuracy_decided", 0.88);
+    at_least(&r, "age_group_accuracy", 0.42);
+    at_least(&r, "age_group_within_one", 0.82);
+    let d = evaluate("fairface", &preds, Some("0.6"));
+    at_least(&d, "gender_accuracy_decided", r["gender_accuracy_decided"].as_f64().unwrap());
+    std::fs::remove_file(&preds).ok();
+}
