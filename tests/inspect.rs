@@ -1,19 +1,12 @@
 //! The built plugin file, as gst-inspect-1.0 sees it: it registers from
 //! GST_PLUGIN_PATH, and every property is documented with its default.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-fn plugin_dir() -> PathBuf {
-    // The cdylib is built next to the binary.
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_blickfang")).parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstblickfang.so").exists(),
-        "libgstblickfang.so not built in {} (run `cargo build --release` first; make test does)",
-        dir.display()
-    );
-    dir
-}
+use common::plugin_dir;
+
 
 /// gst-inspect-1.0 with only our plugin (as if no other plugin providing the
 /// same names were installed) and a private registry.

@@ -26,16 +26,6 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-fn plugin_dir() -> PathBuf {
-    // The cdylib is built next to the binary (as tests/inspect.rs finds it).
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_blickfang")).parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstblickfang.so").exists(),
-        "libgstblickfang.so not built in {} (run `cargo build --release` first; make test does)",
-        dir.display()
-    );
-    dir
-}
 
 /// A python3 that has PyGObject with GStreamer: `$BLICKFANG_PYTHON`, else
 /// `python3` on the PATH, else the system one (a pyenv or venv python3 on the
@@ -92,7 +82,7 @@ fn run_player(py: &str, tmp: &TempDir, args: &[&str]) -> Output {
     let out = Command::new(py)
         .arg(repo_root().join("examples/signage_player.py"))
         .args(args)
-        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_PLUGIN_PATH", common::plugin_dir())
         .env("GST_REGISTRY", tmp.0.join("registry.bin"))
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")

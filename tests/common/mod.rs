@@ -23,6 +23,18 @@ pub fn shared_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
 }
 
+/// The folder of the built plugin file (the cdylib is built next to the
+/// binary; `cargo test` alone does not refresh it, `make test` builds first).
+pub fn plugin_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_blickfang")).parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("libgstblickfang.so").exists(),
+        "libgstblickfang.so not built in {} (run `cargo build --release` first; make test does)",
+        dir.display()
+    );
+    dir
+}
+
 /// A file or folder of the shared data set; panics with a clear message if missing.
 pub fn data(rel: &str) -> PathBuf {
     let p = shared_dir().join("data").join(rel);
