@@ -43,6 +43,28 @@ pub fn analysis(buffer: &gst::BufferRef) -> Option<gst::Structure> {
     gst::meta::CustomMeta::from_buffer(buffer, ANALYSIS_META).ok().map(|m| m.structure().to_owned())
 }
 
+/// Whether `facedetect` analysed this buffer (cheaper than [`analysis`]: nothing is copied).
+pub fn is_analysed(buffer: &gst::BufferRef) -> bool {
+    gst::meta::CustomMeta::from_buffer(buffer, ANALYSIS_META).is_ok()
+}
+
+/// Track id and sub-pixel box (x, y, width, height) of every face ROI, in
+/// meta order, without reading the rest of the metadata.
+pub fn face_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = (i32, [f64; 4])> + '_ {
+    buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == ROI_TYPE_FACE).map(|m| {
+        let rect = m.rect();
+        let mut bbox = [rect.0 as f64, rect.1 as f64, rect.2 as f64, rect.3 as f64];
+        if let Some(s) = m.param(DETECTION) {
+            for (v, key) in bbox.iter_mut().zip(["x", "y", "width", "height"]) {
+                if let Ok(x) = s.get::<f64>(key) {
+                    *v = x;
+                }
+            }
+        }
+        (m.id(), bbox)
+    })
+}
+
 /// One face as read back from a buffer's metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceRoi {
@@ -73,9 +95,9 @@ pub fn faces(buffer: &gst::BufferRef) -> Vec<FaceRoi> {
             };
             if let Some(s) = m.param(DETECTION) {
                 face.confidence = s.get("confidence").unwrap_or(0.0);
-                for (i, key) in ["x", "y", "width", "height"].iter().enumerate() {
-                    if let Ok(v) = s.get::<f64>(*key) {
-                        face.bbox[i] = v;
+                for (v, key) in face.bbox.iter_mut().zip(["x", "y", "width", "height"]) {
+                    if let Ok(x) = s.get::<f64>(key) {
+                        *v = x;
                     }
                 }
                 if let Ok(arr) = s.get::<gst::Array>("landmarks") {

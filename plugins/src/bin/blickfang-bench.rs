@@ -47,6 +47,9 @@ struct Cli {
     /// Of those, frames OpenCV's faceblur is timed on (it detects inside, at a few fps).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..))]
     faceblur_frames: u64,
+    /// Time decode-only and the redaction rows, skipping the detector rows.
+    #[arg(long)]
+    redaction_only: bool,
 }
 
 const WIDTH: usize = 1920;
@@ -153,6 +156,12 @@ fn run(cli: &Cli) -> Result<()> {
     time(&mut rows, "decode-only".into(), || {
         time_gst(&clip, dec, Vec::new(), None, false).map_err(|e| format!("{e:#}"))
     });
+    if cli.redaction_only {
+        print_table(&rows);
+        println!();
+        redaction(cli, &clip, rows[0].result.as_ref().ok(), &faceblur);
+        return Ok(());
+    }
     time(&mut rows, "decode + videoconvert (RGB, as OpenCV needs)".into(), || {
         let convert = videoconvert_rgb().map_err(|e| format!("{e:#}"))?;
         time_gst(&clip, dec, convert, None, false).map_err(|e| format!("{e:#}"))

@@ -19,7 +19,7 @@ const DEFAULT_MARGIN: f32 = 1.3;
 const DEFAULT_COLOR: u32 = 0x000000;
 const DEFAULT_HOLD: u32 = 5;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Settings {
     mode: RedactMode,
     shape: RedactShape,
@@ -47,6 +47,8 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     redactor: Redactor,
     memory: HoldMemory,
+    /// This frame's areas to redact (current and held faces).
+    regions: Vec<BBox>,
     warned_pass: bool,
 }
 
@@ -187,21 +189,14 @@ impl BaseTransformImpl for BlurRedact {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = *self.settings.lock().unwrap();
         let mut state = self.state.lock().unwrap();
-        let Some(info) = state.info.clone() else {
+        let state = &mut *state;
+        let Some(info) = state.info.as_ref() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        let analysed = meta::analysis(buf).is_some();
-        let current: Vec<(i64, BBox)> = meta::faces(buf)
-            .iter()
-            .map(|f| {
-                let b = BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32);
-                (f.id as i64, redact::expand(&b, settings.margin))
-            })
-            .collect();
-        let redact_whole = !analysed && settings.on_missing_analysis == MissingAnalysis::RedactFrame;
+        let analysed = meta::is_analysed(buf);
         if !analysed {
             match settings.on_missing_analysis {
                 MissingAnalysis::Drop => {
@@ -219,7 +214,16 @@ impl BaseTransformImpl for BlurRedact {
                 _ => {}
             }
         }
-        let regions = state.memory.update(&current, settings.hold);
+        let redact_whole = !analysed && settings.on_missing_analysis == MissingAnalysis::RedactFrame;
+        // Kept in the state: no allocation per frame once it has grown.
+        state.regions.clear();
+        let current = meta::face_boxes(buf).map(|(id, [x, y, w, h])| {
+            (i64::from(id), redact::expand(&BBox::new(x as f32, y as f32, w as f32, h as f32), settings.margin))
+        });
+        state.regions.extend(state.memory.update(current, settings.hold));
+        if state.regions.is_empty() && !redact_whole {
+            return Ok(gst::FlowSuccess::Ok);
+        }
         let style = RedactStyle {
             mode: match settings.mode {
                 RedactMode::Blur => redact::RedactMode::Blur,
@@ -232,34 +236,27 @@ impl BaseTransformImpl for BlurRedact {
             },
             color: [(settings.color >> 16) as u8, (settings.color >> 8) as u8, settings.color as u8],
         };
-        if regions.is_empty() && !redact_whole {
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame for writing", info.width(), info.height()]);
-            gst::FlowError::Error
-        })?;
         let Some(format) = video::pixel_format(info.format()) else {
             gst::element_imp_error!(self, gst::StreamError::Format, ["unsupported format {:?}", info.format()]);
             return Err(gst::FlowError::NotNegotiated);
         };
+        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame for writing", info.width(), info.height()]);
+            gst::FlowError::Error
+        })?;
         let n_planes = info.n_planes() as usize;
-        let strides: Vec<usize> = info.stride()[..n_planes].iter().map(|&s| s as usize).collect();
-        let colorimetry = video::colorimetry(&info);
-        let planes: Vec<&mut [u8]> = frame.planes_data_mut().into_iter().take(n_planes).collect();
         let mut view = FrameMut {
             format,
             width: info.width() as usize,
             height: info.height() as usize,
-            planes,
-            strides,
-            colorimetry,
+            strides: info.stride()[..n_planes].iter().map(|&s| s as usize).collect(),
+            colorimetry: video::colorimetry(info),
+            planes: frame.planes_data_mut().into_iter().take(n_planes).collect(),
         };
-        let state = &mut *state;
         if redact_whole {
             state.redactor.redact_all(&mut view, &style);
         } else {
-            for region in &regions {
+            for region in &state.regions {
                 state.redactor.redact(&mut view, region, &style);
             }
         }

@@ -485,7 +485,7 @@ impl BaseTransformImpl for GazeDwell {
         }
         state.audience.set_config(settings.dwell);
         let faces = meta::faces(buf);
-        let analysed = meta::analysis(buf).is_some();
+        let analysed = meta::is_analysed(buf);
         // Head pose per face: FSA-Net needs the pixels, read-only.
         let mut poses = Vec::with_capacity(faces.len());
         {
