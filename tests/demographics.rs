@@ -228,7 +228,7 @@ fn the_identity_embedding_is_never_fetched_nor_emitted() {
     let sampler = blickfang::frame::FrameSampler::new(&view).unwrap();
     let geometry: Vec<core::FaceGeometry> = faces.iter().map(|f| core::FaceGeometry::Landmarks(f.landmarks.unwrap())).collect();
     for flip in [false, true] {
-        let views = model.classify(&sampler, &geometry, flip).unwrap();
+        let views = model.classify(&sampler, &geometry, flip, &[1.0]).unwrap();
         assert_eq!(views.len(), 6);
         let returned = model.last_outputs();
         let names: Vec<&str> = returned.iter().map(|(n, _)| n.as_str()).collect();
@@ -317,6 +317,7 @@ fn properties_are_documented_and_errors_name_the_property() {
         }
         assert_eq!(element.property::<u32>("reclassify-interval"), 10);
         assert_eq!(element.property::<String>("age-groups"), core::FAIRFACE_AGE_GROUPS);
+        assert_eq!(element.property::<String>("crop-scales"), "1");
         assert_eq!(element.property::<String>("model"), core::DEFAULT_MODEL);
     }
     let run = |desc: &str| {
@@ -334,6 +335,8 @@ fn properties_are_documented_and_errors_name_the_property() {
     assert!(err.contains("model") && err.contains("/nonexistent/agegender.onnx"), "{err}");
     let err = run("videotestsrc num-buffers=2 ! blickfang-demographics age-groups=0-9,20+ ! fakesink");
     assert!(err.contains("age-groups") && err.contains("must start at 10"), "{err}");
+    let err = run("videotestsrc num-buffers=2 ! blickfang-demographics crop-scales=1,7 ! fakesink");
+    assert!(err.contains("crop-scales") && err.contains("outside"), "{err}");
     let detector = common::shared_dir().join("models/face/yunet_s_dynamic.onnx");
     let err = run(&format!("videotestsrc num-buffers=2 ! blickfang-demographics model={} ! fakesink", detector.display()));
     assert!(err.contains("yunet_s_dynamic") && err.contains("`model`"), "{err}");

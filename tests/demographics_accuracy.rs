@@ -7,7 +7,9 @@
 //! 83.1 %).
 //!
 //! Scored as a product answers: a face with no usable view (turned away,
-//! blurred) or no face found counts as wrong. `--confidence-threshold 0.5`
+//! blurred) or no face found counts as wrong. `analyze` gives each photo
+//! two crop sizes with their mirror images (`crop-scales` 0.95,1.05: a still
+//! has no later frames of its track to average in). `--confidence-threshold 0.5`
 //! names a gender for every view (as the reference does); the element's
 //! default of 0.6 is scored from the same run and must buy accuracy for the
 //! faces it leaves `unknown`.
@@ -65,13 +67,15 @@ fn utkface_face_crops() {
     assert_eq!(r["images"], 932);
     assert_eq!(r["faces_found"], 932);
     at_least(&r, "age_coverage", 0.995);
-    // Measured 0.8637 / 0.9713, MAE 5.02 / 6.60 (reference 0.872 / 0.969, 5.84 / 7.87).
+    // Measured 0.8627 / 0.9767 (goal for adults 0.975), MAE 4.98 / 6.55 (goal
+    // for adults 6.5) (reference 0.872 / 0.969, 5.84 / 7.87). One face is
+    // 0.18 points of the adults.
     at_least(&r, "gender_accuracy", 0.855);
-    at_least(&r, "gender_accuracy_adults", 0.969);
-    at_most(&r, "age_mae", 5.2);
-    at_most(&r, "age_mae_adults", 6.8);
+    at_least(&r, "gender_accuracy_adults", 0.972);
+    at_most(&r, "age_mae", 5.1);
+    at_most(&r, "age_mae_adults", 6.7);
     // The race split is reported; adults of every group above 90 %
-    // (measured: white 97.6, indian 96.4, black 95.8, asian 92.5, others 100).
+    // (measured: white 98.2, indian 96.4, black 95.8, asian 94.3, others 100).
     for race in ["white", "black", "asian", "indian", "others"] {
         let g = &r["by_race"][race];
         assert!(g["images"].as_u64().unwrap() > 30, "{race}: {g}");
@@ -92,14 +96,15 @@ fn fairface_photos() {
     let r = evaluate("fairface", &preds, None);
     assert_eq!(r["images"], 360);
     assert_eq!(r["faces_found"], 360);
-    // 5.6 % of the faces are turned beyond max-yaw (60°) and stay unknown.
-    at_least(&r, "age_coverage", 0.93);
-    // Measured 0.8417 / 0.8932, groups 0.4472 / 0.8306 (reference 0.817 / 0.863, 0.364 / 0.831).
-    at_least(&r, "gender_accuracy", 0.83);
-    at_least(&r, "gender_accuracy_adults", 0.875);
-    at_least(&r, "gender_accuracy_decided", 0.88);
-    at_least(&r, "age_group_accuracy", 0.42);
-    at_least(&r, "age_group_within_one", 0.82);
+    // 2 of the 360 faces are turned beyond max-yaw (75°) and stay unknown.
+    at_least(&r, "age_coverage", 0.99);
+    // Measured 0.875 (goal 0.85) / 0.940, groups 0.453 / 0.853 (reference
+    // 0.817 / 0.863, 0.364 / 0.831).
+    at_least(&r, "gender_accuracy", 0.86);
+    at_least(&r, "gender_accuracy_adults", 0.92);
+    at_least(&r, "gender_accuracy_decided", 0.87);
+    at_least(&r, "age_group_accuracy", 0.43);
+    at_least(&r, "age_group_within_one", 0.83);
     let d = evaluate("fairface", &preds, Some("0.6"));
     at_least(&d, "gender_accuracy_decided", r["gender_accuracy_decided"].as_f64().unwrap());
     std::fs::remove_file(&preds).ok();

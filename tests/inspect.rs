@@ -102,6 +102,7 @@ fn demographics_is_inspectable_under_both_names_with_documented_properties() {
                 "max-yaw",
                 "min-sharpness",
                 "flip",
+                "crop-scales",
                 "calibrate",
                 "age-groups",
             ],

@@ -3,7 +3,8 @@
 //! has `freeze_after` views and a confident gender. Pure logic, no model.
 //!
 //! Views are averaged in the models' own terms (gender logit, age in years)
-//! and calibrated afterwards. The average does not grow more confident with
+//! and calibrated afterwards, each weighted by how frontal it is (see
+//! [`view_weight`]): a turned view counts, but frontal views outweigh it. The average does not grow more confident with
 //! more views of the same face: their errors are not independent, and a
 //! doubtful face must stay doubtful however long it stays.
 
@@ -66,10 +67,19 @@ impl Estimate {
     pub const NONE: Estimate = Estimate { age: None, gender: Gender::Unknown, gender_confidence: 0.0, samples: 0, frozen: false };
 }
 
+/// How much a view counts in its track's average: the cosine of its yaw (a
+/// face turned 60° shows about half of what a frontal one does), at least
+/// 0.1; 1 without a yaw (a face chip).
+pub fn view_weight(yaw_degrees: Option<f32>) -> f32 {
+    yaw_degrees.map_or(1.0, |yaw| yaw.to_radians().cos().max(0.1))
+}
+
 #[derive(Debug, Clone, Default)]
 struct TrackState {
+    /// Weighted sums of the views' gender logits and ages, and of the weights.
     logit_sum: f64,
     age_sum: f64,
+    weight_sum: f64,
     samples: u32,
     last_sample: Option<u64>,
     last_seen: u64,
@@ -78,9 +88,9 @@ struct TrackState {
 
 impl TrackState {
     fn mean(&self) -> Option<RawView> {
-        (self.samples > 0).then(|| RawView {
-            gender_logit: (self.logit_sum / self.samples as f64) as f32,
-            age: (self.age_sum / self.samples as f64) as f32,
+        (self.samples > 0 && self.weight_sum > 0.0).then(|| RawView {
+            gender_logit: (self.logit_sum / self.weight_sum) as f32,
+            age: (self.age_sum / self.weight_sum) as f32,
         })
     }
 }
@@ -117,15 +127,18 @@ impl Fusion {
             && t.last_sample.is_none_or(|last| frame.saturating_sub(last) >= self.config.reclassify_interval.max(1) as u64)
     }
 
-    /// Adds one classified view of track `id`, freezing it when it has
-    /// enough views and a confident gender.
-    pub fn add_view(&mut self, id: i64, frame: u64, view: RawView) {
+    /// Adds one classified view of track `id` with `weight` (see
+    /// [`view_weight`]), freezing the track when it has enough views and a
+    /// confident gender.
+    pub fn add_view(&mut self, id: i64, frame: u64, view: RawView, weight: f32) {
         let t = self.tracks.entry(id).or_default();
-        if t.frozen || !view.gender_logit.is_finite() || !view.age.is_finite() {
+        if t.frozen || !view.gender_logit.is_finite() || !view.age.is_finite() || !(weight > 0.0) {
             return;
         }
-        t.logit_sum += view.gender_logit as f64;
-        t.age_sum += view.age as f64;
+        let w = f64::from(weight);
+        t.logit_sum += w * view.gender_logit as f64;
+        t.age_sum += w * view.age as f64;
+        t.weight_sum += w;
         t.samples += 1;
         t.last_sample = Some(frame);
         t.last_seen = t.last_seen.max(frame);
@@ -206,7 +219,7 @@ mod tests {
         for frame in 0..12 {
             if f.wants_view(7, frame) {
                 taken.push(frame);
-                f.add_view(7, frame, view(if frame == 0 { 3.0 } else { 1.0 }, 30.0 + frame as f32));
+                f.add_view(7, frame, view(if frame == 0 { 3.0 } else { 1.0 }, 30.0 + frame as f32), 1.0);
             }
         }
         assert_eq!(taken, [0, 5, 10]);
@@ -223,15 +236,15 @@ mod tests {
     fn freezes_once_confident_and_then_ignores_views() {
         let mut f = fusion(1, 2);
         f.wants_view(1, 0);
-        f.add_view(1, 0, view(-2.0, 25.0));
+        f.add_view(1, 0, view(-2.0, 25.0), 1.0);
         assert!(!f.estimate(1).frozen);
         f.wants_view(1, 1);
-        f.add_view(1, 1, view(-2.0, 27.0));
+        f.add_view(1, 1, view(-2.0, 27.0), 1.0);
         let e = f.estimate(1);
         assert!(e.frozen);
         assert_eq!(e.gender, Gender::Female);
         assert!(!f.wants_view(1, 2), "a frozen track needs no model work");
-        f.add_view(1, 2, view(5.0, 80.0));
+        f.add_view(1, 2, view(5.0, 80.0), 1.0);
         assert_eq!(f.estimate(1), e, "frozen estimates do not move");
     }
 
@@ -241,7 +254,7 @@ mod tests {
         for frame in 0..20 {
             if f.wants_view(3, frame) {
                 // Alternating views: the mean is undecided.
-                f.add_view(3, frame, view(if frame % 2 == 0 { 0.3 } else { -0.3 }, 40.0));
+                f.add_view(3, frame, view(if frame % 2 == 0 { 0.3 } else { -0.3 }, 40.0), 1.0);
             }
         }
         let e = f.estimate(3);
@@ -255,9 +268,9 @@ mod tests {
     fn tracks_are_independent_and_forgotten() {
         let mut f = fusion(1, 0);
         f.wants_view(1, 0);
-        f.add_view(1, 0, view(4.0, 30.0));
+        f.add_view(1, 0, view(4.0, 30.0), 1.0);
         f.wants_view(2, 0);
-        f.add_view(2, 0, view(-4.0, 60.0));
+        f.add_view(2, 0, view(-4.0, 60.0), 1.0);
         assert_eq!(f.estimate(1).gender, Gender::Male);
         assert_eq!(f.estimate(2).gender, Gender::Female);
         f.wants_view(2, 8);
@@ -267,10 +280,28 @@ mod tests {
     }
 
     #[test]
+    fn frontal_views_outweigh_a_turned_one() {
+        let mut f = fusion(1, 0);
+        f.wants_view(1, 0);
+        // Turned 70°: the model leans male; then two frontal views say female.
+        f.add_view(1, 0, view(3.0, 50.0), view_weight(Some(70.0)));
+        assert_eq!(f.estimate(1).gender, Gender::Male, "alone, a turned view still counts");
+        f.add_view(1, 1, view(-2.0, 30.0), view_weight(Some(5.0)));
+        f.add_view(1, 2, view(-2.0, 30.0), view_weight(Some(-5.0)));
+        let e = f.estimate(1);
+        assert_eq!(e.gender, Gender::Female);
+        assert_eq!(e.samples, 3);
+        // Weighted: (0.342 * 50 + 2 * 0.996 * 30) / (0.342 + 2 * 0.996).
+        assert!((e.age.unwrap() - 32.9).abs() < 0.1, "{:?}", e.age);
+        assert_eq!(view_weight(None), 1.0);
+        assert_eq!(view_weight(Some(90.0)), 0.1);
+    }
+
+    #[test]
     fn non_finite_views_are_ignored() {
         let mut f = fusion(1, 0);
         f.wants_view(1, 0);
-        f.add_view(1, 0, view(f32::NAN, 30.0));
+        f.add_view(1, 0, view(f32::NAN, 30.0), 1.0);
         assert_eq!(f.estimate(1).samples, 0);
     }
 }

@@ -261,13 +261,17 @@ impl AgeGenderModel {
         sampler: &FrameSampler<'_, '_>,
         faces: &[FaceGeometry],
         flip: bool,
+        crop_scales: &[f32],
     ) -> Result<Vec<RawView>, RuntimeError> {
         let mut views = vec![RawView { gender_logit: 0.0, age: 0.0 }; faces.len()];
         self.last_outputs.clear();
         if faces.is_empty() {
             return Ok(views);
         }
-        let copies = if flip { 2 } else { 1 };
+        // Per face: each crop scale, each with its mirror image when `flip`.
+        let scales = if crop_scales.is_empty() { &[1.0][..] } else { crop_scales };
+        let flips = if flip { 2 } else { 1 };
+        let copies = flips * scales.len();
         let (gender_net, age_net) = (self.gender, self.age);
         for (ni, net) in self.nets.iter_mut().enumerate() {
             let spec = net.spec;
@@ -275,11 +279,13 @@ impl AgeGenderModel {
             let n = faces.len() * copies;
             net.input.resize(n * slot, 0.0);
             for (fi, face) in faces.iter().enumerate() {
-                let to_crop = crop_transform(face, spec.size, spec.scale)
-                    .ok_or_else(|| RuntimeError(format!("degenerate face geometry {face:?}")))?;
-                for c in 0..copies {
-                    let o = (fi * copies + c) * slot;
-                    fill_crop(sampler, &to_crop, &spec, c == 1, &mut net.input[o..o + slot]);
+                for (si, scale) in scales.iter().enumerate() {
+                    let to_crop = crop_transform(face, spec.size, spec.scale * scale)
+                        .ok_or_else(|| RuntimeError(format!("degenerate face geometry {face:?}")))?;
+                    for mirror in 0..flips {
+                        let o = (fi * copies + si * flips + mirror) * slot;
+                        fill_crop(sampler, &to_crop, &spec, mirror == 1, &mut net.input[o..o + slot]);
+                    }
                 }
             }
             let shape = [n, spec.size, spec.size, spec.encoding.channels()];

@@ -132,15 +132,15 @@ fn per_face(cli: &Cli) -> Result<()> {
     println!("   {:<44} {:>10} {:>10}", "crop + model", "per frame", "per face");
     for flip in [false, true] {
         // Warm-up, then interleave batched and one-by-one runs.
-        model.classify(&sampler, &faces, flip)?;
+        model.classify(&sampler, &faces, flip, &[1.0])?;
         let (mut batched, mut single) = (Vec::new(), Vec::new());
         for _ in 0..cli.repeat {
             let t = Instant::now();
-            model.classify(&sampler, &faces, flip)?;
+            model.classify(&sampler, &faces, flip, &[1.0])?;
             batched.push(t.elapsed());
             let t = Instant::now();
             for f in &faces {
-                model.classify(&sampler, std::slice::from_ref(f), flip)?;
+                model.classify(&sampler, std::slice::from_ref(f), flip, &[1.0])?;
             }
             single.push(t.elapsed());
         }

@@ -293,6 +293,10 @@ fn demographics(args: &AnalyzeArgs) -> Result<Option<gst::Element>> {
     if args.no_calibration {
         b = b.property("calibrate", false);
     }
+    if Path::new(&args.input).is_dir() {
+        // A photo is one view of its face, with no later frames to average in.
+        b = b.property("crop-scales", blickfang::demographics::STILL_IMAGE_CROP_SCALES);
+    }
     for kv in &args.demographics_set {
         let (k, v) = kv.split_once('=').with_context(|| format!("--demographics-set {kv}: expected NAME=VALUE"))?;
         b = b.property_from_str(k.trim(), v.trim());

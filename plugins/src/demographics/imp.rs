@@ -23,6 +23,8 @@ const DEFAULT_RECLASSIFY_INTERVAL: u32 = 10;
 const DEFAULT_FREEZE_AFTER: u32 = 5;
 const DEFAULT_CONFIDENCE_THRESHOLD: f32 = 0.6;
 const DEFAULT_FLIP: bool = true;
+/// One crop per view: a track gets further views from later frames.
+const DEFAULT_CROP_SCALES: &str = "1";
 const DEFAULT_CALIBRATE: bool = true;
 
 #[derive(Debug, Clone)]
@@ -38,6 +40,7 @@ struct Settings {
     max_yaw: f32,
     min_sharpness: f32,
     flip: bool,
+    crop_scales: String,
     calibrate: bool,
     age_groups: String,
 }
@@ -56,6 +59,7 @@ impl Default for Settings {
             max_yaw: core::DEFAULT_MAX_YAW,
             min_sharpness: core::DEFAULT_MIN_SHARPNESS,
             flip: DEFAULT_FLIP,
+            crop_scales: DEFAULT_CROP_SCALES.into(),
             calibrate: DEFAULT_CALIBRATE,
             age_groups: core::FAIRFACE_AGE_GROUPS.into(),
         }
@@ -63,7 +67,7 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn config(&self, age_groups: AgeGroups) -> DemographicsConfig {
+    fn config(&self, age_groups: AgeGroups, crop_scales: Vec<f32>) -> DemographicsConfig {
         DemographicsConfig {
             model: self.model.clone(),
             threads: self.threads as usize,
@@ -78,6 +82,7 @@ impl Settings {
             max_yaw: self.max_yaw,
             min_sharpness: self.min_sharpness,
             flip: self.flip,
+            crop_scales,
             calibrate: self.calibrate,
             age_groups,
         }
@@ -199,6 +204,14 @@ impl ObjectImpl for Demographics {
                     .default_value(DEFAULT_FLIP)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("crop-scales")
+                    .nick("Crop scales")
+                    .blurb("Crops per view as factors of the model's crop size, comma-separated (1 to 4, \
+                            each 0.5-2), their outputs averaged; \"0.95,1.05\" (what blickfang analyze \
+                            uses on still images) costs twice \"1\"")
+                    .default_value(Some(DEFAULT_CROP_SCALES))
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("calibrate")
                     .nick("Calibrate")
                     .blurb("Apply the calibration fitted on the dev data (older women, compressed ages); \
@@ -231,6 +244,9 @@ impl ObjectImpl for Demographics {
             "max-yaw" => s.max_yaw = value.get().unwrap(),
             "min-sharpness" => s.min_sharpness = value.get().unwrap(),
             "flip" => s.flip = value.get().unwrap(),
+            "crop-scales" => {
+                s.crop_scales = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_CROP_SCALES.into())
+            }
             "calibrate" => s.calibrate = value.get().unwrap(),
             "age-groups" => {
                 s.age_groups =
@@ -254,6 +270,7 @@ impl ObjectImpl for Demographics {
             "max-yaw" => s.max_yaw.to_value(),
             "min-sharpness" => s.min_sharpness.to_value(),
             "flip" => s.flip.to_value(),
+            "crop-scales" => s.crop_scales.to_value(),
             "calibrate" => s.calibrate.to_value(),
             "age-groups" => s.age_groups.to_value(),
             name => unimplemented!("property {name}"),
@@ -316,8 +333,10 @@ impl BaseTransformImpl for Demographics {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let groups = age_groups(&settings.age_groups).map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let crop_scales = core::parse_crop_scales(&settings.crop_scales)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["property `crop-scales`: {}", e]))?;
         let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
-        let config = settings.config(groups);
+        let config = settings.config(groups, crop_scales);
         let engine = core::Demographics::load(config, &library).map_err(|e| {
             if e.0.contains("not found") || e.0.contains("does not exist") {
                 gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e])
@@ -375,7 +394,9 @@ impl BaseTransformImpl for Demographics {
             state.age_groups = settings.age_groups.clone();
             groups
         };
-        state.engine.set_tuning(&settings.config(groups));
+        // crop-scales only changes in READY: the engine keeps the parsed list.
+        let crop_scales = state.engine.config().crop_scales.clone();
+        state.engine.set_tuning(&settings.config(groups, crop_scales));
         let faces: Vec<FaceInput> = meta::faces(buf)
             .iter()
             .map(|f| {
