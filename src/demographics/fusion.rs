@@ -88,7 +88,8 @@ struct TrackState {
 
 impl TrackState {
     fn mean(&self) -> Option<RawView> {
-        (self.samples > 0 && self.weight_sum > 0.0).then(|| RawView {
+        // add_view only takes positive weights: any sample makes weight_sum > 0.
+        (self.samples > 0).then(|| RawView {
             gender_logit: (self.logit_sum / self.weight_sum) as f32,
             age: (self.age_sum / self.weight_sum) as f32,
         })

@@ -18,9 +18,7 @@ pub fn init() {
 
 /// `$BLICKFANG_SHARED_DIR`, default `../shared` beside the checkout.
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("BLICKFANG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+    blickfang::eval::shared_dir()
 }
 
 /// The folder of the built plugin file (the cdylib is built next to the

@@ -40,13 +40,6 @@ struct Cli {
     clip: Option<PathBuf>,
 }
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("BLICKFANG_SHARED_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
 fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return dir.into();
@@ -81,7 +74,7 @@ fn photo_with_faces(photo: &Path) -> Result<gst::Sample> {
 }
 
 fn per_face(cli: &Cli) -> Result<()> {
-    let photo = shared_dir().join("data/photos/t1.jpg");
+    let photo = blickfang::eval::shared_dir().join("data/photos/t1.jpg");
     let sample = photo_with_faces(&photo)?;
     let info = gst_video::VideoInfo::from_caps(sample.caps().context("no caps")?)?;
     let buffer = sample.buffer().context("no buffer")?;

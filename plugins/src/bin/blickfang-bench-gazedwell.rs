@@ -67,12 +67,6 @@ fn main() {
     }
 }
 
-fn shared_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::env::var_os("BLICKFANG_SHARED_DIR")
-        .map_or_else(|| manifest.parent().unwrap_or(manifest).join("../shared"), PathBuf::from)
-}
-
 fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -86,7 +80,7 @@ fn median(v: &[f64]) -> f64 {
 fn run(cli: &Cli) -> Result<()> {
     gst::init()?;
     gstblickfang::register_static()?;
-    let photo = cli.photo.clone().unwrap_or_else(|| shared_dir().join("data/photos/t1.jpg"));
+    let photo = cli.photo.clone().unwrap_or_else(|| blickfang::eval::shared_dir().join("data/photos/t1.jpg"));
     if !photo.is_file() {
         bail!("photo {} not found (set BLICKFANG_SHARED_DIR or --photo)", photo.display());
     }

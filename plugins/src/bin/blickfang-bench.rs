@@ -83,10 +83,6 @@ fn repo_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("BLICKFANG_SHARED_DIR").map_or_else(|| repo_root().join("../shared"), PathBuf::from)
-}
-
 fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return dir.into();
@@ -142,7 +138,7 @@ fn run(cli: &Cli) -> Result<()> {
 
     let clip = match &cli.clip {
         Some(clip) => clip.clone(),
-        None => fixture(&shared_dir())?,
+        None => fixture(&blickfang::eval::shared_dir())?,
     };
     let dec = cli.decoder_threads;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());

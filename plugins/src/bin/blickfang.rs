@@ -160,20 +160,12 @@ fn evaluate_wider(ground_truth: &Path, predictions: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `$BLICKFANG_SHARED_DIR`, default `<repo>/../shared`.
-fn shared_dir() -> PathBuf {
-    std::env::var_os("BLICKFANG_SHARED_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
 fn evaluate_demographics(dataset: &str, labels: Option<&Path>, threshold: Option<f64>, predictions: &Path) -> Result<()> {
     use blickfang::demographics::eval;
     let dataset = eval::Dataset::parse(dataset).map_err(anyhow::Error::msg)?;
     let labels_path = labels
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| shared_dir().join("data").join(dataset.folder()).join("labels.csv"));
+        .unwrap_or_else(|| blickfang::eval::shared_dir().join("data").join(dataset.folder()).join("labels.csv"));
     let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
     let labels = eval::parse_labels(dataset, &read(&labels_path)?)
         .map_err(anyhow::Error::msg)

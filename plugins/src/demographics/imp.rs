@@ -43,6 +43,9 @@ struct Settings {
     crop_scales: String,
     calibrate: bool,
     age_groups: String,
+    /// Bumped by every property change, so the streaming thread re-applies
+    /// the settings only after one.
+    revision: u64,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             crop_scales: DEFAULT_CROP_SCALES.into(),
             calibrate: DEFAULT_CALIBRATE,
             age_groups: core::FAIRFACE_AGE_GROUPS.into(),
+            revision: 0,
         }
     }
 }
@@ -92,8 +96,8 @@ impl Settings {
 struct State {
     engine: core::Demographics,
     info: Option<gst_video::VideoInfo>,
-    /// The `age-groups` string the engine's groups were parsed from.
-    age_groups: String,
+    /// The settings revision the engine was last tuned to.
+    revision: u64,
 }
 
 #[derive(Default)]
@@ -232,6 +236,7 @@ impl ObjectImpl for Demographics {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
+        s.revision += 1;
         match pspec.name() {
             "model" => s.model = value.get::<Option<String>>().unwrap().unwrap_or_else(|| core::DEFAULT_MODEL.into()),
             "onnxruntime" => s.onnxruntime = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
@@ -295,13 +300,7 @@ impl ElementImpl for Demographics {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = video::raw_caps();
-            vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
-            ]
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(video::filter_pad_templates);
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -325,6 +324,22 @@ fn structure(face: &FaceDemographics) -> gst::Structure {
         .build()
 }
 
+impl Demographics {
+    /// Applies the properties that may change while playing, once after
+    /// each change (crop-scales, model and threads take effect in start()).
+    fn retune(&self, state: &mut State) -> Result<(), String> {
+        let settings = self.settings.lock().unwrap();
+        if settings.revision == state.revision {
+            return Ok(());
+        }
+        let groups = age_groups(&settings.age_groups)?;
+        let crop_scales = state.engine.config().crop_scales.clone();
+        state.engine.set_tuning(&settings.config(groups, crop_scales));
+        state.revision = settings.revision;
+        Ok(())
+    }
+}
+
 impl BaseTransformImpl for Demographics {
     const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
@@ -346,7 +361,7 @@ impl BaseTransformImpl for Demographics {
         })?;
         let (g, a) = engine.model().families();
         gst::info!(CAT, imp = self, "loaded {} / {} ({}) with ONNX Runtime {}", g.name(), a.name(), settings.model, library.display());
-        *self.state.lock().unwrap() = Some(State { engine, info: None, age_groups: settings.age_groups });
+        *self.state.lock().unwrap() = Some(State { engine, info: None, revision: settings.revision });
         Ok(())
     }
 
@@ -374,29 +389,20 @@ impl BaseTransformImpl for Demographics {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["demographics is not started"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        let Some(info) = state.info.clone() else {
+        self.retune(state).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
+            gst::FlowError::Error
+        })?;
+        let State { engine, info, .. } = state;
+        let Some(info) = info.as_ref() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        let groups = if state.age_groups == settings.age_groups {
-            state.engine.config().age_groups.clone()
-        } else {
-            let groups = age_groups(&settings.age_groups).map_err(|e| {
-                gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
-                gst::FlowError::Error
-            })?;
-            state.age_groups = settings.age_groups.clone();
-            groups
-        };
-        // crop-scales only changes in READY: the engine keeps the parsed list.
-        let crop_scales = state.engine.config().crop_scales.clone();
-        state.engine.set_tuning(&settings.config(groups, crop_scales));
         let faces: Vec<FaceInput> = meta::faces(buf)
             .iter()
             .map(|f| {
@@ -412,12 +418,12 @@ impl BaseTransformImpl for Demographics {
             })
             .collect();
         if faces.is_empty() {
-            state.engine.skip_frame();
+            engine.skip_frame();
             return Ok(gst::FlowSuccess::Ok);
         }
         // Map read-only in a scope: the frame is neither written nor copied.
         let results = {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, info).map_err(|_| {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame", info.width(), info.height()]);
                 gst::FlowError::Error
             })?;
@@ -425,7 +431,7 @@ impl BaseTransformImpl for Demographics {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["unsupported format {:?}", info.format()]);
                 gst::FlowError::NotNegotiated
             })?;
-            state.engine.process(&view, &faces).map_err(|e| {
+            engine.process(&view, &faces).map_err(|e| {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["age/gender estimation failed: {}", e]);
                 gst::FlowError::Error
             })?
