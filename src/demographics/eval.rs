@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::groups::AgeGroups;
+use crate::eval::bootstrap_ci95;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dataset {
@@ -142,6 +143,10 @@ pub fn parse_predictions(jsonl: &str) -> Result<HashMap<String, Option<Predictio
 pub struct GroupScore {
     pub images: usize,
     pub gender_accuracy: f64,
+    /// 95 % bootstrap interval of `gender_accuracy`: a small group's
+    /// difference is only a difference when the intervals part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender_accuracy_ci95: Option<[f64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gender_accuracy_adults: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +176,9 @@ pub struct Report {
     /// FairFace groups: exact and within one group.
     pub age_group_accuracy: f64,
     pub age_group_within_one: f64,
+    /// 95 % bootstrap intervals of the scores above (same key): how far
+    /// each could move on another sample of the same size and kind.
+    pub ci95: BTreeMap<String, [f64; 2]>,
     /// Gender accuracy of women and of men.
     pub by_gender: BTreeMap<String, GroupScore>,
     /// UTKFace: per race label.
@@ -183,6 +191,14 @@ pub struct Report {
 
 fn round4(v: f64) -> f64 {
     (v * 10000.0).round() / 10000.0
+}
+
+fn hits(items: &[&Scored<'_>], hit: impl Fn(&Scored<'_>) -> bool) -> Vec<f64> {
+    items.iter().map(|s| if hit(s) { 1.0 } else { 0.0 }).collect()
+}
+
+fn ci95(values: &[f64]) -> Option<[f64; 2]> {
+    bootstrap_ci95(values).map(|ci| ci.map(round4))
 }
 
 struct Scored<'a> {
@@ -202,6 +218,7 @@ fn score_group(items: &[&Scored<'_>], with_adults: bool) -> GroupScore {
     GroupScore {
         images: n,
         gender_accuracy: ratio(items.iter().filter(|s| s.gender_ok).count(), n),
+        gender_accuracy_ci95: ci95(&hits(items, |s| s.gender_ok)),
         gender_accuracy_adults: with_adults.then(|| ratio(adults.iter().filter(|s| s.gender_ok).count(), adults.len())),
         age_mae_adults: (with_adults && !maes.is_empty()).then(|| round4(maes.iter().sum::<f64>() / maes.len() as f64)),
     }
@@ -260,6 +277,16 @@ pub fn evaluate(dataset: Dataset, labels: &[Label], predictions: &HashMap<String
         age_group_within_one: ratio(scored.iter().filter(|s| s.group_error.is_some_and(|e| e <= 1)).count(), n),
         ..Report::default()
     };
+    let all: Vec<&Scored> = scored.iter().collect();
+    let intervals = [
+        ("gender_accuracy", ci95(&hits(&all, |s| s.gender_ok))),
+        ("gender_accuracy_adults", ci95(&hits(&adults, |s| s.gender_ok))),
+        ("age_mae", ci95(&scored.iter().filter_map(|s| s.age_error).collect::<Vec<_>>())),
+        ("age_mae_adults", ci95(&adults.iter().filter_map(|s| s.age_error).collect::<Vec<_>>())),
+        ("age_group_accuracy", ci95(&hits(&all, |s| s.group_error == Some(0)))),
+        ("age_group_within_one", ci95(&hits(&all, |s| s.group_error.is_some_and(|e| e <= 1)))),
+    ];
+    report.ci95 = intervals.into_iter().filter_map(|(k, ci)| Some((k.to_string(), ci?))).collect();
     for (name, male) in [("female", false), ("male", true)] {
         let items: Vec<&Scored> = scored.iter().filter(|s| s.label.male == male).collect();
         report.by_gender.insert(name.into(), score_group(&items, true));
@@ -315,6 +342,12 @@ mod tests {
         assert_eq!(r.age_coverage, 0.75);
         assert_eq!(r.age_mae, Some(5.0)); // 4, 1, 10
         assert_eq!(r.age_mae_adults, Some(7.0));
+        // Intervals from resampling the same errors (4, 1, 10 and 1, 10).
+        let [lo, hi] = r.ci95["age_mae_adults"];
+        assert!(lo <= 7.0 && hi >= 7.0 && lo >= 1.0 && hi <= 10.0, "{lo}..{hi}");
+        let [lo, hi] = r.ci95["gender_accuracy"];
+        assert!(lo <= 0.5 && hi >= 0.5 && lo >= 0.0 && hi <= 1.0, "{lo}..{hi}");
+        assert_eq!(r.by_race["white"].gender_accuracy_ci95, Some([1.0, 1.0]));
         // Groups: 30-39 ok, 3-9 ok, 70+ vs 60-69 off by one.
         assert_eq!(r.age_group_accuracy, 0.5);
         assert_eq!(r.age_group_within_one, 0.75);
@@ -344,6 +377,8 @@ mod tests {
         assert_eq!(r.age_group_accuracy, 0.3333);
         assert_eq!(r.age_group_within_one, 0.6667);
         assert_eq!(r.age_mae, None);
+        assert!(!r.ci95.contains_key("age_mae"), "no ages labelled, no interval");
+        assert!(r.ci95.contains_key("age_group_accuracy"));
         assert_eq!(r.by_age_group["70+"].images, 1);
         assert!(r.by_race.is_empty());
     }
