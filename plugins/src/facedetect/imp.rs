@@ -47,6 +47,31 @@ struct Settings {
     post_messages: bool,
 }
 
+/// The settings a frame reads: plain values, copied out of the lock per
+/// frame (the model name and library path only matter at start).
+#[derive(Clone, Copy)]
+struct FrameSettings {
+    score_threshold: f32,
+    nms_threshold: f32,
+    min_face_size: u32,
+    max_faces: u32,
+    interval: u32,
+    post_messages: bool,
+}
+
+impl Settings {
+    fn per_frame(&self) -> FrameSettings {
+        FrameSettings {
+            score_threshold: self.score_threshold,
+            nms_threshold: self.nms_threshold,
+            min_face_size: self.min_face_size,
+            max_faces: self.max_faces,
+            interval: self.interval,
+            post_messages: self.post_messages,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -321,13 +346,13 @@ impl BaseTransformImpl for FaceDetect {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.lock().unwrap().per_frame();
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["facedetect is not started"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        let Some(info) = state.info.clone() else {
+        let Some(info) = state.info.as_ref() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
@@ -336,7 +361,7 @@ impl BaseTransformImpl for FaceDetect {
         if run_model {
             // Map read-only in a scope: the frame is neither written nor copied.
             let detections = {
-                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, info).map_err(|_| {
                     gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame", info.width(), info.height()]);
                     gst::FlowError::Error
                 })?;

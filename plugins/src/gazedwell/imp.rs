@@ -34,6 +34,21 @@ struct Settings {
     content_id: String,
 }
 
+/// What a frame or event reads: plain values copied out of the lock (the
+/// model names and the content id matter only at start or on a change).
+#[derive(Clone, Copy)]
+struct FrameSettings {
+    looking: LookingConfig,
+    dwell: DwellConfig,
+    min_group_size: u32,
+}
+
+impl Settings {
+    fn per_frame(&self) -> FrameSettings {
+        FrameSettings { looking: self.looking, dwell: self.dwell, min_group_size: self.min_group_size }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -327,7 +342,7 @@ impl GazeDwell {
     }
 
     /// Closes the current content's report at `time` and opens `next` (if any).
-    fn switch_content(state: &mut State, settings: &Settings, time: f64, next: Option<String>) -> Option<gst::Structure> {
+    fn switch_content(state: &mut State, settings: &FrameSettings, time: f64, next: Option<String>) -> Option<gst::Structure> {
         let report = state.content.take().map(|(id, start)| {
             let presences = state.audience.take_period(start, time);
             report_structure(&report::content_report(&id, start, time, &presences, &settings.dwell, settings.min_group_size))
@@ -404,7 +419,7 @@ impl BaseTransformImpl for GazeDwell {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.lock().unwrap().per_frame();
         let mut out = Vec::new();
         match event.view() {
             gst::EventView::CustomDownstream(e) if e.structure().is_some_and(|s| s.name() == CONTENT_EVENT) => {
@@ -443,7 +458,7 @@ impl BaseTransformImpl for GazeDwell {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.lock().unwrap().per_frame();
         let live = {
             let known = self.state.lock().unwrap().as_ref().and_then(|s| s.live);
             known.unwrap_or_else(|| self.is_live())
@@ -477,7 +492,7 @@ impl BaseTransformImpl for GazeDwell {
             .unwrap_or(0.0);
         let mut out = Vec::new();
         if state.content.is_none() {
-            state.content = Some((settings.content_id.clone(), time));
+            state.content = Some((self.settings.lock().unwrap().content_id.clone(), time));
             state.pending_content = None;
         }
         if let Some(next) = state.pending_content.take() {
