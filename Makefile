@@ -16,13 +16,18 @@ setup:
 build: setup
 	$(CARGO) build --release --workspace --locked
 
-# The demo: a real clip through facedetect, one JSON line per frame with the faces found.
+# The demo: a real clip through the analysis chain, one JSON line per frame (faces with age, gender,
+# head pose, attention) plus the person and content reports.
 run: build
 	GST_PLUGIN_PATH=$(PLUGIN_DIR) $(PLUGIN_DIR)/blickfang analyze "$(DEMO_CLIP)" --output -
 
 # build first: tests/inspect.rs inspects the plugin file itself (cargo test does not link the cdylib).
 test: build
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) test --release --workspace --locked
+
+# The layout rustfmt.toml asks for (CI checks it before the tests).
+lint:
+	$(CARGO) fmt --all --check
 
 # facedetect against decode-only and its OpenCV peers; installs the peers first.
 bench: build

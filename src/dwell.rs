@@ -311,7 +311,12 @@ mod tests {
     fn dwell_attention_and_glances() {
         let mut a = Audience::new(DwellConfig { grace: 0.5, min_dwell: 0.5, min_attention: 1.0 });
         // Present frames 0..50 (5 s); looking 10..30 and 40..45.
-        let events = run(&mut a, 60, |f| if f < 50 { vec![obs(1, (10..30).contains(&f) || (40..45).contains(&f))] } else { vec![] });
+        let events =
+            run(
+                &mut a,
+                60,
+                |f| if f < 50 { vec![obs(1, (10..30).contains(&f) || (40..45).contains(&f))] } else { vec![] },
+            );
         let left = events.iter().find(|e| e.kind == EventKind::Left).expect("left");
         assert!((left.dwell_time - 5.0).abs() < 1e-9, "{left:?}");
         assert!((left.attention_time - 2.5).abs() < 1e-9, "{left:?}");

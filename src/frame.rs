@@ -71,11 +71,7 @@ impl YuvCoefficients {
             YuvMatrix::Bt709 => (0.2126, 0.0722),
         };
         let kg = 1.0 - kr - kb;
-        let (y_offset, y_gain, c_gain) = if c.full_range {
-            (0, 1.0, 1.0)
-        } else {
-            (16, 255.0 / 219.0, 255.0 / 224.0)
-        };
+        let (y_offset, y_gain, c_gain) = if c.full_range { (0, 1.0, 1.0) } else { (16, 255.0 / 219.0, 255.0 / 224.0) };
         let s = 65536.0;
         Self {
             y_offset,
@@ -259,10 +255,7 @@ pub struct InputGeometry {
 impl InputGeometry {
     /// Scale from frame pixels to model pixels along x and y.
     pub fn scale_from(&self, frame_width: usize, frame_height: usize) -> (f32, f32) {
-        (
-            self.scaled_width as f32 / frame_width as f32,
-            self.scaled_height as f32 / frame_height as f32,
-        )
+        (self.scaled_width as f32 / frame_width as f32, self.scaled_height as f32 / frame_height as f32)
     }
 }
 

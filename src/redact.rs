@@ -140,7 +140,6 @@ fn ceil_i(x: f32) -> i64 {
     -floor_i(-x)
 }
 
-
 /// Scratch space for block means, reused between regions and frames.
 #[derive(Debug, Default)]
 pub struct Redactor {
@@ -369,7 +368,8 @@ impl Redactor {
             let row = &mut plane[py * a.stride + xa..py * a.stride + xb];
             // With the profiles at FILL_CONTRAST = 0.5, |slope| <= 255 levels fits
             // the doubled 1/64 units; q16 saturates should that ever change.
-            let coefficients = RowQ { v: q16(v * 32768.0), base: q16(patch.base * 64.0), slope: q16(patch.slope * 128.0) };
+            let coefficients =
+                RowQ { v: q16(v * 32768.0), base: q16(patch.base * 64.0), slope: q16(patch.slope * 128.0) };
             blur_row(row, &t[ia..ib], &d[ia..ib], &u[ia..ib], coefficients);
             if let Some(ahead) = a.span_bytes(plane, py + PREFETCH_ROWS, 1) {
                 prefetch(ahead);
@@ -515,7 +515,13 @@ struct Spans {
 
 impl Spans {
     /// `rows` is scratch space from an earlier area (see [`Spans::into_rows`]).
-    fn new(shape_box: &BBox, shape: RedactShape, sub: f32, area: (usize, usize, usize, usize), mut rows: Vec<(u32, u32)>) -> Self {
+    fn new(
+        shape_box: &BBox,
+        shape: RedactShape,
+        sub: f32,
+        area: (usize, usize, usize, usize),
+        mut rows: Vec<(u32, u32)>,
+    ) -> Self {
         let (x0, y0, x1, y1) = area;
         rows.clear();
         match shape {
@@ -638,7 +644,11 @@ pub struct HoldMemory {
 impl HoldMemory {
     /// Records this frame's faces and returns the regions to redact: the
     /// current ones plus those not seen for at most `hold` frames.
-    pub fn update(&mut self, current: impl IntoIterator<Item = (i64, BBox)>, hold: u32) -> impl Iterator<Item = BBox> + '_ {
+    pub fn update(
+        &mut self,
+        current: impl IntoIterator<Item = (i64, BBox)>,
+        hold: u32,
+    ) -> impl Iterator<Item = BBox> + '_ {
         for h in &mut self.held {
             h.2 += 1;
         }

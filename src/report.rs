@@ -84,9 +84,12 @@ pub fn content_report(
         ots: k(ots),
         watchers: if published { k(watchers) } else { None },
         // With nobody there is nothing to convert: 0 rather than 0/0.
-        conversion: (published && k(watchers).is_some()).then(|| if ots > 0 { watchers as f64 / ots as f64 } else { 0.0 }),
+        conversion: (published && k(watchers).is_some())
+            .then(|| if ots > 0 { watchers as f64 / ots as f64 } else { 0.0 }),
         attention_time_total: published.then_some(attention_total),
-        attention_time_mean: k(watchers).filter(|_| published).map(|w| if w > 0 { watcher_attention / w as f64 } else { 0.0 }),
+        attention_time_mean: k(watchers)
+            .filter(|_| published)
+            .map(|w| if w > 0 { watcher_attention / w as f64 } else { 0.0 }),
         dwell_time_total: published.then_some(dwell_total),
         dwell_histogram: dwell_histogram.into_iter().map(k).collect(),
         attention_histogram: attention_histogram.into_iter().map(k).collect(),

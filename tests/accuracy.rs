@@ -13,7 +13,11 @@ use blickfang::eval::wider;
 
 fn analyze_and_evaluate(extra: &[&str]) -> wider::WiderAp {
     let images = common::data("wider_face_val_subset/images");
-    let out = std::env::temp_dir().join(format!("blickfang-wider-{}-{}.jsonl", std::process::id(), extra.join("_").replace('/', "_")));
+    let out = std::env::temp_dir().join(format!(
+        "blickfang-wider-{}-{}.jsonl",
+        std::process::id(),
+        extra.join("_").replace('/', "_")
+    ));
     let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
         .args(["analyze"])
         .arg(&images)
@@ -28,13 +32,18 @@ fn analyze_and_evaluate(extra: &[&str]) -> wider::WiderAp {
     std::fs::remove_file(&out).ok();
     let lines = preds.lines().count();
     assert_eq!(lines, 166, "one line per image");
-    let gt = wider::parse_ground_truth(&std::fs::read_to_string(common::data("wider_face_val_subset/gt_full.jsonl")).unwrap()).unwrap();
+    let gt = wider::parse_ground_truth(
+        &std::fs::read_to_string(common::data("wider_face_val_subset/gt_full.jsonl")).unwrap(),
+    )
+    .unwrap();
     wider::evaluate(&gt, &wider::parse_predictions(&preds).unwrap())
 }
 
 fn assert_close(ap: wider::WiderAp, reference: [f64; 3], what: &str) {
     println!("{what}: easy {:.4} medium {:.4} hard {:.4} (reference {reference:?})", ap.easy, ap.medium, ap.hard);
-    for (name, ours, r) in [("easy", ap.easy, reference[0]), ("medium", ap.medium, reference[1]), ("hard", ap.hard, reference[2])] {
+    for (name, ours, r) in
+        [("easy", ap.easy, reference[0]), ("medium", ap.medium, reference[1]), ("hard", ap.hard, reference[2])]
+    {
         assert!((ours - r).abs() <= 0.005, "{what} {name}: AP {ours:.4}, reference {r:.3}");
     }
 }

@@ -112,7 +112,12 @@ fn assert_only_faces_changed(before: &gst::Buffer, after: &gst::Buffer, caps: &g
     for (i, &c) in mask.iter().enumerate() {
         if c {
             changed += 1;
-            assert!(in_area(&faces, i % w, i / w), "{what}: pixel ({}, {}) outside every face area changed", i % w, i / w);
+            assert!(
+                in_area(&faces, i % w, i / w),
+                "{what}: pixel ({}, {}) outside every face area changed",
+                i % w,
+                i / w
+            );
         }
     }
     let face_area: f64 = faces.iter().map(|f| f.bbox[2] * f.bbox[3]).sum();
@@ -143,7 +148,10 @@ fn astronaut_is_redacted() {
 
 #[test]
 fn every_format_is_redacted_in_place() {
-    for format in ["I420", "YV12", "NV12", "NV21", "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "ARGB", "ABGR", "xRGB", "xBGR", "GRAY8"] {
+    for format in [
+        "I420", "YV12", "NV12", "NV21", "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "ARGB", "ABGR", "xRGB", "xBGR",
+        "GRAY8",
+    ] {
         let (frames, caps) = analysed("photos/t1.jpg", format, 1);
         let (out, _) = redact(&frames, &caps, &[]);
         assert_only_faces_changed(&frames[0], &out[0], &caps, format);
@@ -187,7 +195,8 @@ fn unanalysed_frame_passes_only_with_explicit_opt_out_and_a_warning() {
 
 #[test]
 fn hold_covers_a_face_the_detector_misses_for_two_frames() {
-    let (mut frames, caps) = analysed("videos_people/intel_preview_head-pose-face-detection-male.transcoded.mp4", "I420", 12);
+    let (mut frames, caps) =
+        analysed("videos_people/intel_preview_head-pose-face-detection-male.transcoded.mp4", "I420", 12);
     let faces = meta::faces(&frames[8]);
     assert_eq!(faces.len(), 1, "the man's face on frame 8");
     // The detector "misses" him on frames 9 and 10: ROIs gone, marker kept.
@@ -207,7 +216,10 @@ fn hold_covers_a_face_the_detector_misses_for_two_frames() {
         assert_eq!(redetect(&out[i], &caps), 0, "frame {i}: face visible while the detector missed it");
         let mask = changed_mask(&frames[i], &out[i], &caps);
         let w = gst_video::VideoInfo::from_caps(&caps).unwrap().width() as usize;
-        let (cx, cy) = ((faces[0].bbox[0] + faces[0].bbox[2] / 2.0) as usize, (faces[0].bbox[1] + faces[0].bbox[3] / 2.0) as usize);
+        let (cx, cy) = (
+            (faces[0].bbox[0] + faces[0].bbox[2] / 2.0) as usize,
+            (faces[0].bbox[1] + faces[0].bbox[3] / 2.0) as usize,
+        );
         assert!(mask[cy * w + cx] || mask[cy * w + cx + 1], "frame {i}: face centre untouched");
     }
     // hold=0: the same misses leave the face visible — the test can fail.

@@ -21,10 +21,7 @@ fn harness(props: &str, caps: &gst::Caps) -> gst_check::Harness {
 }
 
 fn demographics_of(buffer: &gst::BufferRef) -> Vec<DemographicsRoi> {
-    meta::face_demographics(buffer)
-        .into_iter()
-        .map(|d| d.expect("every face ROI has a demographics param"))
-        .collect()
+    meta::face_demographics(buffer).into_iter().map(|d| d.expect("every face ROI has a demographics param")).collect()
 }
 
 fn t1(format: &str) -> (Vec<gst::Buffer>, gst::Caps) {
@@ -72,7 +69,11 @@ fn faces_below_min_face_size_stay_unknown() {
     let demo = demographics_of(&out);
     assert_eq!(demo.len(), 6);
     for d in &demo {
-        assert_eq!((d.gender.as_str(), d.age, d.age_group.as_str(), d.samples), ("unknown", None, "unknown", 0), "{d:?}");
+        assert_eq!(
+            (d.gender.as_str(), d.age, d.age_group.as_str(), d.samples),
+            ("unknown", None, "unknown", 0),
+            "{d:?}"
+        );
         assert_eq!(d.gender_confidence, 0.0);
     }
     // The same photo at a quarter of its size: faces of about 25 pixels are
@@ -141,7 +142,8 @@ fn a_track_keeps_one_stable_estimate_through_a_clip() {
     let ages: Vec<f64> = track.iter().filter_map(|d| d.age).collect();
     let (lo, hi) = ages.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &a| (lo.min(a), hi.max(a)));
     assert!(hi - lo < 8.0, "the fused age moves little: {lo:.1}..{hi:.1}");
-    let groups: std::collections::BTreeSet<&str> = track.iter().filter(|d| d.samples >= 3).map(|d| d.age_group.as_str()).collect();
+    let groups: std::collections::BTreeSet<&str> =
+        track.iter().filter(|d| d.samples >= 3).map(|d| d.age_group.as_str()).collect();
     assert!(groups.len() <= 2, "{groups:?}");
 }
 
@@ -186,7 +188,10 @@ fn all_faces_of_a_frame_go_through_the_model_in_one_batch_and_only_when_needed()
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info).unwrap();
     let view = gstblickfang::video::frame_view(&frame).unwrap();
-    let config = DemographicsConfig { fusion: core::FusionConfig { reclassify_interval: 3, ..Default::default() }, ..Default::default() };
+    let config = DemographicsConfig {
+        fusion: core::FusionConfig { reclassify_interval: 3, ..Default::default() },
+        ..Default::default()
+    };
     let mut engine = core::Demographics::load(config, &runtime::find_onnxruntime(None)).unwrap();
     let first = engine.process(&view, &faces).unwrap();
     assert!(first.iter().all(|r| r.view == ViewUse::Classified));
@@ -195,7 +200,10 @@ fn all_faces_of_a_frame_go_through_the_model_in_one_batch_and_only_when_needed()
     for _ in 0..2 {
         let again = engine.process(&view, &faces).unwrap();
         assert!(again.iter().all(|r| r.view == ViewUse::NotNeeded));
-        assert_eq!(again.iter().map(|r| &r.estimate).collect::<Vec<_>>(), first.iter().map(|r| &r.estimate).collect::<Vec<_>>());
+        assert_eq!(
+            again.iter().map(|r| &r.estimate).collect::<Vec<_>>(),
+            first.iter().map(|r| &r.estimate).collect::<Vec<_>>()
+        );
     }
     assert_eq!(engine.stats().model_runs, 1);
     // Frame 3: all six again, in one run.
@@ -226,7 +234,8 @@ fn the_identity_embedding_is_never_fetched_nor_emitted() {
     let fetched = model.fetched_outputs();
     assert_eq!(fetched, [core::model::FACERES_GENDER_OUTPUT, core::model::FACERES_AGE_OUTPUT]);
     let sampler = blickfang::frame::FrameSampler::new(&view).unwrap();
-    let geometry: Vec<core::FaceGeometry> = faces.iter().map(|f| core::FaceGeometry::Landmarks(f.landmarks.unwrap())).collect();
+    let geometry: Vec<core::FaceGeometry> =
+        faces.iter().map(|f| core::FaceGeometry::Landmarks(f.landmarks.unwrap())).collect();
     for flip in [false, true] {
         let views = model.classify(&sampler, &geometry, flip, &[1.0]).unwrap();
         assert_eq!(views.len(), 6);
@@ -324,7 +333,8 @@ fn properties_are_documented_and_errors_name_the_property() {
         let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
         let _ = pipeline.set_state(gst::State::Playing);
         let bus = pipeline.bus().unwrap();
-        let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos]);
+        let msg =
+            bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos]);
         pipeline.set_state(gst::State::Null).unwrap();
         match msg.as_ref().map(|m| m.view()) {
             Some(gst::MessageView::Error(e)) => format!("{} {}", e.error(), e.debug().unwrap_or_default()),
@@ -338,6 +348,7 @@ fn properties_are_documented_and_errors_name_the_property() {
     let err = run("videotestsrc num-buffers=2 ! blickfang-demographics crop-scales=1,7 ! fakesink");
     assert!(err.contains("crop-scales") && err.contains("outside"), "{err}");
     let detector = common::shared_dir().join("models/face/yunet_s_dynamic.onnx");
-    let err = run(&format!("videotestsrc num-buffers=2 ! blickfang-demographics model={} ! fakesink", detector.display()));
+    let err =
+        run(&format!("videotestsrc num-buffers=2 ! blickfang-demographics model={} ! fakesink", detector.display()));
     assert!(err.contains("yunet_s_dynamic") && err.contains("`model`"), "{err}");
 }

@@ -22,7 +22,11 @@ use serde_json::Value;
 
 fn analyze(folder: &str, extra: &[&str]) -> std::path::PathBuf {
     let images = common::data(folder);
-    let out = std::env::temp_dir().join(format!("blickfang-demographics-{}-{}.jsonl", std::process::id(), folder.replace('/', "_")));
+    let out = std::env::temp_dir().join(format!(
+        "blickfang-demographics-{}-{}.jsonl",
+        std::process::id(),
+        folder.replace('/', "_")
+    ));
     let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
         .arg("analyze")
         .arg(&images)

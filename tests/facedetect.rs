@@ -84,7 +84,8 @@ fn detect_photo(image: &str, format: &str, props: &[(&str, glib::Value)]) -> (Ve
 
 #[test]
 fn t1_six_faces_match_opencv_at_full_resolution() {
-    let (faces, _) = detect_photo("t1.jpg", "BGR", &[("detection-size", 0u32.to_value()), ("score-threshold", 0.5f32.to_value())]);
+    let (faces, _) =
+        detect_photo("t1.jpg", "BGR", &[("detection-size", 0u32.to_value()), ("score-threshold", 0.5f32.to_value())]);
     assert_matches_reference(&faces, &reference("t1.jpg", "faces"), 3.0, "t1 full size");
 }
 
@@ -103,7 +104,10 @@ fn astronaut_one_face() {
 #[test]
 fn every_pixel_format_finds_the_same_faces() {
     let reference = reference("t1.jpg", "faces_640");
-    for format in ["I420", "YV12", "NV12", "NV21", "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "ARGB", "ABGR", "xRGB", "xBGR", "GRAY8"] {
+    for format in [
+        "I420", "YV12", "NV12", "NV21", "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "ARGB", "ABGR", "xRGB", "xBGR",
+        "GRAY8",
+    ] {
         let (faces, _) = detect_photo("t1.jpg", format, &[("score-threshold", 0.5f32.to_value())]);
         // Chroma subsampling and grey conversion shift boxes a little; the faces stay.
         // Without colour the model sees another image: landmarks move most.
@@ -155,7 +159,8 @@ fn both_element_names_work() {
 
 fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
     let bus = pipeline.bus().unwrap();
-    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos])?;
+    let msg =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos])?;
     match msg.view() {
         gst::MessageView::Error(e) => Some(format!("{} {}", e.error(), e.debug().unwrap_or_default())),
         _ => None,
@@ -165,10 +170,11 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
 #[test]
 fn missing_model_is_an_element_error_naming_the_property_and_file() {
     common::init();
-    let pipeline = gst::parse::launch("videotestsrc num-buffers=3 ! blickfang-facedetect model=/nonexistent/face.onnx ! fakesink")
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline =
+        gst::parse::launch("videotestsrc num-buffers=3 ! blickfang-facedetect model=/nonexistent/face.onnx ! fakesink")
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
     let _ = pipeline.set_state(gst::State::Playing);
     let err = bus_error(&pipeline).expect("an error");
     pipeline.set_state(gst::State::Null).unwrap();
@@ -224,7 +230,8 @@ fn interval_three_keeps_ids_and_boxes_close_to_every_frame() {
     let every = track_clip(clip, 1);
     let third = track_clip(clip, 3);
     assert_eq!(every.len(), third.len());
-    let distinct = |fs: &[HashMap<i32, [f64; 4]>]| fs.iter().flat_map(|f| f.keys().copied()).collect::<BTreeSet<_>>().len();
+    let distinct =
+        |fs: &[HashMap<i32, [f64; 4]>]| fs.iter().flat_map(|f| f.keys().copied()).collect::<BTreeSet<_>>().len();
     assert!(distinct(&every) >= 2, "the clip has two people walking");
     assert_eq!(distinct(&third), distinct(&every), "interval=3 must not split or merge tracks");
     // Match each box of interval=3 to the nearest of interval=1 on the same frame.

@@ -25,7 +25,13 @@ fn headpose_mae(extra: &[&str]) -> serde_json::Value {
         .unwrap()
         .success();
     assert!(ok, "analyze failed");
-    let eval = Command::new(bin).arg("evaluate-headpose").arg("--labels").arg(dir.join("labels.csv")).arg(&out).output().unwrap();
+    let eval = Command::new(bin)
+        .arg("evaluate-headpose")
+        .arg("--labels")
+        .arg(dir.join("labels.csv"))
+        .arg(&out)
+        .output()
+        .unwrap();
     std::fs::remove_file(&out).ok();
     assert!(eval.status.success());
     let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
@@ -53,7 +59,11 @@ fn landmark_fallback_beats_the_geometry_reference_on_aflw() {
 
 /// Runs a clip through facedetect ! gazedwell and returns the gazedwell
 /// structures posted on the bus and the last buffer's face params.
-fn run_clip(clip: &str, props: &str, mid_stream: Option<&dyn Fn(&gst::Element)>) -> (Vec<gst::Structure>, Vec<gst::Structure>) {
+fn run_clip(
+    clip: &str,
+    props: &str,
+    mid_stream: Option<&dyn Fn(&gst::Element)>,
+) -> (Vec<gst::Structure>, Vec<gst::Structure>) {
     common::init();
     let desc = format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! blickfang-facedetect ! blickfang-gazedwell name=gd {props} ! appsink name=sink sync=false",
@@ -99,7 +109,9 @@ const WALKING: &str = "videos_people/intel_preview_face-demographics-walking.tra
 #[test]
 fn two_people_walking_up_are_two_ots_with_events_and_a_report() {
     let (posted, params) = run_clip(WALKING, "min-group-size=1 min-dwell=1.0 content-id=ad-1", None);
-    let events = |kind: &str| posted.iter().filter(|s| s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == kind).count();
+    let events = |kind: &str| {
+        posted.iter().filter(|s| s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == kind).count()
+    };
     assert_eq!(events("appeared"), 2, "{posted:#?}");
     assert_eq!(events("left"), 2);
     let reports: Vec<&gst::Structure> = posted.iter().filter(|s| s.name() == CONTENT_REPORT).collect();
@@ -118,7 +130,10 @@ fn two_people_walking_up_are_two_ots_with_events_and_a_report() {
 fn small_audiences_are_suppressed() {
     let (posted, _) = run_clip(WALKING, "min-dwell=1.0", None);
     let report = posted.iter().find(|s| s.name() == CONTENT_REPORT).unwrap();
-    assert!(!report.has_field("ots") && !report.has_field("watchers"), "2 people < k=5 must not be published: {report}");
+    assert!(
+        !report.has_field("ots") && !report.has_field("watchers"),
+        "2 people < k=5 must not be published: {report}"
+    );
     let suppressed: gst::Array = report.get("suppressed").unwrap();
     assert!(suppressed.iter().any(|v| v.get::<String>().unwrap() == "ots"));
 }
@@ -127,7 +142,8 @@ fn small_audiences_are_suppressed() {
 fn content_switch_by_property_and_by_event_closes_reports() {
     let by_property = |gd: &gst::Element| gd.set_property("content-id", "ad-2");
     let (posted, _) = run_clip(WALKING, "min-group-size=1 min-dwell=0.5 content-id=ad-1", Some(&by_property));
-    let ids: Vec<String> = posted.iter().filter(|s| s.name() == CONTENT_REPORT).map(|s| s.get("content-id").unwrap()).collect();
+    let ids: Vec<String> =
+        posted.iter().filter(|s| s.name() == CONTENT_REPORT).map(|s| s.get("content-id").unwrap()).collect();
     assert_eq!(ids, ["ad-1", "ad-2"]);
     let by_event = |gd: &gst::Element| {
         gd.static_pad("sink").unwrap().send_event(gazedwell::content_event("ad-3"));

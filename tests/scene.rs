@@ -164,7 +164,13 @@ fn people() -> Vec<Person> {
             hidden: 0..0,
             looking_faces: vec![2],
         },
-        Person { name: "P5 passes by 0.5 s", x: 860, shows: vec![show(3, 100..105)], hidden: 0..0, looking_faces: vec![3] },
+        Person {
+            name: "P5 passes by 0.5 s",
+            x: 860,
+            shows: vec![show(3, 100..105)],
+            hidden: 0..0,
+            looking_faces: vec![3],
+        },
     ]
 }
 
@@ -247,11 +253,18 @@ fn scene_counts_times_and_attributes_exactly() {
     let people = people();
     // Each counted person is one track whose position identifies them.
     for p in people.iter().filter(|p| p.dwell(0, FRAMES) >= 1.0) {
-        let ids: Vec<u64> = out.track_x.iter().filter(|(_, x)| (**x - p.x as f64).abs() < 60.0).map(|(&id, _)| id).collect();
+        let ids: Vec<u64> =
+            out.track_x.iter().filter(|(_, x)| (**x - p.x as f64).abs() < 60.0).map(|(&id, _)| id).collect();
         let left: Vec<&gst::Structure> = ids.iter().filter_map(|id| out.left.get(id)).collect();
         assert_eq!(left.len(), 1, "{}: tracks {ids:?}, left events {left:?}", p.name);
-        let (dwell, attention) = (left[0].get::<f64>("dwell-time").unwrap(), left[0].get::<f64>("attention-time").unwrap());
-        println!("{}: dwell {dwell:.2} (truth {:.2}), attention {attention:.2} (truth {:.2})", p.name, p.dwell(0, FRAMES), p.attention(0, FRAMES));
+        let (dwell, attention) =
+            (left[0].get::<f64>("dwell-time").unwrap(), left[0].get::<f64>("attention-time").unwrap());
+        println!(
+            "{}: dwell {dwell:.2} (truth {:.2}), attention {attention:.2} (truth {:.2})",
+            p.name,
+            p.dwell(0, FRAMES),
+            p.attention(0, FRAMES)
+        );
         assert!((dwell - p.dwell(0, FRAMES)).abs() <= 0.2, "{}: dwell {dwell}", p.name);
         assert!((attention - p.attention(0, FRAMES)).abs() <= 0.2, "{}: attention {attention}", p.name);
     }
@@ -260,7 +273,8 @@ fn scene_counts_times_and_attributes_exactly() {
     assert_eq!(ids, ["A", "B"]);
     for (report, (from, to)) in out.reports.iter().zip([(0, SWITCH), (SWITCH, FRAMES)]) {
         let ots = people.iter().filter(|p| p.dwell(from, to) >= 1.0).count() as u32;
-        let watchers = people.iter().filter(|p| p.dwell(from, to) >= 1.0 && p.attention(from, to) >= 1.0).count() as u32;
+        let watchers =
+            people.iter().filter(|p| p.dwell(from, to) >= 1.0 && p.attention(from, to) >= 1.0).count() as u32;
         println!("{report}");
         assert_eq!(report.get::<u32>("ots").unwrap(), ots, "{report}");
         assert_eq!(report.get::<u32>("watchers").unwrap(), watchers, "{report}");

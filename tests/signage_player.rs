@@ -26,7 +26,6 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-
 /// A python3 that has PyGObject with GStreamer: `$BLICKFANG_PYTHON`, else
 /// `python3` on the PATH, else the system one (a pyenv or venv python3 on the
 /// PATH usually lacks the Debian-packaged `gi`).

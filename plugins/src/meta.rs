@@ -18,7 +18,6 @@
 //!   view), `samples` (u32: views fused for this track), `frozen` (bool: the
 //!   estimate no longer changes). Read back with [`face_demographics`].
 
-
 pub const ROI_TYPE_FACE: &str = "face";
 pub const DETECTION: &str = "detection";
 pub const ANALYSIS_META: &str = "BlickfangAnalysisMeta";

@@ -1,8 +1,8 @@
 //! Adapts mapped GStreamer video frames to the core's `FrameView`.
 
 use blickfang::frame::{Colorimetry, FrameView, PixelFormat, YuvMatrix};
-use gst_video::prelude::*;
 use gst_video::VideoFormat;
+use gst_video::prelude::*;
 
 /// The raw formats every blickfang video element accepts.
 pub const FORMATS: &[VideoFormat] = &[

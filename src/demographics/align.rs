@@ -254,7 +254,11 @@ pub fn sharpness_of_grey(grey: &[f32], n: usize) -> f32 {
     };
     let intensity = var(&mut grey.iter().copied());
     let mut lap = (1..n - 1).flat_map(|y| (1..n - 1).map(move |x| (x, y))).map(|(x, y)| {
-        4.0 * grey[y * n + x] - grey[(y - 1) * n + x] - grey[(y + 1) * n + x] - grey[y * n + x - 1] - grey[y * n + x + 1]
+        4.0 * grey[y * n + x]
+            - grey[(y - 1) * n + x]
+            - grey[(y + 1) * n + x]
+            - grey[y * n + x - 1]
+            - grey[y * n + x + 1]
     });
     (var(&mut lap) / (intensity + 25.0)) as f32
 }
@@ -346,7 +350,8 @@ mod tests {
     #[test]
     fn sharpness_drops_with_blur() {
         let n = 64;
-        let checker: Vec<f32> = (0..n * n).map(|i| if (i % n / 4 + i / n / 4) % 2 == 0 { 50.0 } else { 200.0 }).collect();
+        let checker: Vec<f32> =
+            (0..n * n).map(|i| if (i % n / 4 + i / n / 4) % 2 == 0 { 50.0 } else { 200.0 }).collect();
         let flat = vec![120.0; n * n];
         // A horizontal ramp: smooth, no fine detail.
         let ramp: Vec<f32> = (0..n * n).map(|i| (i % n) as f32 * 3.0).collect();

@@ -31,12 +31,8 @@ impl Calibration {
         Calibration { gender: [0.0, 1.0, 0.0], age_knee: 0.0, age_slope_female: 1.0, age_slope_male: 1.0 };
 
     /// HSE FaceRes (crop scale 1.15 chips, mirrored views averaged).
-    pub const FACERES: Calibration = Calibration {
-        gender: [-1.08, 1.63, -0.70],
-        age_knee: 32.0,
-        age_slope_female: 1.50,
-        age_slope_male: 1.15,
-    };
+    pub const FACERES: Calibration =
+        Calibration { gender: [-1.08, 1.63, -0.70], age_knee: 32.0, age_slope_female: 1.50, age_slope_male: 1.15 };
 
     /// oarriaga gender + SSR-Net age.
     pub const SMALL_PAIR: Calibration = Calibration::IDENTITY;

@@ -62,7 +62,8 @@ pub struct Label {
 pub fn parse_labels(dataset: Dataset, csv: &str) -> Result<Vec<Label>, String> {
     let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().ok_or("empty labels file")?.split(',').map(str::trim).collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).ok_or_else(|| format!("labels.csv has no column {name:?}"));
+    let col =
+        |name: &str| header.iter().position(|h| *h == name).ok_or_else(|| format!("labels.csv has no column {name:?}"));
     let file = col("file")?;
     let gender = col("gender")?;
     let (age, group, race) = match dataset {
@@ -80,7 +81,9 @@ pub fn parse_labels(dataset: Dataset, csv: &str) -> Result<Vec<Label>, String> {
                 "female" => false,
                 g => return Err(format!("labels line {}: gender {g:?}", i + 2)),
             };
-            let age = age.map(|c| get(c)?.parse::<u32>().map_err(|e| format!("labels line {}: age: {e}", i + 2))).transpose()?;
+            let age = age
+                .map(|c| get(c)?.parse::<u32>().map_err(|e| format!("labels line {}: age: {e}", i + 2)))
+                .transpose()?;
             let age_group = group.map(|c| get(c).map(str::to_string)).transpose()?;
             if let Some(g) = &age_group {
                 groups.index_of_name(g).ok_or_else(|| format!("labels line {}: age group {g:?}", i + 2))?;
@@ -115,12 +118,14 @@ pub fn apply_confidence_threshold(predictions: &mut HashMap<String, Option<Predi
 pub fn parse_predictions(jsonl: &str) -> Result<HashMap<String, Option<Prediction>>, String> {
     let mut out = HashMap::new();
     for (i, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("predictions line {}: {e}", i + 1))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("predictions line {}: {e}", i + 1))?;
         let path = v["path"].as_str().ok_or_else(|| format!("predictions line {}: no \"path\"", i + 1))?;
         let (w, h) = (v["width"].as_f64().unwrap_or(0.0), v["height"].as_f64().unwrap_or(0.0));
         let faces = v["faces"].as_array().ok_or_else(|| format!("predictions line {}: no \"faces\"", i + 1))?;
         let centre_distance = |f: &serde_json::Value| {
-            let b: Vec<f64> = f["box"].as_array().map(|b| b.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
+            let b: Vec<f64> =
+                f["box"].as_array().map(|b| b.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
             if b.len() != 4 {
                 return f64::INFINITY;
             }
@@ -311,7 +316,8 @@ pub fn evaluate(dataset: Dataset, labels: &[Label], predictions: &HashMap<String
 mod tests {
     use super::*;
 
-    const UTK: &str = "file,age,gender,race\na.jpg,30,female,white\nb.jpg,5,male,asian\nc.jpg,70,male,white\nd.jpg,40,female,black\n";
+    const UTK: &str =
+        "file,age,gender,race\na.jpg,30,female,white\nb.jpg,5,male,asian\nc.jpg,70,male,white\nd.jpg,40,female,black\n";
 
     fn line(path: &str, faces: &str) -> String {
         format!("{{\"path\": \"{path}\", \"width\": 200, \"height\": 200, \"faces\": [{faces}]}}\n")

@@ -64,7 +64,8 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    pub const NONE: Estimate = Estimate { age: None, gender: Gender::Unknown, gender_confidence: 0.0, samples: 0, frozen: false };
+    pub const NONE: Estimate =
+        Estimate { age: None, gender: Gender::Unknown, gender_confidence: 0.0, samples: 0, frozen: false };
 }
 
 /// How much a view counts in its track's average: the cosine of its yaw (a
@@ -125,7 +126,8 @@ impl Fusion {
         let t = self.tracks.entry(id).or_default();
         t.last_seen = frame;
         !t.frozen
-            && t.last_sample.is_none_or(|last| frame.saturating_sub(last) >= self.config.reclassify_interval.max(1) as u64)
+            && t.last_sample
+                .is_none_or(|last| frame.saturating_sub(last) >= self.config.reclassify_interval.max(1) as u64)
     }
 
     /// Adds one classified view of track `id` with `weight` (see

@@ -26,7 +26,8 @@ impl AgeGroups {
         if parts.is_empty() {
             return Err(format!("no age groups in {spec:?}"));
         }
-        let bad = |p: &str, why: &str| format!("age group {p:?} in {spec:?}: {why} (expected e.g. {FAIRFACE_AGE_GROUPS})");
+        let bad =
+            |p: &str, why: &str| format!("age group {p:?} in {spec:?}: {why} (expected e.g. {FAIRFACE_AGE_GROUPS})");
         let mut starts = Vec::new();
         let mut names = Vec::new();
         let mut next = 0u32;

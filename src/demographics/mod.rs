@@ -23,7 +23,7 @@ pub use align::FaceGeometry;
 pub use calibration::Calibration;
 pub use fusion::{Estimate, Fusion, FusionConfig, Gender};
 pub use groups::{AgeGroups, FAIRFACE_AGE_GROUPS};
-pub use model::{AgeGenderModel, ModelFamily, RawView, DEFAULT_MODEL, SMALL_MODELS};
+pub use model::{AgeGenderModel, DEFAULT_MODEL, ModelFamily, RawView, SMALL_MODELS};
 
 use crate::frame::{FrameSampler, FrameView};
 use crate::geometry::{BBox, Landmarks};
@@ -221,7 +221,12 @@ impl Demographics {
     }
 
     /// Whether a face's view may be classified, and how to align it.
-    fn usable(&self, sampler: &FrameSampler<'_, '_>, face: &FaceInput, quality: &mut ViewQuality) -> Result<FaceGeometry, ViewUse> {
+    fn usable(
+        &self,
+        sampler: &FrameSampler<'_, '_>,
+        face: &FaceInput,
+        quality: &mut ViewQuality,
+    ) -> Result<FaceGeometry, ViewUse> {
         if !face.fresh {
             return Err(ViewUse::NotFresh);
         }
@@ -264,7 +269,11 @@ impl Demographics {
 
     /// The estimates for the faces of one frame, in order. The model runs at
     /// most once, on all faces whose tracks want a usable view.
-    pub fn process(&mut self, frame: &FrameView<'_>, faces: &[FaceInput]) -> Result<Vec<FaceDemographics>, RuntimeError> {
+    pub fn process(
+        &mut self,
+        frame: &FrameView<'_>,
+        faces: &[FaceInput],
+    ) -> Result<Vec<FaceDemographics>, RuntimeError> {
         let sampler = FrameSampler::new(frame).map_err(|e| RuntimeError(format!("cannot read frame: {e}")))?;
         let now = self.frame;
         let mut uses = Vec::with_capacity(faces.len());

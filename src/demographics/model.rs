@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::TensorRef;
 
-use super::align::{crop_transform, fill_crop, CropSpec, FaceGeometry, PixelEncoding};
+use super::align::{CropSpec, FaceGeometry, PixelEncoding, crop_transform, fill_crop};
 use crate::frame::FrameSampler;
 use crate::runtime::{self, RuntimeError};
 
@@ -316,7 +316,9 @@ impl AgeGenderModel {
                 }
                 Ok(data)
             };
-            let mean = |f: &dyn Fn(usize) -> f32, fi: usize| (0..copies).map(|c| f(fi * copies + c)).sum::<f32>() / copies as f32;
+            let mean = |f: &dyn Fn(usize) -> f32, fi: usize| {
+                (0..copies).map(|c| f(fi * copies + c)).sum::<f32>() / copies as f32
+            };
             if ni == gender_net {
                 match net.family {
                     ModelFamily::FaceRes => {
@@ -344,7 +346,9 @@ impl AgeGenderModel {
                 match net.family {
                     ModelFamily::FaceRes => {
                         let a = get(FACERES_AGE_OUTPUT, 100)?;
-                        let expectation = |i: usize| a[i * 100..(i + 1) * 100].iter().enumerate().map(|(y, p)| y as f32 * p).sum::<f32>();
+                        let expectation = |i: usize| {
+                            a[i * 100..(i + 1) * 100].iter().enumerate().map(|(y, p)| y as f32 * p).sum::<f32>()
+                        };
                         for (fi, v) in views.iter_mut().enumerate() {
                             v.age = mean(&expectation, fi);
                         }

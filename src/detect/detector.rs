@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{detection_scale, finish_detections, Detection, FaceDecoder, ModelFamily, OutputTensor};
-use crate::frame::{fill_planar_input, FrameView, InputGeometry, ResizeCache};
+use super::{Detection, FaceDecoder, ModelFamily, OutputTensor, detection_scale, finish_detections};
+use crate::frame::{FrameView, InputGeometry, ResizeCache, fill_planar_input};
 use crate::runtime::{self, RuntimeError};
 
 /// Everything that shapes a detection run; mirrors the element's properties.
@@ -62,7 +62,14 @@ impl FaceDetector {
                 )));
             }
         };
-        Ok(Self { session, decoder: family.decoder(), config, input: Vec::new(), resize: ResizeCache::default(), candidates: Vec::new() })
+        Ok(Self {
+            session,
+            decoder: family.decoder(),
+            config,
+            input: Vec::new(),
+            resize: ResizeCache::default(),
+            candidates: Vec::new(),
+        })
     }
 
     pub fn family(&self) -> ModelFamily {
@@ -99,10 +106,8 @@ impl FaceDetector {
         let shape = [1usize, 3, geometry.input_height, geometry.input_width];
         let tensor = TensorRef::from_array_view((shape, &self.input[..]))
             .map_err(|e| RuntimeError(format!("cannot build input tensor: {e}")))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![tensor])
-            .map_err(|e| RuntimeError(format!("inference failed: {e}")))?;
+        let outputs =
+            self.session.run(ort::inputs![tensor]).map_err(|e| RuntimeError(format!("inference failed: {e}")))?;
         let mut views = Vec::with_capacity(outputs.len());
         for (i, name) in outputs.keys().enumerate() {
             let (shape, data) = outputs[i]

@@ -125,11 +125,7 @@ pub(crate) fn ceil32(v: usize) -> usize {
 /// (0 = keep the full resolution; frames are never enlarged).
 pub fn detection_scale(frame_width: usize, frame_height: usize, detection_size: u32) -> f32 {
     let long = frame_width.max(frame_height) as f32;
-    if detection_size == 0 || long <= detection_size as f32 {
-        1.0
-    } else {
-        detection_size as f32 / long
-    }
+    if detection_size == 0 || long <= detection_size as f32 { 1.0 } else { detection_size as f32 / long }
 }
 
 /// How many of the best candidates enter NMS (OpenCV FaceDetectorYN's default).
@@ -163,10 +159,7 @@ pub(crate) fn find_output<'a>(
     outputs: &'a [OutputTensor<'a>],
     name: &str,
 ) -> Result<&'a OutputTensor<'a>, DecodeError> {
-    outputs
-        .iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| DecodeError(format!("model has no output `{name}`")))
+    outputs.iter().find(|t| t.name == name).ok_or_else(|| DecodeError(format!("model has no output `{name}`")))
 }
 
 #[cfg(test)]

@@ -66,11 +66,8 @@ mod tests {
 
     #[test]
     fn suppresses_overlapping_lower_scores() {
-        let boxes = [
-            BBox::new(0.0, 0.0, 10.0, 10.0),
-            BBox::new(1.0, 1.0, 10.0, 10.0),
-            BBox::new(50.0, 50.0, 10.0, 10.0),
-        ];
+        let boxes =
+            [BBox::new(0.0, 0.0, 10.0, 10.0), BBox::new(1.0, 1.0, 10.0, 10.0), BBox::new(50.0, 50.0, 10.0, 10.0)];
         let scores = [0.8, 0.9, 0.7];
         for flavour in [NmsFlavour::OpenCvIntRect, NmsFlavour::PlusOne] {
             assert_eq!(nms(&boxes, &scores, 0.5, 0.3, 100, flavour), vec![1, 2]);

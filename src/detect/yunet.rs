@@ -1,7 +1,7 @@
 //! YuNet, decoded exactly as OpenCV's `FaceDetectorYN` does.
 
 use super::nms::NmsFlavour;
-use super::{ceil32, find_output, DecodeError, Detection, FaceDecoder, ModelFamily, OutputTensor};
+use super::{DecodeError, Detection, FaceDecoder, ModelFamily, OutputTensor, ceil32, find_output};
 use crate::frame::{ChannelOrder, InputGeometry};
 use crate::geometry::BBox;
 

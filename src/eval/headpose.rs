@@ -74,7 +74,10 @@ mod tests {
     fn mae_of_the_matching_face() {
         let labels = parse_labels("file,yaw,pitch,roll,x1,y1,x2,y2\na.jpg,10,0,-5,0,0,100,100\n").unwrap();
         let m = evaluate(&labels, |_| {
-            vec![(BBox::new(0.0, 0.0, 100.0, 100.0), [12.0, 1.0, -5.0]), (BBox::new(300.0, 0.0, 10.0, 10.0), [90.0, 0.0, 0.0])]
+            vec![
+                (BBox::new(0.0, 0.0, 100.0, 100.0), [12.0, 1.0, -5.0]),
+                (BBox::new(300.0, 0.0, 10.0, 10.0), [90.0, 0.0, 0.0]),
+            ]
         });
         assert_eq!((m.images, m.missed), (1, 0));
         assert!((m.yaw - 2.0).abs() < 1e-9 && (m.pitch - 1.0).abs() < 1e-9 && m.roll.abs() < 1e-9);

@@ -214,7 +214,10 @@ mod tests {
     fn perfect_detections_score_one() {
         let g = vec![gt("a.jpg", vec![[10.0, 10.0, 50.0, 50.0], [100.0, 10.0, 50.0, 50.0]], vec![1, 2])];
         let mut p = HashMap::new();
-        p.insert("a.jpg".to_string(), vec![scored([10.0, 10.0, 50.0, 50.0], 0.9), scored([100.0, 10.0, 50.0, 50.0], 0.8)]);
+        p.insert(
+            "a.jpg".to_string(),
+            vec![scored([10.0, 10.0, 50.0, 50.0], 0.9), scored([100.0, 10.0, 50.0, 50.0], 0.8)],
+        );
         let ap = evaluate(&g, &p);
         assert!((ap.hard - 1.0).abs() < 1e-9, "{ap:?}");
     }
@@ -223,11 +226,17 @@ mod tests {
     fn missing_half_halves_ap_and_false_positives_hurt() {
         let g = vec![gt("a.jpg", vec![[10.0, 10.0, 50.0, 50.0], [100.0, 10.0, 50.0, 50.0]], vec![1, 2])];
         let mut p = HashMap::new();
-        p.insert("a.jpg".to_string(), vec![scored([10.0, 10.0, 50.0, 50.0], 0.9), scored([300.0, 300.0, 20.0, 20.0], 0.1)]);
+        p.insert(
+            "a.jpg".to_string(),
+            vec![scored([10.0, 10.0, 50.0, 50.0], 0.9), scored([300.0, 300.0, 20.0, 20.0], 0.1)],
+        );
         let ap = evaluate(&g, &p);
         assert!((ap.hard - 0.5).abs() < 1e-9, "{ap:?}");
         // A false positive ranked first halves precision at that recall.
-        p.insert("a.jpg".to_string(), vec![scored([300.0, 300.0, 20.0, 20.0], 0.9), scored([10.0, 10.0, 50.0, 50.0], 0.1)]);
+        p.insert(
+            "a.jpg".to_string(),
+            vec![scored([300.0, 300.0, 20.0, 20.0], 0.9), scored([10.0, 10.0, 50.0, 50.0], 0.1)],
+        );
         assert!((evaluate(&g, &p).hard - 0.25).abs() < 1e-9);
     }
 
@@ -235,7 +244,10 @@ mod tests {
     fn detections_of_ignored_faces_are_neither_hits_nor_false_positives() {
         let g = vec![gt("a.jpg", vec![[10.0, 10.0, 50.0, 50.0], [100.0, 10.0, 8.0, 8.0]], vec![1])];
         let mut p = HashMap::new();
-        p.insert("a.jpg".to_string(), vec![scored([100.0, 10.0, 8.0, 8.0], 0.9), scored([10.0, 10.0, 50.0, 50.0], 0.5)]);
+        p.insert(
+            "a.jpg".to_string(),
+            vec![scored([100.0, 10.0, 8.0, 8.0], 0.9), scored([10.0, 10.0, 50.0, 50.0], 0.5)],
+        );
         assert!((evaluate(&g, &p).hard - 1.0).abs() < 1e-9);
     }
 }

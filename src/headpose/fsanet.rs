@@ -6,7 +6,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::HeadPose;
-use crate::frame::{fill_planar_crop, ChannelOrder, FrameView};
+use crate::frame::{ChannelOrder, FrameView, fill_planar_crop};
 use crate::geometry::BBox;
 use crate::runtime::{self, RuntimeError};
 
@@ -56,7 +56,8 @@ impl FsaNet {
         for (path, session) in &mut self.sessions {
             let tensor = TensorRef::from_array_view(([1usize, 3, SIZE, SIZE], &self.input[..]))
                 .map_err(|e| RuntimeError(format!("cannot build input tensor: {e}")))?;
-            let outputs = session.run(ort::inputs![tensor]).map_err(|e| RuntimeError(format!("{}: {e}", path.display())))?;
+            let outputs =
+                session.run(ort::inputs![tensor]).map_err(|e| RuntimeError(format!("{}: {e}", path.display())))?;
             let (_, data) = outputs[0]
                 .try_extract_tensor::<f32>()
                 .map_err(|e| RuntimeError(format!("{}: output is not f32: {e}", path.display())))?;

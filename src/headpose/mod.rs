@@ -24,9 +24,9 @@ pub struct HeadPose {
 /// (+-225 / +-75, 170, -135), nose tip at the origin, mouth corners
 /// (+-150, -150, -125)).
 const MEAN_FACE: [[f32; 3]; 5] = [
-    [-150.0, 170.0, -135.0], // right eye (image-left)
-    [150.0, 170.0, -135.0],  // left eye
-    [0.0, 0.0, 0.0],         // nose tip
+    [-150.0, 170.0, -135.0],  // right eye (image-left)
+    [150.0, 170.0, -135.0],   // left eye
+    [0.0, 0.0, 0.0],          // nose tip
     [-150.0, -150.0, -125.0], // right mouth corner
     [150.0, -150.0, -125.0],  // left mouth corner
 ];

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use blickfang::demographics::{align, AgeGenderModel, FaceGeometry, DEFAULT_MODEL};
+use anyhow::{Context, Result, anyhow, bail};
+use blickfang::demographics::{AgeGenderModel, DEFAULT_MODEL, FaceGeometry, align};
 use blickfang::frame::FrameSampler;
 use blickfang::runtime;
 use clap::Parser;
@@ -27,7 +27,11 @@ use gst::prelude::*;
 use gstblickfang::meta;
 
 #[derive(Parser)]
-#[command(name = "blickfang-bench-demographics", version, about = "Times demographics per face, per frame and amortised on a 1080p clip")]
+#[command(
+    name = "blickfang-bench-demographics",
+    version,
+    about = "Times demographics per face, per frame and amortised on a 1080p clip"
+)]
 struct Cli {
     /// demographics' model.
     #[arg(long, default_value = DEFAULT_MODEL)]
@@ -91,7 +95,13 @@ fn per_face(cli: &Cli) -> Result<()> {
     let mut model = AgeGenderModel::load(&cli.model, &runtime::find_onnxruntime(None), 1)?;
     let (g, a) = model.families();
     println!("blickfang demographics benchmark: {} ({} / {}), 1 ONNX Runtime thread", cli.model, g.name(), a.name());
-    println!("\n1. six faces of {} ({}x{} I420), median of {} runs", photo.display(), info.width(), info.height(), cli.repeat);
+    println!(
+        "\n1. six faces of {} ({}x{} I420), median of {} runs",
+        photo.display(),
+        info.width(),
+        info.height(),
+        cli.repeat
+    );
 
     // The crop alone: sampling 224x224 from the frame, per face.
     let spec = align::CropSpec { size: 224, scale: 1.15, encoding: align::PixelEncoding::BgrMinusMean };
@@ -171,7 +181,8 @@ fn clip_run(clip: &Path, props: &str) -> Result<(Vec<Duration>, Duration)> {
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing)?;
     let bus = pipeline.bus().context("no bus")?;
-    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(1800), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let msg =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(1800), &[gst::MessageType::Eos, gst::MessageType::Error]);
     let wall = started.elapsed();
     let _ = pipeline.set_state(gst::State::Null);
     match msg.as_ref().map(|m| m.view()) {
@@ -186,7 +197,10 @@ fn clip_run(clip: &Path, props: &str) -> Result<(Vec<Duration>, Duration)> {
 fn amortised(cli: &Cli) -> Result<()> {
     let clip = cli.clip.clone().unwrap_or_else(|| target_dir().join("bench-fixtures/t1-panzoom-1080p30-h264-v1.mp4"));
     if !clip.is_file() {
-        println!("\n2. amortised: skipped, no clip {} (run `make bench` once to generate it, or pass --clip)", clip.display());
+        println!(
+            "\n2. amortised: skipped, no clip {} (run `make bench` once to generate it, or pass --clip)",
+            clip.display()
+        );
         return Ok(());
     }
     println!("\n2. amortised on {} (1080p30, six faces)", clip.display());

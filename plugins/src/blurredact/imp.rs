@@ -176,7 +176,8 @@ impl BaseTransformImpl for BlurRedact {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         self.state.lock().unwrap().info = Some(info);
         Ok(())
     }
@@ -208,7 +209,9 @@ impl BaseTransformImpl for BlurRedact {
                     gst::element_imp_warning!(
                         self,
                         gst::StreamError::Failed,
-                        ["frames without face analysis pass with only their face ROIs redacted (on-missing-analysis=pass)"]
+                        [
+                            "frames without face analysis pass with only their face ROIs redacted (on-missing-analysis=pass)"
+                        ]
                     );
                 }
                 _ => {}
@@ -241,7 +244,11 @@ impl BaseTransformImpl for BlurRedact {
             return Err(gst::FlowError::NotNegotiated);
         };
         let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame for writing", info.width(), info.height()]);
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ["cannot map a {}x{} frame for writing", info.width(), info.height()]
+            );
             gst::FlowError::Error
         })?;
         let n_planes = info.n_planes() as usize;

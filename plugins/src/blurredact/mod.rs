@@ -46,7 +46,10 @@ pub enum MissingAnalysis {
     RedactFrame = 0,
     #[enum_value(name = "Drop the frame", nick = "drop")]
     Drop = 1,
-    #[enum_value(name = "Pass it on with only the faces it carries redacted (opt-out, logged as a warning)", nick = "pass")]
+    #[enum_value(
+        name = "Pass it on with only the faces it carries redacted (opt-out, logged as a warning)",
+        nick = "pass"
+    )]
     Pass = 2,
 }
 

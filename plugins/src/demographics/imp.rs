@@ -15,7 +15,11 @@ use crate::meta;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("demographics", gst::DebugColorFlags::empty(), Some("blickfang age and gender per tracked face"))
+    gst::DebugCategory::new(
+        "demographics",
+        gst::DebugColorFlags::empty(),
+        Some("blickfang age and gender per tracked face"),
+    )
 });
 
 const DEFAULT_THREADS: u32 = 1;
@@ -130,8 +134,10 @@ impl ObjectImpl for Demographics {
                     .build(),
                 glib::ParamSpecString::builder("onnxruntime")
                     .nick("ONNX Runtime library")
-                    .blurb("Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
-                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path")
+                    .blurb(
+                        "Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
+                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
@@ -144,23 +150,29 @@ impl ObjectImpl for Demographics {
                     .build(),
                 glib::ParamSpecUInt::builder("reclassify-interval")
                     .nick("Reclassify interval")
-                    .blurb("A track that is not frozen gets a new view classified at most every N frames; \
-                            its views are fused into one estimate")
+                    .blurb(
+                        "A track that is not frozen gets a new view classified at most every N frames; \
+                            its views are fused into one estimate",
+                    )
                     .minimum(1)
                     .default_value(DEFAULT_RECLASSIFY_INTERVAL)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("freeze-after")
                     .nick("Freeze after")
-                    .blurb("A track's estimate is frozen (no more model work) once it has this many views and a \
-                            gender of at least confidence-threshold; 0 = never freeze")
+                    .blurb(
+                        "A track's estimate is frozen (no more model work) once it has this many views and a \
+                            gender of at least confidence-threshold; 0 = never freeze",
+                    )
                     .default_value(DEFAULT_FREEZE_AFTER)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecFloat::builder("confidence-threshold")
                     .nick("Confidence threshold")
-                    .blurb("Calibrated probability the likelier gender needs to be named; below it the gender \
-                            is \"unknown\" (0.5 = always name one)")
+                    .blurb(
+                        "Calibrated probability the likelier gender needs to be named; below it the gender \
+                            is \"unknown\" (0.5 = always name one)",
+                    )
                     .minimum(0.5)
                     .maximum(1.0)
                     .default_value(DEFAULT_CONFIDENCE_THRESHOLD)
@@ -168,15 +180,19 @@ impl ObjectImpl for Demographics {
                     .build(),
                 glib::ParamSpecUInt::builder("min-face-size")
                     .nick("Minimum face size")
-                    .blurb("Faces whose box is smaller than this many frame pixels (shorter side) are not \
-                            classified; their track stays unknown until a larger view arrives")
+                    .blurb(
+                        "Faces whose box is smaller than this many frame pixels (shorter side) are not \
+                            classified; their track stays unknown until a larger view arrives",
+                    )
                     .default_value(core::DEFAULT_MIN_FACE_SIZE)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecFloat::builder("min-confidence")
                     .nick("Minimum detection confidence")
-                    .blurb("Faces detected with less confidence than this are not classified (facedetect's own \
-                            default threshold is 0.6)")
+                    .blurb(
+                        "Faces detected with less confidence than this are not classified (facedetect's own \
+                            default threshold is 0.6)",
+                    )
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(core::DEFAULT_MIN_CONFIDENCE)
@@ -184,8 +200,10 @@ impl ObjectImpl for Demographics {
                     .build(),
                 glib::ParamSpecFloat::builder("max-yaw")
                     .nick("Maximum yaw")
-                    .blurb("Faces turned further than this many degrees (estimated from the landmarks) are not \
-                            classified")
+                    .blurb(
+                        "Faces turned further than this many degrees (estimated from the landmarks) are not \
+                            classified",
+                    )
                     .minimum(0.0)
                     .maximum(90.0)
                     .default_value(core::DEFAULT_MAX_YAW)
@@ -193,9 +211,11 @@ impl ObjectImpl for Demographics {
                     .build(),
                 glib::ParamSpecFloat::builder("min-sharpness")
                     .nick("Minimum sharpness")
-                    .blurb("Faces blurrier than this are not classified: Laplacian variance over intensity \
+                    .blurb(
+                        "Faces blurrier than this are not classified: Laplacian variance over intensity \
                             variance of a 64x64 face chip (sharp face photos: 0.1 to 0.8; a blur of sigma 1.5 \
-                            chip pixels gives about 0.015, sigma 2 about 0.007); 0 = no check")
+                            chip pixels gives about 0.015, sigma 2 about 0.007); 0 = no check",
+                    )
                     .minimum(0.0)
                     .maximum(10.0)
                     .default_value(core::DEFAULT_MIN_SHARPNESS)
@@ -203,23 +223,29 @@ impl ObjectImpl for Demographics {
                     .build(),
                 glib::ParamSpecBoolean::builder("flip")
                     .nick("Flipped views")
-                    .blurb("Classify each face crop and its mirror image in the same batch and average them \
-                            (twice the model work per view)")
+                    .blurb(
+                        "Classify each face crop and its mirror image in the same batch and average them \
+                            (twice the model work per view)",
+                    )
                     .default_value(DEFAULT_FLIP)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecString::builder("crop-scales")
                     .nick("Crop scales")
-                    .blurb("Crops per view as factors of the model's crop size, comma-separated (1 to 4, \
+                    .blurb(
+                        "Crops per view as factors of the model's crop size, comma-separated (1 to 4, \
                             each 0.5-2), their outputs averaged; \"0.95,1.05\" (what blickfang analyze \
-                            uses on still images) costs twice \"1\"")
+                            uses on still images) costs twice \"1\"",
+                    )
                     .default_value(Some(DEFAULT_CROP_SCALES))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("calibrate")
                     .nick("Calibrate")
-                    .blurb("Apply the calibration fitted on the dev data (older women, compressed ages); \
-                            false reports the model's own numbers")
+                    .blurb(
+                        "Apply the calibration fitted on the dev data (older women, compressed ages); \
+                            false reports the model's own numbers",
+                    )
                     .default_value(DEFAULT_CALIBRATE)
                     .mutable_ready()
                     .build(),
@@ -347,7 +373,8 @@ impl BaseTransformImpl for Demographics {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let groups = age_groups(&settings.age_groups).map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let groups =
+            age_groups(&settings.age_groups).map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
         let crop_scales = core::parse_crop_scales(&settings.crop_scales)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["property `crop-scales`: {}", e]))?;
         let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
@@ -360,7 +387,15 @@ impl BaseTransformImpl for Demographics {
             }
         })?;
         let (g, a) = engine.model().families();
-        gst::info!(CAT, imp = self, "loaded {} / {} ({}) with ONNX Runtime {}", g.name(), a.name(), settings.model, library.display());
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} / {} ({}) with ONNX Runtime {}",
+            g.name(),
+            a.name(),
+            settings.model,
+            library.display()
+        );
         *self.state.lock().unwrap() = Some(State { engine, info: None, revision: settings.revision });
         Ok(())
     }
@@ -371,7 +406,8 @@ impl BaseTransformImpl for Demographics {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(info);
         }
@@ -424,7 +460,11 @@ impl BaseTransformImpl for Demographics {
         // Map read-only in a scope: the frame is neither written nor copied.
         let results = {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, info).map_err(|_| {
-                gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame", info.width(), info.height()]);
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ["cannot map a {}x{} frame", info.width(), info.height()]
+                );
                 gst::FlowError::Error
             })?;
             let view = video::frame_view(&frame).ok_or_else(|| {
@@ -442,7 +482,15 @@ impl BaseTransformImpl for Demographics {
             gst::log!(CAT, imp = self, "classified {classified} of {} faces in one batch", results.len());
         }
         for r in results.iter().filter(|r| r.view != ViewUse::NotNeeded) {
-            gst::debug!(CAT, imp = self, "face {}: {:?}, yaw {:?}, sharpness {:?}", r.id, r.view, r.quality.yaw, r.quality.sharpness);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "face {}: {:?}, yaw {:?}, sharpness {:?}",
+                r.id,
+                r.view,
+                r.quality.yaw,
+                r.quality.sharpness
+            );
         }
         let mut results = results.iter();
         for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {

@@ -119,9 +119,11 @@ impl ObjectImpl for FaceDetect {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("ONNX face detection model: an absolute path, or a path relative to the model folders \
+                    .blurb(
+                        "ONNX face detection model: an absolute path, or a path relative to the model folders \
                             ($BLICKFANG_MODEL_DIR, $XDG_DATA_HOME/blickfang/models, /usr/local/share/blickfang/models, \
-                            /usr/share/blickfang/models)")
+                            /usr/share/blickfang/models)",
+                    )
                     .default_value(Some(DEFAULT_MODEL))
                     .mutable_ready()
                     .build(),
@@ -161,8 +163,10 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecUInt::builder("detection-size")
                     .nick("Detection size")
-                    .blurb("Long side, in pixels, of the downscaled copy the model sees (never enlarged); \
-                            0 = full resolution")
+                    .blurb(
+                        "Long side, in pixels, of the downscaled copy the model sees (never enlarged); \
+                            0 = full resolution",
+                    )
                     .default_value(DEFAULT_DETECTION_SIZE)
                     .mutable_ready()
                     .build(),
@@ -189,8 +193,10 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecString::builder("onnxruntime")
                     .nick("ONNX Runtime library")
-                    .blurb("Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
-                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path")
+                    .blurb(
+                        "Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
+                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
@@ -308,14 +314,20 @@ impl BaseTransformImpl for FaceDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let model = runtime::find_model(&settings.model).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e])
-        })?;
+        let model = runtime::find_model(&settings.model)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e]))?;
         let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
         let config = Self::detector_config(&settings, model);
-        let detector = FaceDetector::load(config, &library)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{}", e]))?;
-        gst::info!(CAT, imp = self, "loaded {:?} model {} with ONNX Runtime {}", detector.family(), settings.model, library.display());
+        let detector =
+            FaceDetector::load(config, &library).map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{}", e]))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {:?} model {} with ONNX Runtime {}",
+            detector.family(),
+            settings.model,
+            library.display()
+        );
         let tracker = Tracker::new(TrackerConfig { max_misses: settings.track_timeout, ..TrackerConfig::default() });
         *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0 });
         Ok(())
@@ -327,7 +339,8 @@ impl BaseTransformImpl for FaceDetect {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(info);
         }
@@ -357,12 +370,21 @@ impl BaseTransformImpl for FaceDetect {
             return Err(gst::FlowError::NotNegotiated);
         };
         let run_model = state.frame % settings.interval.max(1) as u64 == 0;
-        state.detector.set_tuning(settings.score_threshold, settings.nms_threshold, settings.min_face_size, settings.max_faces as usize);
+        state.detector.set_tuning(
+            settings.score_threshold,
+            settings.nms_threshold,
+            settings.min_face_size,
+            settings.max_faces as usize,
+        );
         if run_model {
             // Map read-only in a scope: the frame is neither written nor copied.
             let detections = {
                 let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, info).map_err(|_| {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame", info.width(), info.height()]);
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["cannot map a {}x{} frame", info.width(), info.height()]
+                    );
                     gst::FlowError::Error
                 })?;
                 let view = video::frame_view(&frame).ok_or_else(|| {
@@ -386,7 +408,8 @@ impl BaseTransformImpl for FaceDetect {
             if b.w < 1.0 || b.h < 1.0 {
                 continue;
             }
-            let rect = (b.x.round() as u32, b.y.round() as u32, b.w.round().max(1.0) as u32, b.h.round().max(1.0) as u32);
+            let rect =
+                (b.x.round() as u32, b.y.round() as u32, b.w.round().max(1.0) as u32, b.h.round().max(1.0) as u32);
             let landmarks = gst::Array::new(track.detection.landmarks.iter().flat_map(|p| [p[0] as f64, p[1] as f64]));
             let predicted = !run_model;
             let detection = gst::Structure::builder(meta::DETECTION)

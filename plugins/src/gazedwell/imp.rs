@@ -120,8 +120,10 @@ impl ObjectImpl for GazeDwell {
             vec![
                 glib::ParamSpecString::builder("headpose-model")
                     .nick("Head-pose models")
-                    .blurb("Comma-separated FSA-Net ONNX models whose outputs are averaged (paths or relative to the \
-                            model folders); empty: head pose from the 5 landmarks alone")
+                    .blurb(
+                        "Comma-separated FSA-Net ONNX models whose outputs are averaged (paths or relative to the \
+                            model folders); empty: head pose from the 5 landmarks alone",
+                    )
                     .default_value(Some(DEFAULT_HEADPOSE_MODEL))
                     .mutable_ready()
                     .build(),
@@ -138,14 +140,59 @@ impl ObjectImpl for GazeDwell {
                     .default_value(1)
                     .mutable_ready()
                     .build(),
-                degrees_param("looking-yaw", "Looking yaw", "Head yaw (degrees) of a viewer in front of the camera looking at the screen centre", -180.0, d.looking.centre_yaw as f64),
-                degrees_param("looking-pitch", "Looking pitch", "Head pitch (degrees) of a viewer in front of the camera looking at the screen centre (camera above the screen: negative)", -180.0, d.looking.centre_pitch as f64),
-                degrees_param("looking-tolerance", "Looking tolerance", "Angular radius (degrees) around the screen direction that counts as looking", 0.0, d.looking.tolerance as f64),
-                degrees_param("looking-hysteresis", "Looking hysteresis", "Extra radius (degrees) needed to stop looking, against flicker", 0.0, d.looking.hysteresis as f64),
-                degrees_param("camera-hfov", "Camera horizontal field of view", "Degrees; corrects the screen direction for viewers off the camera axis (0: off)", 0.0, d.looking.camera_hfov as f64),
-                seconds_param("grace", "Grace period", "Gaps in sight or looking up to this many seconds are bridged", d.dwell.grace),
-                seconds_param("min-dwell", "Minimum dwell time", "Presences shorter than this many seconds are not counted (no OTS)", d.dwell.min_dwell),
-                seconds_param("min-attention", "Minimum attention time", "Attention time (seconds) that makes a watcher", d.dwell.min_attention),
+                degrees_param(
+                    "looking-yaw",
+                    "Looking yaw",
+                    "Head yaw (degrees) of a viewer in front of the camera looking at the screen centre",
+                    -180.0,
+                    d.looking.centre_yaw as f64,
+                ),
+                degrees_param(
+                    "looking-pitch",
+                    "Looking pitch",
+                    "Head pitch (degrees) of a viewer in front of the camera looking at the screen centre (camera above the screen: negative)",
+                    -180.0,
+                    d.looking.centre_pitch as f64,
+                ),
+                degrees_param(
+                    "looking-tolerance",
+                    "Looking tolerance",
+                    "Angular radius (degrees) around the screen direction that counts as looking",
+                    0.0,
+                    d.looking.tolerance as f64,
+                ),
+                degrees_param(
+                    "looking-hysteresis",
+                    "Looking hysteresis",
+                    "Extra radius (degrees) needed to stop looking, against flicker",
+                    0.0,
+                    d.looking.hysteresis as f64,
+                ),
+                degrees_param(
+                    "camera-hfov",
+                    "Camera horizontal field of view",
+                    "Degrees; corrects the screen direction for viewers off the camera axis (0: off)",
+                    0.0,
+                    d.looking.camera_hfov as f64,
+                ),
+                seconds_param(
+                    "grace",
+                    "Grace period",
+                    "Gaps in sight or looking up to this many seconds are bridged",
+                    d.dwell.grace,
+                ),
+                seconds_param(
+                    "min-dwell",
+                    "Minimum dwell time",
+                    "Presences shorter than this many seconds are not counted (no OTS)",
+                    d.dwell.min_dwell,
+                ),
+                seconds_param(
+                    "min-attention",
+                    "Minimum attention time",
+                    "Attention time (seconds) that makes a watcher",
+                    d.dwell.min_attention,
+                ),
                 glib::ParamSpecUInt::builder("min-group-size")
                     .nick("Minimum group size")
                     .blurb("Report cells counting fewer people than this are suppressed (k-anonymity)")
@@ -342,10 +389,22 @@ impl GazeDwell {
     }
 
     /// Closes the current content's report at `time` and opens `next` (if any).
-    fn switch_content(state: &mut State, settings: &FrameSettings, time: f64, next: Option<String>) -> Option<gst::Structure> {
+    fn switch_content(
+        state: &mut State,
+        settings: &FrameSettings,
+        time: f64,
+        next: Option<String>,
+    ) -> Option<gst::Structure> {
         let report = state.content.take().map(|(id, start)| {
             let presences = state.audience.take_period(start, time);
-            report_structure(&report::content_report(&id, start, time, &presences, &settings.dwell, settings.min_group_size))
+            report_structure(&report::content_report(
+                &id,
+                start,
+                time,
+                &presences,
+                &settings.dwell,
+                settings.min_group_size,
+            ))
         });
         state.content = next.map(|id| (id, time));
         report
@@ -358,7 +417,12 @@ impl GazeDwell {
     ) -> Result<(HeadPose, &'static str), runtime::RuntimeError> {
         match (fsanet.as_mut(), frame) {
             (Some(model), Some(frame)) => {
-                let b = blickfang::geometry::BBox::new(face.bbox[0] as f32, face.bbox[1] as f32, face.bbox[2] as f32, face.bbox[3] as f32);
+                let b = blickfang::geometry::BBox::new(
+                    face.bbox[0] as f32,
+                    face.bbox[1] as f32,
+                    face.bbox[2] as f32,
+                    face.bbox[3] as f32,
+                );
                 Ok((model.estimate(frame, &b)?, "fsanet"))
             }
             _ => {
@@ -411,7 +475,8 @@ impl BaseTransformImpl for GazeDwell {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(info);
         }
@@ -506,7 +571,11 @@ impl BaseTransformImpl for GazeDwell {
         {
             let frame = if state.fsanet.is_some() && !faces.is_empty() {
                 Some(gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a {}x{} frame", info.width(), info.height()]);
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["cannot map a {}x{} frame", info.width(), info.height()]
+                    );
                     gst::FlowError::Error
                 })?)
             } else {
@@ -539,18 +608,18 @@ impl BaseTransformImpl for GazeDwell {
             let demographics = face_demographics(buf, face.id);
             observations.push(Observation { id, looking: Some(now), demographics });
         }
-        let events = if analysed || !faces.is_empty() { state.audience.update(time, duration, &observations) } else { Vec::new() };
+        let events = if analysed || !faces.is_empty() {
+            state.audience.update(time, duration, &observations)
+        } else {
+            Vec::new()
+        };
         let present: Vec<u64> = state.audience.present().iter().map(|p| p.id).collect();
         state.looking.retain(|l| present.contains(&l.0));
         let utc = live.then(utc_now);
         out.extend(events.iter().map(|e| person_structure(e, utc.as_deref())));
         // Attach head pose and attention to each face ROI.
-        let totals: Vec<(u64, f64, f64, u32)> = state
-            .audience
-            .present()
-            .iter()
-            .map(|p| (p.id, p.dwell_time(), p.attention_time(), p.glances()))
-            .collect();
+        let totals: Vec<(u64, f64, f64, u32)> =
+            state.audience.present().iter().map(|p| (p.id, p.dwell_time(), p.attention_time(), p.glances())).collect();
         let looking_now: Vec<(u64, bool)> = state.looking.clone();
         state.last_end = time + duration;
         drop(guard);
