@@ -227,7 +227,11 @@ fn person_event(person: u64) -> gst::Event {
 fn content_report() -> gst::Event {
     // One cell per gender and age group; a suppressed cell has no `ots`.
     let demographics = gst::Array::new([
-        gst::Structure::builder("cell").field("gender", "female").field("age-group", "25-34").field("ots", 6u32).build(),
+        gst::Structure::builder("cell")
+            .field("gender", "female")
+            .field("age-group", "25-34")
+            .field("ots", 6u32)
+            .build(),
         gst::Structure::builder("cell").field("gender", "male").field("age-group", "35-44").build(),
     ]);
     gst::event::CustomDownstream::new(
@@ -404,6 +408,31 @@ fn blickfang_analyze_lines_match_the_schema() {
         assert!(faces > 0, "{} produced no faces", input.display());
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// GStreamer 1.22 demuxes no video from this fragmented MP4: an empty output
+/// with success would read as "nobody was there". Whatever a later GStreamer
+/// makes of the file, `analyze` either writes frames or fails saying why.
+#[test]
+fn analyze_never_succeeds_silently_without_frames() {
+    let clip = common::data("videos_people/3ddfa_obama.mp4");
+    let out = std::env::temp_dir().join(format!("blickfang-no-frames-{}.jsonl", std::process::id()));
+    let run = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+        .arg("analyze")
+        .arg(&clip)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let lines = std::fs::read_to_string(&out).unwrap_or_default().lines().filter(|l| l.contains("\"frame\"")).count();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    if run.status.success() {
+        assert!(lines > 0, "exit 0 with no frame written; stderr: {stderr}");
+    } else {
+        assert_eq!(lines, 0);
+        assert!(stderr.contains("without a single video frame") && stderr.contains("3ddfa_obama.mp4"), "{stderr}");
+    }
+    std::fs::remove_file(&out).ok();
 }
 
 #[test]

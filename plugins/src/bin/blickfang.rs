@@ -12,14 +12,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use gstblickfang::meta;
-
 
 #[derive(Parser)]
 #[command(name = "blickfang", version, about = "Privacy-preserving audience analytics for digital signage")]
@@ -160,7 +159,12 @@ fn evaluate_wider(ground_truth: &Path, predictions: &Path) -> Result<()> {
     Ok(())
 }
 
-fn evaluate_demographics(dataset: &str, labels: Option<&Path>, threshold: Option<f64>, predictions: &Path) -> Result<()> {
+fn evaluate_demographics(
+    dataset: &str,
+    labels: Option<&Path>,
+    threshold: Option<f64>,
+    predictions: &Path,
+) -> Result<()> {
     use blickfang::demographics::eval;
     let dataset = eval::Dataset::parse(dataset).map_err(anyhow::Error::msg)?;
     let labels_path = labels
@@ -170,7 +174,8 @@ fn evaluate_demographics(dataset: &str, labels: Option<&Path>, threshold: Option
     let labels = eval::parse_labels(dataset, &read(&labels_path)?)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("bad labels {}", labels_path.display()))?;
-    let mut preds = eval::parse_predictions(&read(predictions)?).map_err(anyhow::Error::msg).context("bad predictions")?;
+    let mut preds =
+        eval::parse_predictions(&read(predictions)?).map_err(anyhow::Error::msg).context("bad predictions")?;
     if let Some(t) = threshold {
         eval::apply_confidence_threshold(&mut preds, t);
     }
@@ -191,9 +196,12 @@ fn evaluate_headpose(labels: &Path, predictions: &Path) -> Result<()> {
         let file = Path::new(path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let entry = faces.entry(file).or_default();
         for f in v["faces"].as_array().into_iter().flatten() {
-            let b: Vec<f32> = f["box"].as_array().into_iter().flatten().filter_map(|x| x.as_f64()).map(|x| x as f32).collect();
+            let b: Vec<f32> =
+                f["box"].as_array().into_iter().flatten().filter_map(|x| x.as_f64()).map(|x| x as f32).collect();
             let p = &f["head_pose"];
-            if let (4, Some(y), Some(pi), Some(r)) = (b.len(), p["yaw"].as_f64(), p["pitch"].as_f64(), p["roll"].as_f64()) {
+            if let (4, Some(y), Some(pi), Some(r)) =
+                (b.len(), p["yaw"].as_f64(), p["pitch"].as_f64(), p["roll"].as_f64())
+            {
                 entry.push((BBox::new(b[0], b[1], b[2], b[3]), [y, pi, r]));
             }
         }
@@ -207,7 +215,8 @@ fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let mut out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        let f = std::fs::File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+        let f =
+            std::fs::File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
         Box::new(std::io::BufWriter::new(f))
     };
     let input = Path::new(&args.input);
@@ -303,7 +312,10 @@ fn demographics(args: &AnalyzeArgs) -> Result<Option<gst::Element>> {
     if args.face_crops {
         let pad = element.static_pad("sink").context("demographics without sink pad")?;
         pad.add_probe(gst::PadProbeType::BUFFER, |pad, info| {
-            let size = pad.current_caps().and_then(|c| gst_video::VideoInfo::from_caps(&c).ok()).map(|i| (i.width(), i.height()));
+            let size = pad
+                .current_caps()
+                .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+                .map(|i| (i.width(), i.height()));
             if let (Some((w, h)), Some(gst::PadProbeData::Buffer(buffer))) = (size, info.data.as_mut()) {
                 keep_one_face(buffer.make_mut(), w, h);
             }
@@ -344,7 +356,11 @@ fn keep_one_face(buffer: &mut gst::BufferRef, width: u32, height: u32) {
             return std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep);
         }
         index += 1;
-        let action = if index - 1 == keep { gst::buffer::BufferMetaForeachAction::Keep } else { gst::buffer::BufferMetaForeachAction::Remove };
+        let action = if index - 1 == keep {
+            gst::buffer::BufferMetaForeachAction::Keep
+        } else {
+            gst::buffer::BufferMetaForeachAction::Remove
+        };
         std::ops::ControlFlow::Continue(action)
     });
 }
@@ -475,10 +491,8 @@ fn link_decoded_video(decode: &gst::Element, next: &gst::Element) {
     let next = next.downgrade();
     decode.connect_pad_added(move |_, pad| {
         let Some(next) = next.upgrade() else { return };
-        let is_video = pad
-            .current_caps()
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-            .unwrap_or(false);
+        let is_video =
+            pad.current_caps().and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/"))).unwrap_or(false);
         if is_video {
             if let Some(sink) = next.static_pad("sink") {
                 if !sink.is_linked() {
@@ -619,7 +633,9 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         let mut failed = None;
         while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Element]) {
             match msg.view() {
-                gst::MessageView::Error(e) => failed = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default())),
+                gst::MessageView::Error(e) => {
+                    failed = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()))
+                }
                 gst::MessageView::Element(e) => {
                     if let Some(record) = e.structure().and_then(audience_record) {
                         writeln!(out, "{record}").context("cannot write the output")?;
@@ -639,6 +655,10 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
                         writeln!(out, "{record}").context("cannot write the output")?;
                     }
                 }
+            }
+            // An empty output would read as "nobody there": say the source gave nothing.
+            if frame == 0 {
+                break Err(anyhow::anyhow!("{}: the source ended without a single video frame", args.input));
             }
             break Ok(());
         }
