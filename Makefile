@@ -27,9 +27,10 @@ run: build
 test: build
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) test --release --workspace --locked
 
-# The layout rustfmt.toml asks for (CI checks it before the tests).
-lint:
+# The layout rustfmt.toml asks for, and no clippy warning (CI checks both before the tests).
+lint: setup
 	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
 
 # facedetect against decode-only and its OpenCV peers; installs the peers first.
 bench: build

@@ -207,6 +207,8 @@ impl Audience {
                         events.push(self.event(EventKind::LookingStarted, p, time));
                     }
                 }
+                // Not a match guard: close_look() ends the look whether or not it is announced.
+                #[allow(clippy::collapsible_match)]
                 Some(false) => {
                     if p.close_look() && p.announced {
                         let p = &self.present[idx];
@@ -227,18 +229,20 @@ impl Audience {
         }
         // Looking intervals not extended within the grace period end where they stopped.
         for p in &mut self.present {
-            if let Some(iv) = p.open_look {
-                if time - iv.1 > self.config.grace && p.close_look() && p.announced {
-                    events.push(PersonEvent {
-                        kind: EventKind::LookingStopped,
-                        person: p.id,
-                        time: iv.1,
-                        dwell_time: p.dwell_time(),
-                        attention_time: p.attention_time(),
-                        glances: p.glances(),
-                        demographics: p.demographics.clone(),
-                    });
-                }
+            if let Some(iv) = p.open_look
+                && time - iv.1 > self.config.grace
+                && p.close_look()
+                && p.announced
+            {
+                events.push(PersonEvent {
+                    kind: EventKind::LookingStopped,
+                    person: p.id,
+                    time: iv.1,
+                    dwell_time: p.dwell_time(),
+                    attention_time: p.attention_time(),
+                    glances: p.glances(),
+                    demographics: p.demographics.clone(),
+                });
             }
         }
         let grace = self.config.grace;
@@ -347,7 +351,7 @@ mod tests {
     fn a_returning_person_is_new() {
         let mut a = Audience::new(DwellConfig { grace: 0.2, min_dwell: 0.1, min_attention: 1.0 });
         // The tracker gives a new id after a long absence; the same id after it would still be a new presence.
-        let events = run(&mut a, 40, |f| if f < 10 || f >= 30 { vec![obs(1, false)] } else { vec![] });
+        let events = run(&mut a, 40, |f| if !(10..30).contains(&f) { vec![obs(1, false)] } else { vec![] });
         let appeared = events.iter().filter(|e| e.kind == EventKind::Appeared).count();
         assert_eq!(appeared, 2);
     }

@@ -84,7 +84,7 @@ impl YuvCoefficients {
     }
 
     #[inline]
-    fn to_rgb(&self, y: f32, u: f32, v: f32) -> [f32; 3] {
+    fn to_rgb(self, y: f32, u: f32, v: f32) -> [f32; 3] {
         let y = (y - self.y_offset as f32) * self.y_gain as f32 / 65536.0;
         let u = u - 128.0;
         let v = v - 128.0;

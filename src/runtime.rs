@@ -104,14 +104,14 @@ static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
 pub fn environment(library: &Path) -> Result<&'static ort::environment::Environment, RuntimeError> {
     let mut loaded = LOADED_FROM.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(env) = ENVIRONMENT.get() {
-        if let Some(prev) = loaded.as_ref().filter(|p| *p != library) {
-            if library.as_os_str() != ORT_LIB_NAME {
-                return Err(RuntimeError(format!(
-                    "ONNX Runtime is already loaded from {} in this process; cannot also load {}",
-                    prev.display(),
-                    library.display()
-                )));
-            }
+        if let Some(prev) = loaded.as_ref().filter(|p| *p != library)
+            && library.as_os_str() != ORT_LIB_NAME
+        {
+            return Err(RuntimeError(format!(
+                "ONNX Runtime is already loaded from {} in this process; cannot also load {}",
+                prev.display(),
+                library.display()
+            )));
         }
         return Ok(env);
     }

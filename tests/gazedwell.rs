@@ -77,10 +77,10 @@ fn run_clip(
     let mut n = 0;
     while let Ok(sample) = sink.pull_sample() {
         n += 1;
-        if n == 15 {
-            if let Some(f) = mid_stream {
-                f(&gd);
-            }
+        if n == 15
+            && let Some(f) = mid_stream
+        {
+            f(&gd);
         }
         let buf = sample.buffer().unwrap();
         for roi in buf.iter_meta::<gst_video::VideoRegionOfInterestMeta>() {

@@ -52,7 +52,7 @@ fn redetect(sample: &gst::Sample) -> (Vec<BBox>, Vec<BBox>) {
     let pixels = gst::Buffer::from_mut_slice(sample.buffer().unwrap().map_readable().unwrap().to_vec());
     let ours = gst::ElementFactory::make("blickfang-facedetect").property("detection-size", 0u32).build().unwrap();
     let mut h = common::harness(ours, &caps);
-    let found = common::run_frames(&mut h, &[pixels.clone()]);
+    let found = common::run_frames(&mut h, std::slice::from_ref(&pixels));
     let ours: Vec<BBox> = meta::faces(&found[0]).iter().map(|f| to_box(f.bbox)).collect();
 
     let pipeline = gst::Pipeline::new();

@@ -135,7 +135,7 @@ impl Fusion {
     /// confident gender.
     pub fn add_view(&mut self, id: i64, frame: u64, view: RawView, weight: f32) {
         let t = self.tracks.entry(id).or_default();
-        if t.frozen || !view.gender_logit.is_finite() || !view.age.is_finite() || !(weight > 0.0) {
+        if t.frozen || !view.gender_logit.is_finite() || !view.age.is_finite() || weight.is_nan() || weight <= 0.0 {
             return;
         }
         let w = f64::from(weight);

@@ -493,12 +493,11 @@ fn link_decoded_video(decode: &gst::Element, next: &gst::Element) {
         let Some(next) = next.upgrade() else { return };
         let is_video =
             pad.current_caps().and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/"))).unwrap_or(false);
-        if is_video {
-            if let Some(sink) = next.static_pad("sink") {
-                if !sink.is_linked() {
-                    let _ = pad.link(&sink);
-                }
-            }
+        if is_video
+            && let Some(sink) = next.static_pad("sink")
+            && !sink.is_linked()
+        {
+            let _ = pad.link(&sink);
         }
     });
 }
@@ -604,10 +603,10 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
     let mut bar: Option<ProgressBar> = None;
     let mut frame = 0u64;
     let result = loop {
-        if bar.is_none() {
-            if let Some(d) = pipeline.query_duration::<gst::ClockTime>() {
-                bar = Some(progress(d.mseconds(), "ms"));
-            }
+        if bar.is_none()
+            && let Some(d) = pipeline.query_duration::<gst::ClockTime>()
+        {
+            bar = Some(progress(d.mseconds(), "ms"));
         }
         if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(20)) {
             let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
@@ -650,10 +649,10 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         if sink.is_eos() {
             // Reports posted at EOS are on the bus before the sink sees EOS.
             while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element]) {
-                if let gst::MessageView::Element(e) = msg.view() {
-                    if let Some(record) = e.structure().and_then(audience_record) {
-                        writeln!(out, "{record}").context("cannot write the output")?;
-                    }
+                if let gst::MessageView::Element(e) = msg.view()
+                    && let Some(record) = e.structure().and_then(audience_record)
+                {
+                    writeln!(out, "{record}").context("cannot write the output")?;
                 }
             }
             // An empty output would read as "nobody there": say the source gave nothing.
