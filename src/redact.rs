@@ -45,13 +45,15 @@ pub fn expand(bbox: &BBox, margin: f32) -> BBox {
     BBox::new(cx - w / 2.0, cy - h / 2.0, w, h)
 }
 
-/// A mutable frame: planes and strides as mapped from a buffer.
+/// A mutable frame: planes and strides as mapped from a buffer. Fixed
+/// arrays (GStreamer's four planes at most; unused ones empty) so that
+/// wrapping a frame allocates nothing.
 pub struct FrameMut<'a> {
     pub format: PixelFormat,
     pub width: usize,
     pub height: usize,
-    pub planes: Vec<&'a mut [u8]>,
-    pub strides: Vec<usize>,
+    pub planes: [&'a mut [u8]; 4],
+    pub strides: [usize; 4],
     pub colorimetry: Colorimetry,
 }
 
@@ -683,8 +685,8 @@ mod tests {
             format: PixelFormat::Rgb,
             width: w,
             height: h,
-            planes: vec![data],
-            strides: vec![w * 3],
+            planes: [data, &mut [], &mut [], &mut []],
+            strides: [w * 3, 0, 0, 0],
             colorimetry: Colorimetry::default(),
         }
     }
@@ -748,8 +750,8 @@ mod tests {
             format: PixelFormat::I420,
             width: w,
             height: h,
-            planes: vec![&mut y, &mut u, &mut v],
-            strides: vec![8, 4, 4],
+            planes: [&mut y, &mut u, &mut v, &mut []],
+            strides: [8, 4, 4, 0],
             colorimetry: Colorimetry::default(),
         };
         let style = RedactStyle { mode: RedactMode::Solid, shape: RedactShape::Box, color: [0, 0, 0] };
@@ -797,8 +799,8 @@ mod tests {
                 format: PixelFormat::Gray8,
                 width: w,
                 height: h,
-                planes: vec![&mut gray_data],
-                strides: vec![w],
+                planes: [&mut gray_data, &mut [], &mut [], &mut []],
+                strides: [w, 0, 0, 0],
                 colorimetry: Colorimetry::default(),
             };
             Redactor::default().redact(&mut frame, &region, &style);

@@ -97,22 +97,10 @@ fn faces_below_min_face_size_stay_unknown() {
 
 /// Per frame: track id → demographics, from a whole pipeline over a clip.
 fn clip_demographics(clip: &str, props: &str) -> Vec<BTreeMap<i32, DemographicsRoi>> {
-    common::init();
-    let desc = format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! blickfang-facedetect ! blickfang-demographics {props} ! appsink name=sink sync=false",
-        common::data(clip).display()
-    );
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut frames = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        let buffer = sample.buffer().unwrap();
-        let ids = meta::faces(buffer).iter().map(|f| f.id).collect::<Vec<_>>();
-        frames.push(ids.into_iter().zip(demographics_of(buffer)).collect());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    frames
+    common::clip_through(clip, &format!("blickfang-facedetect ! blickfang-demographics {props}"))
+        .iter()
+        .map(|b| meta::faces(b).iter().map(|f| f.id).zip(demographics_of(b)).collect())
+        .collect()
 }
 
 #[test]

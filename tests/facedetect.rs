@@ -196,21 +196,10 @@ fn model_that_is_not_a_face_detector_is_an_error() {
 
 /// Per frame: track id → box, from a whole pipeline over a real clip.
 fn track_clip(clip: &str, interval: u32) -> Vec<HashMap<i32, [f64; 4]>> {
-    common::init();
-    let desc = format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! blickfang-facedetect interval={interval} ! appsink name=sink sync=false",
-        common::data(clip).display()
-    );
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut frames = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        let faces = meta::faces(sample.buffer().unwrap());
-        frames.push(faces.iter().map(|f| (f.id, f.bbox)).collect());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    frames
+    common::clip_through(clip, &format!("blickfang-facedetect interval={interval}"))
+        .iter()
+        .map(|b| meta::faces(b).iter().map(|f| (f.id, f.bbox)).collect())
+        .collect()
 }
 
 #[test]

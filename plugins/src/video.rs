@@ -86,3 +86,31 @@ pub fn frame_view<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> O
         colorimetry: colorimetry(info),
     })
 }
+
+/// Maps `buf` read-only for analysis (the frame is neither written nor
+/// copied); a failure is posted on `element` as a stream error.
+pub fn map_readable<'a>(
+    element: &impl IsA<gst::Element>,
+    buf: &'a gst::BufferRef,
+    info: &gst_video::VideoInfo,
+) -> Result<gst_video::VideoFrameRef<&'a gst::BufferRef>, gst::FlowError> {
+    gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
+        gst::element_error!(
+            element,
+            gst::StreamError::Format,
+            ["cannot map a {}x{} frame", info.width(), info.height()]
+        );
+        gst::FlowError::Error
+    })
+}
+
+/// [`frame_view`], with a format we do not handle posted on `element`.
+pub fn view_of<'a>(
+    element: &impl IsA<gst::Element>,
+    frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
+) -> Result<FrameView<'a>, gst::FlowError> {
+    frame_view(frame).ok_or_else(|| {
+        gst::element_error!(element, gst::StreamError::Format, ["unsupported format {:?}", frame.info().format()]);
+        gst::FlowError::NotNegotiated
+    })
+}

@@ -61,6 +61,25 @@ pub fn decode_frames(path: &std::path::Path, format: &str, max: usize) -> (Vec<g
     (frames, caps.unwrap())
 }
 
+/// Every buffer of a shared-data clip after `chain` (the elements between
+/// videoconvert and the sink, launch syntax), in order: a whole pipeline.
+pub fn clip_through(clip: &str, chain: &str) -> Vec<gst::Buffer> {
+    init();
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! {chain} ! appsink name=sink sync=false",
+        data(clip).display()
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut buffers = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        buffers.push(sample.buffer().unwrap().to_owned());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    buffers
+}
+
 /// A harness around a configured element.
 pub fn harness(element: gst::Element, caps: &gst::Caps) -> gst_check::Harness {
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));

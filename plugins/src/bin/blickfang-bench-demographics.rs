@@ -26,6 +26,9 @@ use clap::Parser;
 use gst::prelude::*;
 use gstblickfang::meta;
 
+#[path = "common/bench_fixture.rs"]
+mod bench_fixture;
+
 #[derive(Parser)]
 #[command(
     name = "blickfang-bench-demographics",
@@ -42,16 +45,6 @@ struct Cli {
     /// The clip for the amortised cost (default: `make bench`'s fixture).
     #[arg(long)]
     clip: Option<PathBuf>,
-}
-
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return dir.into();
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -195,7 +188,7 @@ fn clip_run(clip: &Path, props: &str) -> Result<(Vec<Duration>, Duration)> {
 }
 
 fn amortised(cli: &Cli) -> Result<()> {
-    let clip = cli.clip.clone().unwrap_or_else(|| target_dir().join("bench-fixtures/t1-panzoom-1080p30-h264-v1.mp4"));
+    let clip = cli.clip.clone().unwrap_or_else(bench_fixture::clip_path);
     if !clip.is_file() {
         println!(
             "\n2. amortised: skipped, no clip {} (run `make bench` once to generate it, or pass --clip)",

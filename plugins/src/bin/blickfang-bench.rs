@@ -24,6 +24,9 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 use serde_json::Value;
 
+#[path = "common/bench_fixture.rs"]
+mod bench_fixture;
+
 #[derive(Parser)]
 #[command(
     name = "blickfang-bench",
@@ -57,8 +60,6 @@ const HEIGHT: usize = 1080;
 const FPS: u64 = 30;
 const FRAMES: u64 = 300;
 const DETECTION_SIZE: u32 = 640;
-/// Bump when the fixture's recipe changes, so a stale clip is not reused.
-const FIXTURE_NAME: &str = "t1-panzoom-1080p30-h264-v1.mp4";
 const OPENCV_PROFILE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 /// Goals from the issue: facedetect's fps over each peer's.
 const GOAL_VS_YUNET: f64 = 1.2;
@@ -81,17 +82,6 @@ fn main() {
 fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return dir.into();
-    }
-    // The binary lives in <target>/<profile>/.
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
-        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 /// One timed variant: what it measured, or why it could not.
@@ -693,8 +683,8 @@ struct Rgb {
 /// The clip, made once from the shared photo: a fixture, kept under the
 /// target dir, never in the repository.
 fn fixture(shared: &Path) -> Result<PathBuf> {
-    let dir = target_dir().join("bench-fixtures");
-    let path = dir.join(FIXTURE_NAME);
+    let dir = bench_fixture::fixture_dir();
+    let path = bench_fixture::clip_path();
     if path.is_file() {
         return Ok(path);
     }
@@ -706,7 +696,7 @@ fn fixture(shared: &Path) -> Result<PathBuf> {
     eprintln!("generating {} from {} ...", path.display(), photo.display());
     let started = Instant::now();
     // Written aside and renamed, so an interrupted run leaves no clip to reuse.
-    let part = dir.join(format!("{FIXTURE_NAME}.part"));
+    let part = dir.join(format!("{}.part", bench_fixture::FIXTURE_NAME));
     encode_fixture(&load_rgb(&photo)?, &part).context("cannot encode the fixture")?;
     std::fs::rename(&part, &path).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("... {} frames in {:.1} s", FRAMES, started.elapsed().as_secs_f64());

@@ -251,14 +251,17 @@ impl BaseTransformImpl for BlurRedact {
             );
             gst::FlowError::Error
         })?;
-        let n_planes = info.n_planes() as usize;
+        let mut strides = [0usize; 4];
+        for (s, &stride) in strides.iter_mut().zip(info.stride()) {
+            *s = stride as usize;
+        }
         let mut view = FrameMut {
             format,
             width: info.width() as usize,
             height: info.height() as usize,
-            strides: info.stride()[..n_planes].iter().map(|&s| s as usize).collect(),
+            strides,
             colorimetry: video::colorimetry(info),
-            planes: frame.planes_data_mut().into_iter().take(n_planes).collect(),
+            planes: frame.planes_data_mut(),
         };
         if redact_whole {
             state.redactor.redact_all(&mut view, &style);

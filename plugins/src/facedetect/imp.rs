@@ -379,18 +379,8 @@ impl BaseTransformImpl for FaceDetect {
         if run_model {
             // Map read-only in a scope: the frame is neither written nor copied.
             let detections = {
-                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, info).map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["cannot map a {}x{} frame", info.width(), info.height()]
-                    );
-                    gst::FlowError::Error
-                })?;
-                let view = video::frame_view(&frame).ok_or_else(|| {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["unsupported format {:?}", info.format()]);
-                    gst::FlowError::NotNegotiated
-                })?;
+                let frame = video::map_readable(&*self.obj(), buf, info)?;
+                let view = video::view_of(&*self.obj(), &frame)?;
                 state.detector.detect(&view).map_err(|e| {
                     gst::element_imp_error!(self, gst::StreamError::Failed, ["face detection failed: {}", e]);
                     gst::FlowError::Error

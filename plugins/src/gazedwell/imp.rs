@@ -570,18 +570,11 @@ impl BaseTransformImpl for GazeDwell {
         let mut poses = Vec::with_capacity(faces.len());
         {
             let frame = if state.fsanet.is_some() && !faces.is_empty() {
-                Some(gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["cannot map a {}x{} frame", info.width(), info.height()]
-                    );
-                    gst::FlowError::Error
-                })?)
+                Some(video::map_readable(&*self.obj(), buf, &info)?)
             } else {
                 None
             };
-            let view = frame.as_ref().and_then(video::frame_view);
+            let view = frame.as_ref().map(|f| video::view_of(&*self.obj(), f)).transpose()?;
             for face in &faces {
                 let pose = Self::head_pose(&mut state.fsanet, view.as_ref(), face).map_err(|e| {
                     gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
