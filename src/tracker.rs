@@ -23,10 +23,23 @@ impl Default for TrackerConfig {
     }
 }
 
+/// A track id: one person (one presence) from first to last sight. The same
+/// type everywhere: tracker, ROI meta, demographics, dwell, records.
+///
+/// `GstVideoRegionOfInterestMeta.id` is a `gint`, so ids stay in
+/// 1..=[`MAX_TRACK_ID`] (`i32::MAX`) and the ROI carries the id unchanged.
+/// After the last id the tracker starts again at 1, skipping ids still in
+/// use: at 10 new people a second that is after 6.8 years of running, and a
+/// reused id is only ever given to a new presence (never re-recognition).
+pub type TrackId = u32;
+
+/// The largest track id (the ROI meta's `gint` id holds it unchanged).
+pub const MAX_TRACK_ID: TrackId = i32::MAX as TrackId;
+
 /// One face followed over time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Track {
-    pub id: u64,
+    pub id: TrackId,
     /// Where the face is on the current frame: the latest matching detection,
     /// moved along the track's motion on frames where it was not matched.
     pub detection: Detection,
@@ -59,7 +72,7 @@ impl Track {
 pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
-    next_id: u64,
+    next_id: TrackId,
 }
 
 impl Tracker {
@@ -147,8 +160,9 @@ impl Tracker {
         self.tracks.retain(|t| t.misses <= max_misses);
         for (d, taken) in detections.iter().zip(&det_taken) {
             if !taken {
+                let id = self.take_id();
                 self.tracks.push(Track {
-                    id: self.next_id,
+                    id,
                     detection: *d,
                     hits: 1,
                     misses: 0,
@@ -156,7 +170,17 @@ impl Tracker {
                     velocity: (0.0, 0.0),
                     frames_since_match: 0,
                 });
-                self.next_id += 1;
+            }
+        }
+    }
+
+    /// The next free id, wrapping after [`MAX_TRACK_ID`] to 1 (see [`TrackId`]).
+    fn take_id(&mut self) -> TrackId {
+        loop {
+            let id = self.next_id.max(1);
+            self.next_id = if id >= MAX_TRACK_ID { 1 } else { id + 1 };
+            if !self.tracks.iter().any(|t| t.id == id) {
+                return id;
             }
         }
     }
@@ -188,13 +212,13 @@ mod tests {
     fn ids_follow_moving_faces() {
         let mut t = Tracker::new(TrackerConfig::default());
         t.update(&[det(0.0, 0.0), det(200.0, 0.0)]);
-        let ids: Vec<u64> = t.visible().map(|t| t.id).collect();
+        let ids: Vec<TrackId> = t.visible().map(|t| t.id).collect();
         assert_eq!(ids, vec![1, 2]);
         for step in 1..10 {
             let s = step as f32 * 5.0;
             t.update(&[det(200.0 - s, 0.0), det(s, 0.0)]);
         }
-        let mut by_x: Vec<(u64, f32)> = t.visible().map(|t| (t.id, t.detection.bbox.x)).collect();
+        let mut by_x: Vec<(TrackId, f32)> = t.visible().map(|t| (t.id, t.detection.bbox.x)).collect();
         by_x.sort_by(|a, b| a.1.total_cmp(&b.1));
         assert_eq!(by_x.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
     }
@@ -244,5 +268,17 @@ mod tests {
         assert_eq!(t.visible().count(), 0);
         t.update(&[det(1.0, 0.0)]);
         assert_eq!(t.visible().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn ids_wrap_to_one_and_skip_ids_in_use() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        t.next_id = MAX_TRACK_ID;
+        t.update(&[det(10.0, 10.0)]);
+        t.update(&[det(10.0, 10.0), det(300.0, 300.0)]);
+        let mut ids: Vec<TrackId> = t.tracks().iter().map(|t| t.id).collect();
+        ids.sort();
+        assert_eq!(ids, vec![1, MAX_TRACK_ID]);
+        assert!(i32::try_from(MAX_TRACK_ID).is_ok(), "the ROI meta's gint holds every id");
     }
 }
