@@ -6,8 +6,16 @@
 //! an OTS (opportunity to see); dwell time runs from first to last sight;
 //! attention time is the sum of looking intervals; a glance is one looking
 //! interval; a watcher has attention time of at least `min_attention`.
+//!
+//! [`Audience`] is the one notion of "still here" and "still looking": a
+//! person stays present, and a look stays open, until `grace` seconds pass
+//! without a frame that says otherwise. It also keeps the content periods
+//! (what the screen showed, from when to when), so a person's `left` event
+//! says how long they were there and looked during each content item.
 
 use serde::Serialize;
+
+use crate::tracker::TrackId;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DwellConfig {
@@ -25,9 +33,10 @@ impl Default for DwellConfig {
     }
 }
 
-/// Demographic labels carried into events and reports.
+/// The demographic labels a person is counted under in events and reports
+/// (from the `demographics` ROI param; no age in years, no confidence).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Demographics {
+pub struct Profile {
     pub gender: String,
     pub age_group: String,
 }
@@ -35,10 +44,10 @@ pub struct Demographics {
 /// One face on one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
-    pub id: u64,
+    pub id: TrackId,
     /// `None` when the pose could not be judged on this frame.
     pub looking: Option<bool>,
-    pub demographics: Option<Demographics>,
+    pub profile: Option<Profile>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,23 +70,63 @@ impl EventKind {
     }
 }
 
+/// Why a person left or a content period ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    /// Out of sight for longer than the grace period, or the content changed.
+    #[default]
+    Normal,
+    /// The end of the stream.
+    Eos,
+    /// A flushing seek: the timeline restarted, so everything open was closed.
+    Flush,
+}
+
+impl Ending {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ending::Normal => "normal",
+            Ending::Eos => "eos",
+            Ending::Flush => "flush",
+        }
+    }
+}
+
+/// A person's time with one content item: the part of their presence that
+/// fell inside one period of that item (the fleet's exact input).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContentShare {
+    pub content_id: String,
+    /// Running time (seconds) of the share's start and end: the overlap of
+    /// the presence with the content period.
+    pub start: f64,
+    pub end: f64,
+    pub dwell_time: f64,
+    pub attention_time: f64,
+}
+
 /// Something that happened to a person, with their totals so far.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PersonEvent {
     pub kind: EventKind,
-    pub person: u64,
+    pub id: TrackId,
     /// Running time of the event, seconds.
     pub time: f64,
     pub dwell_time: f64,
     pub attention_time: f64,
     pub glances: u32,
-    pub demographics: Option<Demographics>,
+    pub profile: Option<Profile>,
+    /// `left` only: per content period overlapping the presence, in time order.
+    pub contents: Vec<ContentShare>,
+    /// `left` only: why the presence ended.
+    pub ending: Ending,
 }
 
 /// A person's presence: sight and looking intervals (seconds, end exclusive).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Presence {
-    pub id: u64,
+    pub id: TrackId,
     pub first_seen: f64,
     /// End of the last frame the person was seen on.
     pub last_seen_end: f64,
@@ -85,7 +134,7 @@ pub struct Presence {
     pub looking: Vec<(f64, f64)>,
     /// The open looking interval: its start and the end of its last looking frame.
     open_look: Option<(f64, f64)>,
-    pub demographics: Option<Demographics>,
+    pub profile: Option<Profile>,
     announced: bool,
 }
 
@@ -107,10 +156,16 @@ impl Presence {
         self.intervals().count() as u32
     }
 
+    /// Whether the person's last judged frame was a looking one (the look is
+    /// still open): the state the looking hysteresis starts from.
+    pub fn is_looking(&self) -> bool {
+        self.open_look.is_some()
+    }
+
     /// Dwell and attention time inside [start, end).
     pub fn within(&self, start: f64, end: f64) -> (f64, f64) {
         let overlap = |a: f64, b: f64| (b.min(end) - a.max(start)).max(0.0);
-        (overlap(self.first_seen, self.last_seen_end), self.intervals().map(|(a, b)| overlap(a, b)).sum())
+        (overlap(self.first_seen, self.last_seen_end), self.intervals().fold(0.0, |sum, (a, b)| sum + overlap(a, b)))
     }
 
     fn close_look(&mut self) -> bool {
@@ -124,18 +179,41 @@ impl Presence {
     }
 }
 
-/// Tracks presences and looking over time and reports events.
+/// What the screen showed from `start` to `end` (running time, seconds; `end`
+/// is `None` while it is on screen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentPeriod {
+    pub content_id: String,
+    pub start: f64,
+    pub end: Option<f64>,
+}
+
+/// A closed content period and everyone whose presence overlapped it: the
+/// input of its content report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedPeriod {
+    pub content_id: String,
+    pub start: f64,
+    pub end: f64,
+    pub presences: Vec<Presence>,
+    pub ending: Ending,
+}
+
+/// Tracks presences, looking and content periods over time and reports events.
 #[derive(Debug, Default)]
 pub struct Audience {
     config: DwellConfig,
     present: Vec<Presence>,
     /// People who left, kept until the content report that covers them.
     departed: Vec<Presence>,
+    /// Content periods a present person may still overlap, oldest first; the
+    /// last one is open while content is on screen.
+    periods: Vec<ContentPeriod>,
 }
 
 impl Audience {
     pub fn new(config: DwellConfig) -> Self {
-        Self { config, present: Vec::new(), departed: Vec::new() }
+        Self { config, ..Self::default() }
     }
 
     pub fn config(&self) -> &DwellConfig {
@@ -150,15 +228,32 @@ impl Audience {
         &self.present
     }
 
+    /// The presence of track `id`, if it is in front of the screen.
+    pub fn person(&self, id: TrackId) -> Option<&Presence> {
+        self.present.iter().find(|p| p.id == id)
+    }
+
+    /// Whether track `id` was looking on its last judged frame (see [`Presence::is_looking`]).
+    pub fn is_looking(&self, id: TrackId) -> bool {
+        self.person(id).is_some_and(Presence::is_looking)
+    }
+
+    /// The content on screen: its id and start, once [`Audience::switch_content`] opened one.
+    pub fn content(&self) -> Option<(&str, f64)> {
+        self.periods.last().filter(|p| p.end.is_none()).map(|p| (p.content_id.as_str(), p.start))
+    }
+
     fn event(&self, kind: EventKind, p: &Presence, time: f64) -> PersonEvent {
         PersonEvent {
             kind,
-            person: p.id,
+            id: p.id,
             time,
             dwell_time: p.dwell_time(),
             attention_time: p.attention_time(),
             glances: p.glances(),
-            demographics: p.demographics.clone(),
+            profile: p.profile.clone(),
+            contents: Vec::new(),
+            ending: Ending::Normal,
         }
     }
 
@@ -176,7 +271,7 @@ impl Audience {
                         last_seen_end: end,
                         looking: Vec::new(),
                         open_look: None,
-                        demographics: None,
+                        profile: None,
                         announced: false,
                     });
                     self.present.len() - 1
@@ -185,8 +280,8 @@ impl Audience {
             let grace = self.config.grace;
             let p = &mut self.present[idx];
             p.last_seen_end = end;
-            if let Some(d) = &o.demographics {
-                p.demographics = Some(d.clone());
+            if let Some(d) = &o.profile {
+                p.profile = Some(d.clone());
             }
             match o.looking {
                 Some(true) => {
@@ -228,34 +323,83 @@ impl Audience {
             }
         }
         // Looking intervals not extended within the grace period end where they stopped.
-        for p in &mut self.present {
+        let grace = self.config.grace;
+        for i in 0..self.present.len() {
+            let p = &mut self.present[i];
             if let Some(iv) = p.open_look
-                && time - iv.1 > self.config.grace
+                && time - iv.1 > grace
                 && p.close_look()
                 && p.announced
             {
-                events.push(PersonEvent {
-                    kind: EventKind::LookingStopped,
-                    person: p.id,
-                    time: iv.1,
-                    dwell_time: p.dwell_time(),
-                    attention_time: p.attention_time(),
-                    glances: p.glances(),
-                    demographics: p.demographics.clone(),
-                });
+                let p = &self.present[i];
+                events.push(self.event(EventKind::LookingStopped, p, iv.1));
             }
         }
-        let grace = self.config.grace;
-        events.extend(self.leave_where(|p| time - p.last_seen_end > grace));
+        events.extend(self.leave_where(|p| time - p.last_seen_end > grace, Ending::Normal));
         events
     }
 
-    /// Everyone still present leaves (end of stream).
-    pub fn finish(&mut self) -> Vec<PersonEvent> {
-        self.leave_where(|_| true)
+    /// Closes the content on screen at `time` (if any) and puts `next` on
+    /// screen from `time` (if given). Returns the closed period with
+    /// everyone who overlapped it, for its content report.
+    pub fn switch_content(&mut self, time: f64, next: Option<&str>) -> Option<ClosedPeriod> {
+        self.switch_content_ending(time, next, Ending::Normal)
     }
 
-    fn leave_where(&mut self, gone: impl Fn(&Presence) -> bool) -> Vec<PersonEvent> {
+    fn switch_content_ending(&mut self, time: f64, next: Option<&str>, ending: Ending) -> Option<ClosedPeriod> {
+        let closed = match self.periods.last_mut() {
+            Some(open) if open.end.is_none() => {
+                open.end = Some(time);
+                let (content_id, start) = (open.content_id.clone(), open.start);
+                Some(ClosedPeriod { content_id, start, end: time, presences: self.take_period(start, time), ending })
+            }
+            _ => None,
+        };
+        if let Some(id) = next {
+            self.periods.push(ContentPeriod { content_id: id.to_string(), start: time, end: None });
+        }
+        self.forget_old_periods();
+        closed
+    }
+
+    /// The end of the stream: everyone leaves, then the content closes.
+    pub fn finish(&mut self, time: f64) -> (Vec<PersonEvent>, Option<ClosedPeriod>) {
+        self.close_all(time, Ending::Eos)
+    }
+
+    /// A flushing seek: the timeline restarts, so everyone leaves and the
+    /// content closes now, marked as ended by a flush (nothing seen before
+    /// the seek is lost); afterwards the audience is empty, and the content
+    /// reopens on the first frame after the flush.
+    pub fn flush(&mut self, time: f64) -> (Vec<PersonEvent>, Option<ClosedPeriod>) {
+        let out = self.close_all(time, Ending::Flush);
+        self.departed.clear();
+        self.periods.clear();
+        out
+    }
+
+    fn close_all(&mut self, time: f64, ending: Ending) -> (Vec<PersonEvent>, Option<ClosedPeriod>) {
+        let events = self.leave_where(|_| true, ending);
+        let period = self.switch_content_ending(time, None, ending);
+        (events, period)
+    }
+
+    /// Each content period's share of a presence, in time order.
+    fn shares(&self, p: &Presence) -> Vec<ContentShare> {
+        self.periods
+            .iter()
+            .filter_map(|period| {
+                let end = period.end.unwrap_or(f64::INFINITY);
+                let (start, end) = (p.first_seen.max(period.start), p.last_seen_end.min(end));
+                (end > start).then(|| {
+                    let (dwell_time, attention_time) = p.within(start, end);
+                    ContentShare { content_id: period.content_id.clone(), start, end, dwell_time, attention_time }
+                })
+            })
+            .collect()
+    }
+
+    fn leave_where(&mut self, gone: impl Fn(&Presence) -> bool, ending: Ending) -> Vec<PersonEvent> {
         let mut events = Vec::new();
         let mut i = 0;
         while i < self.present.len() {
@@ -266,14 +410,25 @@ impl Audience {
                     events.push(self.event(EventKind::LookingStopped, &p, stopped.unwrap_or(p.last_seen_end)));
                 }
                 if p.announced {
-                    events.push(self.event(EventKind::Left, &p, p.last_seen_end));
+                    let mut left = self.event(EventKind::Left, &p, p.last_seen_end);
+                    left.contents = self.shares(&p);
+                    left.ending = ending;
+                    events.push(left);
                 }
                 self.departed.push(p);
             } else {
                 i += 1;
             }
         }
+        self.forget_old_periods();
         events
+    }
+
+    /// Closed periods that no present person overlaps are no longer needed
+    /// for attribution (departed people were attributed when they left).
+    fn forget_old_periods(&mut self) {
+        let earliest = self.present.iter().map(|p| p.first_seen).fold(f64::INFINITY, f64::min);
+        self.periods.retain(|p| p.end.is_none_or(|end| end > earliest));
     }
 
     /// Every presence that overlaps [start, end); departed people that ended
@@ -298,8 +453,8 @@ mod tests {
 
     const FPS: f64 = 10.0;
 
-    fn obs(id: u64, looking: bool) -> Observation {
-        Observation { id, looking: Some(looking), demographics: None }
+    fn obs(id: TrackId, looking: bool) -> Observation {
+        Observation { id, looking: Some(looking), profile: None }
     }
 
     /// Runs frames 0..n, with `at(frame)` giving that frame's observations.
@@ -363,5 +518,78 @@ mod tests {
         let ps = a.take_period(0.0, 2.0);
         let (dwell, attention) = ps[0].within(0.0, 2.0);
         assert!((dwell - 2.0).abs() < 1e-9 && (attention - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn left_events_split_presence_and_attention_by_content() {
+        let mut a = Audience::new(DwellConfig { grace: 0.5, min_dwell: 0.5, min_attention: 1.0 });
+        assert!(a.switch_content(0.0, Some("ad-a")).is_none(), "nothing was on screen before");
+        let mut events = Vec::new();
+        let mut reports = Vec::new();
+        // Present frames 10..50 (1.0-5.0 s), looking 20..40; the content changes at 3.0 s.
+        for f in 0..70 {
+            let t = f as f64 / FPS;
+            if f == 30 {
+                reports.extend(a.switch_content(t, Some("ad-b")));
+            }
+            let o = if (10..50).contains(&f) { vec![obs(1, (20..40).contains(&f))] } else { vec![] };
+            events.extend(a.update(t, 1.0 / FPS, &o));
+        }
+        let left = events.iter().find(|e| e.kind == EventKind::Left).expect("left");
+        assert_eq!(left.ending, Ending::Normal);
+        let shares: Vec<(&str, f64, f64, f64, f64)> = left
+            .contents
+            .iter()
+            .map(|c| (c.content_id.as_str(), c.start, c.end, c.dwell_time, c.attention_time))
+            .collect();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert_eq!(shares.len(), 2, "{shares:?}");
+        assert_eq!((shares[0].0, shares[1].0), ("ad-a", "ad-b"));
+        assert!(
+            close(shares[0].1, 1.0) && close(shares[0].2, 3.0) && close(shares[0].3, 2.0) && close(shares[0].4, 1.0)
+        );
+        assert!(
+            close(shares[1].1, 3.0) && close(shares[1].2, 5.0) && close(shares[1].3, 2.0) && close(shares[1].4, 1.0)
+        );
+        // The shares add up to the person's totals.
+        let dwell: f64 = left.contents.iter().map(|c| c.dwell_time).sum();
+        let attention: f64 = left.contents.iter().map(|c| c.attention_time).sum();
+        assert!(close(dwell, left.dwell_time) && close(attention, left.attention_time), "{left:?}");
+        // The closed period of ad-a saw the person; only ad-b is still open and kept.
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].presences.len(), 1);
+        assert_eq!(a.content(), Some(("ad-b", 3.0)));
+        assert_eq!(a.periods.len(), 1, "periods nobody present overlaps are forgotten");
+    }
+
+    #[test]
+    fn a_flush_closes_everything_and_says_so() {
+        let mut a = Audience::new(DwellConfig { grace: 0.5, min_dwell: 0.5, min_attention: 1.0 });
+        a.switch_content(0.0, Some("ad-a"));
+        run(&mut a, 20, |_| vec![obs(1, true), obs(2, false)]);
+        assert!(a.is_looking(1) && !a.is_looking(2) && !a.is_looking(3));
+        let (events, period) = a.flush(2.0);
+        let left: Vec<&PersonEvent> = events.iter().filter(|e| e.kind == EventKind::Left).collect();
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|e| e.ending == Ending::Flush && e.contents.len() == 1));
+        let period = period.expect("the content period closes");
+        assert_eq!((period.ending, period.presences.len()), (Ending::Flush, 2));
+        assert!(a.present().is_empty() && a.content().is_none());
+        // After the flush the same track ids are new people.
+        a.switch_content(0.0, Some("ad-a"));
+        let events = run(&mut a, 10, |_| vec![obs(1, false)]);
+        assert!(events.iter().any(|e| e.kind == EventKind::Appeared && e.id == 1));
+    }
+
+    #[test]
+    fn eos_ends_everyone_with_their_shares() {
+        let mut a = Audience::new(DwellConfig { grace: 0.5, min_dwell: 0.5, min_attention: 1.0 });
+        a.switch_content(0.0, Some("ad-a"));
+        run(&mut a, 20, |_| vec![obs(7, true)]);
+        let (events, period) = a.finish(2.0);
+        let left = events.iter().find(|e| e.kind == EventKind::Left).unwrap();
+        assert_eq!((left.ending, left.contents.len()), (Ending::Eos, 1));
+        assert!((left.contents[0].attention_time - 2.0).abs() < 1e-9);
+        assert_eq!(period.map(|p| (p.ending, p.end)), Some((Ending::Eos, 2.0)));
     }
 }

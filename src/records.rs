@@ -2,11 +2,17 @@
 //! publishes, as described by `schema/blickfang-records.schema.json`.
 //!
 //! Every record is one JSON object with an envelope — `schema`
-//! ([`SCHEMA`]), `type` (`frame`, `person-event`, `content-report`), `seq`
-//! (per element instance, increasing), `pts` and `running_time` (seconds,
-//! when known), `utc` (RFC 3339, live sources) and optionally `screen` and
-//! `dropped` — followed by the type's own fields. Field names follow the
+//! ([`SCHEMA`]), `type` (`frame`, `person-event`, `content-report`),
+//! `screen` (which screen), `run` (one run of the writing element, from its
+//! start to its stop), `seq` (0, 1, 2, ... within the run, so (screen, run,
+//! seq) names a record uniquely), optionally `source` (which camera or
+//! file), `pts` and `running_time` (seconds, when known), `utc` (RFC 3339)
+//! and `dropped` — followed by the type's own fields. Field names follow the
 //! GStreamer vocabulary with `-` turned into `_` (`dwell-time` → `dwell_time`).
+//!
+//! Version rule (also in `schema/README.md`): a new optional field or record
+//! type is a minor change and keeps [`SCHEMA`]; renaming, removing or
+//! changing the meaning of a field is a major change and bumps it.
 //!
 //! Nothing here can carry pixels: values pass [`scrub`], which refuses strings
 //! longer than [`MAX_STRING_LEN`], arrays with more than [`MAX_ARRAY_LEN`]
@@ -14,9 +20,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::tracker::TrackId;
+
 /// The version of the record format, in every record's `schema` field and in
 /// the JSON Schema's `$id`.
-pub const SCHEMA: &str = "blickfang/1";
+pub const SCHEMA: &str = "blickfang/2";
 /// Longest string a record may hold (a base64 crop would be far longer).
 pub const MAX_STRING_LEN: usize = 256;
 /// Most scalars an array may hold, counted through nested arrays (landmarks
@@ -81,18 +89,18 @@ pub struct Timing {
     pub pts: Option<f64>,
     /// Running time (the pipeline's clock position of the frame), seconds.
     pub running_time: Option<f64>,
-    /// Wall clock, RFC 3339 UTC (live sources).
+    /// Wall clock, RFC 3339 UTC (see [`utc_rfc3339`]).
     pub utc: Option<String>,
 }
 
 /// One face of a frame record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Face {
-    /// Track id.
-    pub id: i64,
+    pub id: TrackId,
     /// x, y, width, height in frame pixels.
     pub bbox: [f64; 4],
-    pub score: f64,
+    /// The detector's confidence (the `detection` param's `confidence`).
+    pub confidence: f64,
     pub landmarks: [[f64; 2]; 5],
     pub predicted: bool,
     /// Further parameters (`demographics`, `head_pose`, `attention`, ...),
@@ -109,20 +117,24 @@ pub struct FrameInfo {
     pub analysis: Option<Map<String, Value>>,
 }
 
-/// Builds records with the envelope and a per-instance sequence number.
-#[derive(Debug, Clone, Default)]
+/// Builds the records of one run: the envelope and the run's sequence numbers.
+#[derive(Debug, Clone)]
 pub struct RecordBuilder {
     seq: u64,
-    screen: Option<String>,
+    screen: String,
+    run: String,
+    source: Option<String>,
 }
 
 impl RecordBuilder {
-    pub fn new(screen: Option<String>) -> Self {
-        Self { seq: 0, screen }
+    /// A run on `screen` whose records are numbered from 0; `run` must not
+    /// repeat on that screen (a random UUID does it).
+    pub fn new(screen: impl Into<String>, run: impl Into<String>, source: Option<String>) -> Self {
+        Self { seq: 0, screen: screen.into(), run: run.into(), source }
     }
 
-    pub fn set_screen(&mut self, screen: Option<String>) {
-        self.screen = screen;
+    pub fn run(&self) -> &str {
+        &self.run
     }
 
     /// The `seq` the next record gets.
@@ -134,10 +146,12 @@ impl RecordBuilder {
         let mut m = Map::new();
         m.insert("schema".into(), SCHEMA.into());
         m.insert("type".into(), kind.as_str().into());
+        m.insert("screen".into(), self.screen.clone().into());
+        m.insert("run".into(), self.run.clone().into());
         m.insert("seq".into(), self.seq.into());
         self.seq += 1;
-        if let Some(s) = &self.screen {
-            m.insert("screen".into(), s.clone().into());
+        if let Some(s) = &self.source {
+            m.insert("source".into(), s.clone().into());
         }
         if let Some(v) = timing.pts {
             m.insert("pts".into(), round(v, 1e9).into());
@@ -186,7 +200,8 @@ impl RecordBuilder {
 }
 
 /// Fields only the envelope sets.
-const ENVELOPE: [&str; 8] = ["schema", "type", "seq", "screen", "pts", "running_time", "utc", "dropped"];
+const ENVELOPE: [&str; 10] =
+    ["schema", "type", "screen", "run", "seq", "source", "pts", "running_time", "utc", "dropped"];
 
 fn round(v: f64, scale: f64) -> f64 {
     (v * scale).round() / scale
@@ -197,7 +212,7 @@ fn face_json(f: Face) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), f.id.into());
     m.insert("box".into(), f.bbox.map(r2).iter().copied().collect());
-    m.insert("score".into(), round(f.score, 1e4).into());
+    m.insert("confidence".into(), round(f.confidence, 1e4).into());
     m.insert("landmarks".into(), f.landmarks.iter().map(|p| p.map(r2).iter().copied().collect::<Value>()).collect());
     m.insert("predicted".into(), f.predicted.into());
     for (k, v) in f.params {
@@ -288,7 +303,7 @@ pub fn type_of(record: &Value) -> &str {
 /// The `type` of a record line, quickly for lines as [`RecordBuilder`] writes
 /// them (the envelope comes first), else by parsing; `record` without one.
 pub fn line_type(line: &str) -> String {
-    let prefix = concat!(r#"{"schema":""#, "blickfang/1", r#"","type":""#);
+    let prefix = concat!(r#"{"schema":""#, "blickfang/2", r#"","type":""#);
     if let Some(rest) = line.strip_prefix(prefix)
         && let Some(end) = rest.find('"')
     {
@@ -308,7 +323,8 @@ pub fn with_dropped(line: &str, dropped: u64) -> Option<String> {
 }
 
 /// A Unix time in nanoseconds as RFC 3339 UTC with milliseconds,
-/// e.g. `2024-05-01T12:00:00.123Z`.
+/// e.g. `2024-05-01T12:00:00.123Z`: the one formatting of `utc` in records
+/// and bus messages.
 pub fn utc_rfc3339(unix_nanos: i128) -> String {
     let millis = unix_nanos.div_euclid(1_000_000);
     let secs = millis.div_euclid(1000);
@@ -332,6 +348,78 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+/// A `frame` record as read back, as far as the evaluators need it (the
+/// CLI's output is records; the evaluators read records, not a shape of their own).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct FrameRecord {
+    /// The image's path relative to the analysed folder, or the input.
+    #[serde(default)]
+    pub source: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<FaceRecord>,
+}
+
+/// A face of a [`FrameRecord`].
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct FaceRecord {
+    pub id: TrackId,
+    #[serde(rename = "box")]
+    pub bbox: [f64; 4],
+    pub confidence: f64,
+    #[serde(default)]
+    pub demographics: Option<DemographicsRecord>,
+    #[serde(default)]
+    pub head_pose: Option<HeadPoseRecord>,
+}
+
+/// The `demographics` object of a face.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct DemographicsRecord {
+    #[serde(default)]
+    pub age: Option<f64>,
+    pub gender: String,
+    #[serde(default)]
+    pub gender_confidence: f64,
+}
+
+/// The `head_pose` object of a face, degrees.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+pub struct HeadPoseRecord {
+    pub yaw: f64,
+    pub pitch: f64,
+    pub roll: f64,
+}
+
+/// A record line that is not what a reader expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("line {line}: not JSON: {source}")]
+    Json { line: usize, source: serde_json::Error },
+    #[error("line {line}: schema {found:?}, this version reads {SCHEMA}")]
+    Version { line: usize, found: String },
+    #[error("line {line}: not a frame record: {source}")]
+    Frame { line: usize, source: serde_json::Error },
+}
+
+/// The `frame` records of an NDJSON text (other record types are skipped),
+/// each checked for this [`SCHEMA`].
+pub fn frame_records(text: &str) -> Result<Vec<FrameRecord>, ReadError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line = i + 1;
+        let v: Value = serde_json::from_str(raw).map_err(|source| ReadError::Json { line, source })?;
+        let found = v.get("schema").and_then(Value::as_str).unwrap_or_default();
+        if found != SCHEMA {
+            return Err(ReadError::Version { line, found: found.to_string() });
+        }
+        if type_of(&v) == RecordType::Frame.as_str() {
+            out.push(serde_json::from_value(v).map_err(|source| ReadError::Frame { line, source })?);
+        }
+    }
+    Ok(out)
 }
 
 /// Splits a byte stream into lines (records), across buffer boundaries.
@@ -371,11 +459,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn face(id: i64) -> Face {
+    fn face(id: TrackId) -> Face {
         Face {
             id,
             bbox: [10.123, 20.0, 30.0, 40.0],
-            score: 0.912345,
+            confidence: 0.912345,
             landmarks: [[1.0, 2.0]; 5],
             predicted: false,
             params: Map::new(),
@@ -384,7 +472,7 @@ mod tests {
 
     #[test]
     fn frame_record_has_envelope_and_faces() {
-        let mut b = RecordBuilder::new(Some("lobby".into()));
+        let mut b = RecordBuilder::new("lobby", "run-1", Some("cam0".into()));
         let t = Timing { pts: Some(0.04), running_time: Some(0.04), utc: None };
         let mut f = face(3);
         f.params.insert("head_pose".into(), json!({"yaw": 1.5}));
@@ -395,8 +483,10 @@ mod tests {
         assert_eq!(r["type"], "frame");
         assert_eq!(r["seq"], 0);
         assert_eq!(r["screen"], "lobby");
+        assert_eq!(r["run"], "run-1");
+        assert_eq!(r["source"], "cam0");
         assert_eq!(r["faces"][0]["box"][0], 10.12);
-        assert_eq!(r["faces"][0]["score"], 0.9123);
+        assert_eq!(r["faces"][0]["confidence"], 0.9123);
         assert_eq!(r["faces"][0]["head_pose"]["yaw"], 1.5);
         assert_eq!(r["analysis"]["frame"], 1);
         assert!(r.get("utc").is_none());
@@ -407,11 +497,13 @@ mod tests {
 
     #[test]
     fn event_fields_cannot_override_the_envelope() {
-        let mut b = RecordBuilder::default();
-        let fields = json!({"seq": 99, "type": "x", "id": 4, "dwell_time": 2.5, "dropped": 3});
+        let mut b = RecordBuilder::new("s", "r", None);
+        let fields = json!({"seq": 99, "type": "x", "run": "other", "id": 4, "dwell_time": 2.5, "dropped": 3});
         let frame = Timing { pts: Some(1.0), running_time: Some(0.9), utc: Some("2024-01-01T00:00:00.000Z".into()) };
         let r = b.event(RecordType::PersonEvent, &frame, fields.as_object().unwrap());
         assert_eq!(r["seq"], 0);
+        assert_eq!(r["run"], "r");
+        assert!(r.get("source").is_none());
         assert_eq!(r["type"], "person-event");
         assert_eq!(r["dwell_time"], 2.5);
         assert!(r.get("dropped").is_none());
@@ -451,7 +543,7 @@ mod tests {
 
     #[test]
     fn dropped_is_added_to_a_record() {
-        let line = with_dropped(r#"{"schema":"blickfang/1","seq":5}"#, 7).unwrap();
+        let line = with_dropped(r#"{"schema":"blickfang/2","seq":5}"#, 7).unwrap();
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["dropped"], 7);
         assert_eq!(v["seq"], 5);
@@ -478,11 +570,33 @@ mod tests {
         assert_eq!(snake_case("female:25-34"), "female:25-34");
         assert_eq!(snake_case("25-34"), "25-34");
         assert_eq!(type_of(&json!({"path": "a.jpg"})), "record");
-        let mut b = RecordBuilder::default();
+        let mut b = RecordBuilder::new("s", "r", None);
         let line = b.event(RecordType::ContentReport, &Timing::default(), &Map::new()).to_string();
         assert_eq!(line_type(&line), "content-report");
         assert_eq!(line_type(r#"{"seq":1,"type":"person-event"}"#), "person-event");
         assert_eq!(line_type(r#"{"path":"a.jpg"}"#), "record");
-        assert_eq!(SCHEMA, "blickfang/1", "line_type's prefix");
+        assert_eq!(SCHEMA, "blickfang/2", "line_type's prefix");
+    }
+
+    #[test]
+    fn frame_records_read_back_what_the_builder_writes() {
+        let mut b = RecordBuilder::new("s", "r", Some("a/b.jpg".into()));
+        let mut f = face(5);
+        f.params.insert("demographics".into(), json!({"age": 31.5, "gender": "female", "gender_confidence": 0.9}));
+        f.params.insert("head_pose".into(), json!({"yaw": 1.0, "pitch": 2.0, "roll": 3.0, "source": "fsanet"}));
+        let info = FrameInfo { width: 64, height: 48, analysis: None };
+        let frame = b.frame(&Timing::default(), info, vec![f]);
+        let event = b.event(RecordType::PersonEvent, &Timing::default(), json!({"event": "left"}).as_object().unwrap());
+        let text = format!("{frame}\n{event}\n");
+        let records = frame_records(&text).unwrap();
+        assert_eq!(records.len(), 1, "events are skipped");
+        let r = &records[0];
+        assert_eq!((r.source.as_deref(), r.width, r.faces.len()), (Some("a/b.jpg"), 64, 1));
+        assert_eq!(r.faces[0].demographics.as_ref().map(|d| d.gender.as_str()), Some("female"));
+        assert_eq!(r.faces[0].head_pose.map(|p| p.roll), Some(3.0));
+        assert!((r.faces[0].confidence - 0.9123).abs() < 1e-9);
+        let old = r#"{"schema":"blickfang/1","type":"frame"}"#;
+        assert!(matches!(frame_records(old), Err(ReadError::Version { line: 1, .. })));
+        assert!(matches!(frame_records("{"), Err(ReadError::Json { line: 1, .. })));
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::dwell::{DwellConfig, Presence};
+use crate::dwell::{ClosedPeriod, DwellConfig, Ending};
 
 /// Upper bounds (seconds) of the dwell-time histogram bins; the last is open.
 pub const DWELL_BINS: [f64; 5] = [2.0, 5.0, 10.0, 30.0, 60.0];
@@ -34,28 +34,24 @@ pub struct ContentReport {
     pub demographics: BTreeMap<String, Option<u32>>,
     /// The k of k-anonymity applied to every count.
     pub min_group_size: u32,
+    /// Why the period ended (a content change, the end of the stream, a flush).
+    pub ending: Ending,
 }
 
 fn bin(value: f64, bounds: &[f64]) -> usize {
     bounds.iter().position(|&b| value < b).unwrap_or(bounds.len())
 }
 
-/// Aggregates `presences` over the content period [start, end).
-pub fn content_report(
-    content_id: &str,
-    start: f64,
-    end: f64,
-    presences: &[Presence],
-    config: &DwellConfig,
-    min_group_size: u32,
-) -> ContentReport {
+/// Aggregates the presences of a closed content period over [start, end).
+pub fn content_report(period: &ClosedPeriod, config: &DwellConfig, min_group_size: u32) -> ContentReport {
+    let (start, end) = (period.start, period.end);
     let k = |n: u32| (n == 0 || n >= min_group_size).then_some(n);
     let mut dwell_histogram = vec![0u32; DWELL_BINS.len() + 1];
     let mut attention_histogram = vec![0u32; ATTENTION_BINS.len() + 1];
     let mut demographics: BTreeMap<String, u32> = BTreeMap::new();
     let (mut ots, mut watchers) = (0u32, 0u32);
     let (mut attention_total, mut watcher_attention, mut dwell_total) = (0.0, 0.0, 0.0);
-    for p in presences {
+    for p in &period.presences {
         let (dwell, attention) = p.within(start, end);
         if dwell < config.min_dwell {
             continue;
@@ -69,7 +65,7 @@ pub fn content_report(
             watchers += 1;
             watcher_attention += attention;
         }
-        let key = match &p.demographics {
+        let key = match &p.profile {
             Some(d) => format!("{}/{}", d.gender, d.age_group),
             None => "unknown/unknown".to_string(),
         };
@@ -78,7 +74,7 @@ pub fn content_report(
     // Totals and means are published only with the counts they derive from.
     let published = k(ots).is_some();
     ContentReport {
-        content_id: content_id.to_string(),
+        content_id: period.content_id.clone(),
         start,
         end,
         ots: k(ots),
@@ -95,6 +91,7 @@ pub fn content_report(
         attention_histogram: attention_histogram.into_iter().map(k).collect(),
         demographics: demographics.into_iter().map(|(key, n)| (key, k(n))).collect(),
         min_group_size,
+        ending: period.ending,
     }
 }
 
@@ -103,23 +100,27 @@ mod tests {
     use super::*;
     use crate::dwell::{Audience, Observation};
 
-    fn audience_with(people: u64, looking_frames: usize) -> Audience {
+    fn audience_with(people: u32, looking_frames: usize) -> Audience {
         let config = DwellConfig { grace: 0.2, min_dwell: 0.5, min_attention: 1.0 };
         let mut a = Audience::new(config);
         for f in 0..30 {
-            let obs: Vec<Observation> = (1..=people)
-                .map(|id| Observation { id, looking: Some(f < looking_frames), demographics: None })
-                .collect();
+            let obs: Vec<Observation> =
+                (1..=people).map(|id| Observation { id, looking: Some(f < looking_frames), profile: None }).collect();
             a.update(f as f64 / 10.0, 0.1, &obs);
         }
         a
     }
 
+    /// The period "ad-1" over [0, 3), closed.
+    fn period(a: &mut Audience) -> ClosedPeriod {
+        let ps = a.take_period(0.0, 3.0);
+        ClosedPeriod { content_id: "ad-1".into(), start: 0.0, end: 3.0, presences: ps, ending: Ending::Normal }
+    }
+
     #[test]
     fn counts_ots_and_watchers() {
         let mut a = audience_with(6, 20);
-        let ps = a.take_period(0.0, 3.0);
-        let r = content_report("ad-1", 0.0, 3.0, &ps, a.config(), 5);
+        let r = content_report(&period(&mut a), a.config(), 5);
         assert_eq!(r.ots, Some(6));
         assert_eq!(r.watchers, Some(6));
         assert!((r.attention_time_mean.unwrap() - 2.0).abs() < 1e-9);
@@ -129,18 +130,25 @@ mod tests {
 
     #[test]
     fn an_empty_period_has_no_nan() {
-        let r = content_report("ad-0", 0.0, 1.0, &[], &DwellConfig::default(), 5);
+        let empty = ClosedPeriod {
+            content_id: "ad-0".into(),
+            start: 0.0,
+            end: 1.0,
+            presences: Vec::new(),
+            ending: Ending::Normal,
+        };
+        let r = content_report(&empty, &DwellConfig::default(), 5);
         assert_eq!((r.ots, r.watchers, r.conversion, r.attention_time_mean), (Some(0), Some(0), Some(0.0), Some(0.0)));
     }
 
     #[test]
     fn small_groups_are_suppressed() {
         let mut a = audience_with(3, 20);
-        let ps = a.take_period(0.0, 3.0);
-        let r = content_report("ad-1", 0.0, 3.0, &ps, a.config(), 5);
+        let p = period(&mut a);
+        let r = content_report(&p, a.config(), 5);
         assert_eq!((r.ots, r.watchers, r.conversion, r.attention_time_total), (None, None, None, None));
         assert!(r.demographics.values().all(|v| v.is_none()));
-        let r = content_report("ad-1", 0.0, 3.0, &ps, a.config(), 1);
+        let r = content_report(&p, a.config(), 1);
         assert_eq!(r.ots, Some(3));
     }
 }

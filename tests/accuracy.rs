@@ -75,7 +75,7 @@ fn analyze_lines_have_the_documented_shape() {
     let text = std::fs::read_to_string(&out).unwrap();
     std::fs::remove_file(&out).ok();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let paths: Vec<&str> = lines.iter().map(|l| l["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = lines.iter().map(|l| l["source"].as_str().unwrap()).collect();
     assert_eq!(paths, ["Tom_Hanks_54745.png", "astronaut.png", "t1.jpg"], "sorted, relative");
     let t1 = &lines[2];
     assert_eq!((t1["width"].as_u64(), t1["height"].as_u64()), (Some(1280), Some(886)));
@@ -83,7 +83,7 @@ fn analyze_lines_have_the_documented_shape() {
     assert_eq!(faces.len(), 6);
     for f in faces {
         let keys: Vec<&str> = f.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys[..4], ["box", "score", "landmarks", "id"]);
+        assert_eq!(keys[..5], ["id", "box", "confidence", "landmarks", "predicted"]);
         for angle in ["yaw", "pitch", "roll"] {
             assert!(f["head_pose"][angle].is_f64(), "head_pose.{angle} missing: {f}");
         }

@@ -96,7 +96,7 @@ fn faces_below_min_face_size_stay_unknown() {
 }
 
 /// Per frame: track id → demographics, from a whole pipeline over a clip.
-fn clip_demographics(clip: &str, props: &str) -> Vec<BTreeMap<i32, DemographicsRoi>> {
+fn clip_demographics(clip: &str, props: &str) -> Vec<BTreeMap<u32, DemographicsRoi>> {
     common::clip_through(clip, &format!("blickfang-facedetect ! blickfang-demographics {props}"))
         .iter()
         .map(|b| meta::faces(b).iter().map(|f| f.id).zip(demographics_of(b)).collect())
@@ -108,7 +108,7 @@ fn a_track_keeps_one_stable_estimate_through_a_clip() {
     // One man turning his head for 62 frames.
     let frames = clip_demographics("videos_people/intel_preview_head-pose-face-detection-male.transcoded.mp4", "");
     assert_eq!(frames.len(), 62);
-    let ids: std::collections::BTreeSet<i32> = frames.iter().flat_map(|f| f.keys().copied()).collect();
+    let ids: std::collections::BTreeSet<u32> = frames.iter().flat_map(|f| f.keys().copied()).collect();
     assert_eq!(ids.len(), 1, "one person, one track: {ids:?}");
     let track: Vec<&DemographicsRoi> = frames.iter().filter_map(|f| f.values().next()).collect();
     // Views are added at most every reclassify-interval (10) frames, and

@@ -195,7 +195,7 @@ fn model_that_is_not_a_face_detector_is_an_error() {
 }
 
 /// Per frame: track id → box, from a whole pipeline over a real clip.
-fn track_clip(clip: &str, interval: u32) -> Vec<HashMap<i32, [f64; 4]>> {
+fn track_clip(clip: &str, interval: u32) -> Vec<HashMap<u32, [f64; 4]>> {
     common::clip_through(clip, &format!("blickfang-facedetect interval={interval}"))
         .iter()
         .map(|b| meta::faces(b).iter().map(|f| (f.id, f.bbox)).collect())
@@ -207,7 +207,7 @@ fn track_ids_stay_stable_through_a_real_clip() {
     // One man turning his head for 62 frames.
     let frames = track_clip("videos_people/intel_preview_head-pose-face-detection-male.transcoded.mp4", 1);
     assert_eq!(frames.len(), 62);
-    let ids: BTreeSet<i32> = frames.iter().flat_map(|f| f.keys().copied()).collect();
+    let ids: BTreeSet<u32> = frames.iter().flat_map(|f| f.keys().copied()).collect();
     let with_face = frames.iter().filter(|f| f.len() == 1).count();
     assert!(with_face >= 55, "face found on only {with_face} of 62 frames");
     assert_eq!(ids.len(), 1, "one person, ids {ids:?}");
@@ -220,7 +220,7 @@ fn interval_three_keeps_ids_and_boxes_close_to_every_frame() {
     let third = track_clip(clip, 3);
     assert_eq!(every.len(), third.len());
     let distinct =
-        |fs: &[HashMap<i32, [f64; 4]>]| fs.iter().flat_map(|f| f.keys().copied()).collect::<BTreeSet<_>>().len();
+        |fs: &[HashMap<u32, [f64; 4]>]| fs.iter().flat_map(|f| f.keys().copied()).collect::<BTreeSet<_>>().len();
     assert!(distinct(&every) >= 2, "the clip has two people walking");
     assert_eq!(distinct(&third), distinct(&every), "interval=3 must not split or merge tracks");
     // Match each box of interval=3 to the nearest of interval=1 on the same frame.

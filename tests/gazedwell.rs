@@ -7,8 +7,9 @@ mod common;
 use std::process::Command;
 
 use gst::prelude::*;
-use gstblickfang::gazedwell::{self, CONTENT_REPORT, PERSON_EVENT};
+use gstblickfang::gazedwell;
 use gstblickfang::meta;
+use gstblickfang::meta::{CONTENT_REPORT, PERSON_EVENT};
 
 fn headpose_mae(extra: &[&str]) -> serde_json::Value {
     let dir = common::data("aflw2000_3d_prnet16");

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use gst::prelude::*;
 use gstblickfang::meta;
-use gstblickfang::metajson::{CONTENT_REPORT, PERSON_EVENT};
+use gstblickfang::meta::{CONTENT_REPORT, PERSON_EVENT};
 use records_schema::RecordSchema;
 use serde_json::Value;
 
@@ -100,6 +100,7 @@ fn real_clip_frames_become_valid_frame_records() {
     let mut schema = RecordSchema::load();
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let mut total_faces = 0;
+    let mut runs: Option<String> = None;
     for (i, buf) in analysed.iter().enumerate() {
         let out = h.push_and_pull(buf.clone()).expect("a record per frame");
         assert_eq!(out.pts(), buf.pts());
@@ -107,9 +108,12 @@ fn real_clip_frames_become_valid_frame_records() {
         schema.check(&r);
         assert!(schema.is_valid_as("frame", &r), "{r}");
         records_schema::assert_pixel_free(&r);
-        assert_eq!(r["schema"], "blickfang/1");
+        assert_eq!(r["schema"], "blickfang/2");
         assert_eq!(r["type"], "frame");
         assert_eq!(r["seq"], i as u64);
+        assert_eq!(r["screen"], gst::glib::host_name().as_str(), "the host name unless screen-id is set");
+        let run = r["run"].as_str().unwrap().to_string();
+        assert_eq!(run, *runs.get_or_insert_with(|| run.clone()), "one run while the element runs");
         assert_eq!(r["width"], info.width());
         assert_eq!(r["height"], info.height());
         assert_eq!(r["analysis"]["frame"], i as u64);
@@ -123,7 +127,7 @@ fn real_clip_frames_become_valid_frame_records() {
         for (j, f) in got.iter().zip(&faces) {
             assert_eq!(j["id"], f.id);
             assert!((j["box"][2].as_f64().unwrap() - f.bbox[2]).abs() < 0.01);
-            assert!((j["score"].as_f64().unwrap() - f.confidence).abs() < 1e-4);
+            assert!((j["confidence"].as_f64().unwrap() - f.confidence).abs() < 1e-4);
         }
         total_faces += faces.len();
     }
@@ -207,18 +211,27 @@ fn roi_params_are_serialised_generically_and_pixels_never_pass() {
     assert!(face.get("detection").is_none(), "detection fields are the face's own");
 }
 
-/// A person event as gazedwell sends it.
-fn person_event(person: u64) -> gst::Event {
+/// A `left` person event as gazedwell sends it.
+fn person_event(id: u32) -> gst::Event {
+    let share = gst::Structure::builder(gstblickfang::meta::CONTENT_SHARE)
+        .field("content-id", "spring-campaign")
+        .field("start", 0.0f64)
+        .field("end", 0.02f64)
+        .field("dwell-time", 0.02f64)
+        .field("attention-time", 0.01f64)
+        .build();
     gst::event::CustomDownstream::new(
         gst::Structure::builder(PERSON_EVENT)
             .field("event", "left")
-            .field("person", person)
+            .field("id", id)
             .field("running-time", 0.02f64)
             .field("dwell-time", 5.0f64)
             .field("attention-time", 2.5f64)
             .field("glances", 2u32)
             .field("gender", "female")
             .field("age-group", "25-34")
+            .field("contents", gst::Array::new([share]))
+            .field("ending", "normal")
             .build(),
     )
 }
@@ -239,6 +252,7 @@ fn content_report() -> gst::Event {
             .field("content-id", "spring-campaign")
             .field("start", 0.0f64)
             .field("end", 15.0f64)
+            .field("ending", "eos")
             .field("min-group-size", 5u32)
             .field("ots", 12u32)
             .field("conversion", 0.5f64)
@@ -268,11 +282,15 @@ fn person_events_and_content_reports_become_records_in_stream_order() {
     let mut schema = RecordSchema::load();
     let p = &records[1];
     assert!(schema.is_valid_as("person_event", p), "{p}");
-    assert_eq!(p["person"], 3);
+    assert_eq!(p["id"], 3);
     assert_eq!(p["dwell_time"], 5.0);
     assert_eq!(p["age_group"], "25-34");
+    assert_eq!(p["contents"][0]["content_id"], "spring-campaign");
+    assert_eq!(p["contents"][0]["attention_time"], 0.01);
+    assert_eq!(p["ending"], "normal");
     assert_eq!(p["running_time"], 0.02, "the event's own time");
-    assert_eq!(p["pts"], 0.0, "else the time of the frame before it");
+    assert!(p.get("pts").is_none(), "an event with its own time does not borrow a frame's pts: {p}");
+    assert_eq!(records.iter().map(|r| r["run"].clone()).collect::<std::collections::HashSet<_>>().len(), 1);
     let c = &records[3];
     assert!(schema.is_valid_as("content_report", c), "{c}");
     assert_eq!(c["content_id"], "spring-campaign");
@@ -281,7 +299,8 @@ fn person_events_and_content_reports_become_records_in_stream_order() {
         c["demographics"],
         serde_json::json!([{"gender": "female", "age_group": "25-34", "ots": 6}, {"gender": "male", "age_group": "35-44"}])
     );
-    assert_eq!(c["pts"], 0.04);
+    assert_eq!(c["pts"], 0.04, "without a time of its own, the time of the frame before it");
+    assert_eq!(c["ending"], "eos");
     // Empty frames are records too (skip-empty is off by default).
     assert_eq!(records[0]["faces"], serde_json::json!([]));
     for r in &records {
@@ -379,35 +398,86 @@ fn a_file_source_gives_no_utc_and_filesink_gets_every_line() {
     assert!(records.iter().enumerate().all(|(i, r)| r["seq"] == i as u64));
 }
 
+/// Two people in front of a camera with faces big enough for age and gender.
+const PEOPLE_CLIP: &str = "videos_people/intel_preview_head-pose-face-detection-female-and-male.transcoded.mp4";
+
+/// Runs `blickfang analyze` and returns every line of its output, each
+/// checked against the schema (whole outputs, not a prefix).
+fn analyze_records(schema: &RecordSchema, input: &std::path::Path) -> Vec<Value> {
+    let name = input.file_name().unwrap().to_string_lossy();
+    let out = std::env::temp_dir().join(format!("blickfang-analyze-{name}-{}.ndjson", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+        .arg("analyze")
+        .arg(input)
+        .arg("--output")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "blickfang analyze {}", input.display());
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(&out).ok();
+    schema.check_lines(&text)
+}
+
+/// Every record of one run is numbered 0, 1, 2, ... in output order, so
+/// (screen, run, seq) never repeats.
+fn assert_numbered_per_run(records: &[Value]) {
+    let mut next: std::collections::HashMap<(String, String), u64> = Default::default();
+    for r in records {
+        let key = (r["screen"].as_str().unwrap().to_string(), r["run"].as_str().unwrap().to_string());
+        let expected = next.entry(key).or_default();
+        assert_eq!(r["seq"].as_u64(), Some(*expected), "{r}");
+        *expected += 1;
+    }
+}
+
 #[test]
-fn blickfang_analyze_lines_match_the_schema() {
+fn blickfang_analyze_of_a_video_is_schema_valid_records_of_every_type() {
     common::init();
     let mut schema = RecordSchema::load();
-    let dir = std::env::temp_dir().join(format!("blickfang-analyze-schema-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (input, extra, def) in [
-        (common::data("photos"), vec![], "analyze_image"),
-        (common::data(CLIP), vec!["--max-frames", "12"], "analyze_frame"),
-    ] {
-        let out = dir.join("out.jsonl");
-        let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
-            .arg("analyze")
-            .arg(&input)
-            .arg("--output")
-            .arg(&out)
-            .args(&extra)
-            .status()
-            .unwrap();
-        assert!(status.success(), "blickfang analyze {}", input.display());
-        let lines = schema.check_lines(&std::fs::read_to_string(&out).unwrap());
-        assert!(!lines.is_empty());
-        for l in &lines {
-            assert!(schema.is_valid_as(def, l), "not a {def}: {l}");
-        }
-        let faces: usize = lines.iter().map(|l| l["faces"].as_array().unwrap().len()).sum();
-        assert!(faces > 0, "{} produced no faces", input.display());
+    let records = analyze_records(&schema, &common::data(PEOPLE_CLIP));
+    let count = |t: &str| records.iter().filter(|r| r["type"] == t).count();
+    assert!(count("frame") > 50, "a frame record per frame");
+    assert_eq!(count("person-event") % 2, 0);
+    let left: Vec<&Value> = records.iter().filter(|r| r["event"] == "left").collect();
+    assert_eq!(left.len(), 2, "two people, each leaves once");
+    assert_eq!(count("content-report"), 1, "one content period, closed at EOS");
+    for r in &records {
+        let def = r["type"].as_str().unwrap().replace('-', "_");
+        assert!(schema.is_valid_as(&def, r), "not a {def}: {r}");
     }
-    std::fs::remove_dir_all(&dir).ok();
+    assert_numbered_per_run(&records);
+    // Demographics, head pose and attention on the faces; the people's records carry the same labels.
+    let faces: Vec<&Value> = records.iter().flat_map(|r| r["faces"].as_array().into_iter().flatten()).collect();
+    assert!(faces.iter().all(|f| f["demographics"]["gender"].is_string() && f["head_pose"]["yaw"].is_f64()));
+    assert!(faces.iter().all(|f| f["attention"]["looking"].is_boolean()));
+    for person in &left {
+        assert!(person["gender"] == "female" || person["gender"] == "male", "{person}");
+        let shares = person["contents"].as_array().unwrap();
+        let dwell: f64 = shares.iter().map(|c| c["dwell_time"].as_f64().unwrap()).sum();
+        assert!((dwell - person["dwell_time"].as_f64().unwrap()).abs() < 1e-6, "{person}");
+        assert_eq!(person["ending"], "eos");
+    }
+    let report = records.iter().find(|r| r["type"] == "content-report").unwrap();
+    assert_eq!(report["ending"], "eos");
+    assert!(report.get("ots").is_none(), "two people are fewer than k = 5: suppressed, {report}");
+    assert_eq!(records.last().unwrap()["type"], "content-report", "the report closes the run");
+}
+
+#[test]
+fn blickfang_analyze_of_an_image_folder_is_one_frame_record_per_image() {
+    common::init();
+    let mut schema = RecordSchema::load();
+    let records = analyze_records(&schema, &common::data("photos"));
+    let sources: Vec<&str> = records.iter().map(|r| r["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["Tom_Hanks_54745.png", "astronaut.png", "t1.jpg"], "sorted, relative");
+    for r in &records {
+        assert!(schema.is_valid_as("frame", r), "{r}");
+        assert!(r.get("utc").is_none(), "a photo has no wall-clock time");
+    }
+    assert_numbered_per_run(&records);
+    let faces: usize = records.iter().map(|l| l["faces"].as_array().unwrap().len()).sum();
+    assert!(faces >= 8, "{faces} faces");
 }
 
 /// GStreamer 1.22 demuxes no video from this fragmented MP4: an empty output
@@ -439,10 +509,18 @@ fn analyze_never_succeeds_silently_without_frames() {
 fn the_schema_refuses_pixels_and_unknown_top_level_fields() {
     let mut schema = RecordSchema::load();
     let frame = serde_json::json!({
-        "schema": "blickfang/1", "type": "frame", "seq": 0, "width": 64, "height": 48,
-        "faces": [{"id": 1, "box": [1, 2, 3, 4], "score": 0.9, "landmarks": [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0]], "predicted": false}]
+        "schema": "blickfang/2", "type": "frame", "screen": "s", "run": "r", "seq": 0, "width": 64, "height": 48,
+        "faces": [{"id": 1, "box": [1, 2, 3, 4], "confidence": 0.9, "landmarks": [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0]], "predicted": false}]
     });
     assert!(schema.is_valid_as("frame", &frame));
+    for field in ["screen", "run", "seq"] {
+        let mut bad = frame.clone();
+        bad.as_object_mut().unwrap().remove(field);
+        assert!(!schema.is_valid(&bad), "(screen, run, seq) is every record's key: {field} is required");
+    }
+    let mut bad = frame.clone();
+    bad["faces"][0]["score"] = bad["faces"][0]["confidence"].take();
+    assert!(!schema.is_valid(&bad), "version 2 says confidence");
     let mut bad = frame.clone();
     bad["image"] = Value::String("iVBORw0KGgo".into());
     assert!(!schema.is_valid(&bad), "no top-level field outside the schema");
@@ -453,15 +531,15 @@ fn the_schema_refuses_pixels_and_unknown_top_level_fields() {
     bad["faces"][0]["crop"] = serde_json::json!({"png": "A".repeat(300)});
     assert!(!schema.is_valid(&bad), "no long strings in a face");
     let mut bad = frame.clone();
-    bad["schema"] = "blickfang/2".into();
+    bad["schema"] = "blickfang/1".into();
     assert!(!schema.is_valid(&bad), "the version is part of the record");
     let id =
         serde_json::from_str::<Value>(&std::fs::read_to_string(records_schema::schema_path()).unwrap()).unwrap()["$id"]
             .as_str()
             .unwrap()
             .to_string();
-    assert!(id.contains("v1"), "$id carries the version: {id}");
-    assert_eq!(blickfang::records::SCHEMA, "blickfang/1");
+    assert!(id.contains("v2"), "$id carries the version: {id}");
+    assert_eq!(blickfang::records::SCHEMA, "blickfang/2");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gstblickfang::metajson::PERSON_EVENT;
+use gstblickfang::meta::PERSON_EVENT;
 use gstblickfang::mqttsink::{CONNECTION_MESSAGE, DRAIN_MESSAGE, DROPPED_MESSAGE};
 use mosquitto::Mosquitto;
 use records_schema::RecordSchema;
@@ -369,7 +369,11 @@ fn topics_follow_the_template_and_the_record_type() {
     );
     p.push();
     p.event(gst::event::CustomDownstream::new(
-        gst::Structure::builder(PERSON_EVENT).field("kind", "appeared").field("person", 4u64).build(),
+        gst::Structure::builder(PERSON_EVENT)
+            .field("event", "appeared")
+            .field("id", 4u32)
+            .field("running-time", 0.0f64)
+            .build(),
     ));
     p.push();
     let _p = p.finish(Duration::from_secs(30));
@@ -520,13 +524,15 @@ fn lines_that_could_hold_pixels_are_refused_and_records_may_span_buffers() {
     let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let crop =
-        format!(r#"{{"schema":"blickfang/1","type":"frame","seq":1,"faces":[{{"crop":"{}"}}]}}"#, "A".repeat(5000));
+    let crop = format!(
+        r#"{{"schema":"blickfang/2","type":"frame","screen":"s","run":"r","seq":1,"faces":[{{"crop":"{}"}}]}}"#,
+        "A".repeat(5000)
+    );
     let embedding = serde_json::json!({"seq": 2, "embedding": vec![0.25; 128]}).to_string();
     let text = format!(
         "not json\n{crop}\n{embedding}\n{}\n{}\n",
-        r#"{"schema":"blickfang/1","type":"frame","seq":0,"width":1,"height":1,"faces":[]}"#,
-        r#"{"schema":"blickfang/1","type":"person-event","seq":3,"event":"left","person":1}"#
+        r#"{"schema":"blickfang/2","type":"frame","screen":"s","run":"r","seq":0,"width":1,"height":1,"faces":[]}"#,
+        r#"{"schema":"blickfang/2","type":"person-event","screen":"s","run":"r","seq":3,"event":"left","id":1,"running_time":1.0}"#
     );
     // In pieces that cut records in two.
     for chunk in text.as_bytes().chunks(37) {

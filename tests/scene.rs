@@ -10,8 +10,9 @@ mod common;
 use std::collections::HashMap;
 
 use gst::prelude::*;
-use gstblickfang::gazedwell::{self, CONTENT_REPORT, PERSON_EVENT};
+use gstblickfang::gazedwell;
 use gstblickfang::meta;
+use gstblickfang::meta::{CONTENT_REPORT, PERSON_EVENT};
 
 const W: usize = 960;
 const H: usize = 540;
@@ -178,10 +179,10 @@ const SWITCH: usize = 70;
 
 struct Outcome {
     /// Per track id: the `left` event.
-    left: HashMap<u64, gst::Structure>,
+    left: HashMap<u32, gst::Structure>,
     reports: Vec<gst::Structure>,
     /// Track id -> face centre x seen on its frames.
-    track_x: HashMap<u64, f64>,
+    track_x: HashMap<u32, f64>,
 }
 
 fn run(props: &str) -> Outcome {
@@ -198,7 +199,7 @@ fn run(props: &str) -> Outcome {
     let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     let gd = pipeline.by_name("gd").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let mut track_x: HashMap<u64, f64> = HashMap::new();
+    let mut track_x: HashMap<u32, f64> = HashMap::new();
     for f in 0..FRAMES {
         if f == SWITCH {
             // The player says what is on screen. Every earlier frame has come out of the
@@ -220,7 +221,7 @@ fn run(props: &str) -> Outcome {
         src.push_buffer(buf).unwrap();
         let sample = sink.pull_sample().unwrap();
         for face in meta::faces(sample.buffer().unwrap()) {
-            track_x.insert(face.id as u64, face.bbox[0] + face.bbox[2] / 2.0);
+            track_x.insert(face.id, face.bbox[0] + face.bbox[2] / 2.0);
         }
     }
     src.end_of_stream().unwrap();
@@ -232,7 +233,7 @@ fn run(props: &str) -> Outcome {
             gst::MessageView::Element(e) => {
                 let s = e.structure().unwrap();
                 if s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == "left" {
-                    left.insert(s.get::<u64>("person").unwrap(), s.to_owned());
+                    left.insert(s.get::<u32>("id").unwrap(), s.to_owned());
                 } else if s.name() == CONTENT_REPORT {
                     reports.push(s.to_owned());
                 }
@@ -253,7 +254,7 @@ fn scene_counts_times_and_attributes_exactly() {
     let people = people();
     // Each counted person is one track whose position identifies them.
     for p in people.iter().filter(|p| p.dwell(0, FRAMES) >= 1.0) {
-        let ids: Vec<u64> =
+        let ids: Vec<u32> =
             out.track_x.iter().filter(|(_, x)| (**x - p.x as f64).abs() < 60.0).map(|(&id, _)| id).collect();
         let left: Vec<&gst::Structure> = ids.iter().filter_map(|id| out.left.get(id)).collect();
         assert_eq!(left.len(), 1, "{}: tracks {ids:?}, left events {left:?}", p.name);
@@ -267,6 +268,23 @@ fn scene_counts_times_and_attributes_exactly() {
         );
         assert!((dwell - p.dwell(0, FRAMES)).abs() <= 0.2, "{}: dwell {dwell}", p.name);
         assert!((attention - p.attention(0, FRAMES)).abs() <= 0.2, "{}: attention {attention}", p.name);
+        // The same person's time per content item: what the fleet sums per item.
+        let shares: gst::Array = left[0].get("contents").unwrap();
+        for share in shares.iter().map(|v| v.get::<gst::Structure>().unwrap()) {
+            let (from, to) =
+                if share.get::<String>("content-id").unwrap() == "A" { (0, SWITCH) } else { (SWITCH, FRAMES) };
+            let (d, a) = (share.get::<f64>("dwell-time").unwrap(), share.get::<f64>("attention-time").unwrap());
+            assert!((d - p.dwell(from, to)).abs() <= 0.2, "{}: {share}", p.name);
+            assert!((a - p.attention(from, to)).abs() <= 0.2, "{}: {share}", p.name);
+        }
+        let items: Vec<String> =
+            shares.iter().map(|v| v.get::<gst::Structure>().unwrap().get("content-id").unwrap()).collect();
+        let truth: Vec<&str> = [("A", 0, SWITCH), ("B", SWITCH, FRAMES)]
+            .into_iter()
+            .filter(|(_, from, to)| p.dwell(*from, *to) > 0.0)
+            .map(|(id, _, _)| id)
+            .collect();
+        assert_eq!(items, truth, "{}: the items they were there for", p.name);
     }
     assert_eq!(out.left.len(), 4, "P5's 0.5 s pass is below min-dwell: {:?}", out.left.keys());
     let ids: Vec<String> = out.reports.iter().map(|r| r.get("content-id").unwrap()).collect();

@@ -17,6 +17,25 @@
 //!   (f64 0..1: calibrated probability of the likelier gender, 0 without a
 //!   view), `samples` (u32: views fused for this track), `frozen` (bool: the
 //!   estimate no longer changes). Read back with [`face_demographics`].
+//! - `gazedwell` adds [`HEAD_POSE`] and [`ATTENTION`] params to each face ROI,
+//!   and sends [`PERSON_EVENT`] and [`CONTENT_REPORT`] structures on the bus
+//!   and downstream (as custom events, for `metajson`); a player says what is
+//!   on screen with a [`CONTENT_EVENT`].
+//!
+//! Track ids: the ROI's `id` is a `gint`; blickfang's track ids
+//! ([`TrackId`], u32) stay within 1..=`i32::MAX`, so the id is the same
+//! number everywhere. An ROI whose id is negative (another vendor's
+//! detector) is read as track 0.
+//!
+//! Times: `running-time` fields are the stream's running time in seconds;
+//! `utc` fields are the pipeline clock mapped to the system's wall clock at
+//! that running time ([`wall_clock_utc`]), formatted once
+//! (`blickfang::records::utc_rfc3339`).
+
+use gst::glib;
+use gst::prelude::*;
+
+pub use blickfang::tracker::TrackId;
 
 pub const ROI_TYPE_FACE: &str = "face";
 pub const DETECTION: &str = "detection";
@@ -28,6 +47,50 @@ pub const HEAD_POSE: &str = "head-pose";
 pub const ATTENTION: &str = "attention";
 /// ROI param added by `demographics`.
 pub const DEMOGRAPHICS: &str = "demographics";
+/// Structure (bus message and custom downstream event) of something that
+/// happened to one person: `event` (appeared, looking-started,
+/// looking-stopped, left), `id` (track id), `running-time`, `dwell-time`,
+/// `attention-time`, `glances`, `gender`, `age-group`, `utc` (live sources);
+/// on `left` also `contents` (one `content-share` structure per content
+/// period: `content-id`, `start`, `end`, `dwell-time`, `attention-time`) and
+/// `ending` (normal, eos, flush).
+pub const PERSON_EVENT: &str = "blickfang-person-event";
+/// Structure of a content item's audience report (gazedwell), when the
+/// content changes, at EOS and at a flush (`ending`).
+pub const CONTENT_REPORT: &str = "blickfang-content-report";
+/// Custom downstream event a player sends to say what is on screen (`content-id`).
+pub const CONTENT_EVENT: &str = "blickfang-content";
+/// One content period's share of a person's presence, inside [`PERSON_EVENT`]'s `contents`.
+pub const CONTENT_SHARE: &str = "content-share";
+
+/// The track id an ROI carries (see the module doc).
+pub fn track_id(roi_id: i32) -> TrackId {
+    TrackId::try_from(roi_id).unwrap_or(0)
+}
+
+/// The ROI id of a track: the same number (track ids never exceed `i32::MAX`).
+pub fn roi_id(id: TrackId) -> i32 {
+    i32::try_from(id.min(blickfang::tracker::MAX_TRACK_ID)).unwrap_or(i32::MAX)
+}
+
+/// The wall-clock time (RFC 3339 UTC) at which the frame at `running_time`
+/// was on the element's pipeline clock: now, minus how long ago the clock
+/// passed that running time. Without a clock or running time: now.
+pub fn wall_clock_utc(element: &gst::Element, running_time: Option<gst::ClockTime>) -> String {
+    let now = glib::real_time() as i128 * 1000;
+    let age = (|| {
+        let clock = element.clock()?;
+        let at = element.base_time()? + running_time?;
+        Some(clock.time().nseconds() as i128 - at.nseconds() as i128)
+    })()
+    .unwrap_or(0);
+    blickfang::records::utc_rfc3339(now - age)
+}
+
+/// Seconds of a clock time (the unit of every time field in our structures).
+pub fn secs(t: gst::ClockTime) -> f64 {
+    t.nseconds() as f64 / 1e9
+}
 
 /// Registers the custom analysis meta (idempotent).
 pub fn register() {
@@ -49,7 +112,7 @@ pub fn is_analysed(buffer: &gst::BufferRef) -> bool {
 
 /// Track id and sub-pixel box (x, y, width, height) of every face ROI, in
 /// meta order, without reading the rest of the metadata.
-pub fn face_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = (i32, [f64; 4])> + '_ {
+pub fn face_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = (TrackId, [f64; 4])> + '_ {
     buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == ROI_TYPE_FACE).map(|m| {
         let rect = m.rect();
         let mut bbox = [rect.0 as f64, rect.1 as f64, rect.2 as f64, rect.3 as f64];
@@ -60,14 +123,14 @@ pub fn face_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = (i32, [f64; 4
                 }
             }
         }
-        (m.id(), bbox)
+        (track_id(m.id()), bbox)
     })
 }
 
 /// One face as read back from a buffer's metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceRoi {
-    pub id: i32,
+    pub id: TrackId,
     /// The integer ROI rectangle.
     pub rect: (u32, u32, u32, u32),
     pub confidence: f64,
@@ -85,7 +148,7 @@ pub fn faces(buffer: &gst::BufferRef) -> Vec<FaceRoi> {
         .map(|m| {
             let rect = m.rect();
             let mut face = FaceRoi {
-                id: m.id(),
+                id: track_id(m.id()),
                 rect,
                 confidence: 0.0,
                 bbox: [rect.0 as f64, rect.1 as f64, rect.2 as f64, rect.3 as f64],
@@ -113,10 +176,10 @@ pub fn faces(buffer: &gst::BufferRef) -> Vec<FaceRoi> {
 }
 
 /// The `head-pose` param (yaw, pitch, roll) of the face ROI with track `id`.
-pub fn head_pose(buffer: &gst::BufferRef, id: i32) -> Option<[f64; 3]> {
+pub fn head_pose(buffer: &gst::BufferRef, id: TrackId) -> Option<[f64; 3]> {
     buffer
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
-        .filter(|m| m.roi_type() == ROI_TYPE_FACE && m.id() == id)
+        .filter(|m| m.roi_type() == ROI_TYPE_FACE && track_id(m.id()) == id)
         .find_map(|m| {
             let s = m.param(HEAD_POSE)?;
             Some([s.get("yaw").ok()?, s.get("pitch").ok()?, s.get("roll").ok()?])
@@ -133,6 +196,14 @@ pub struct DemographicsRoi {
     pub gender_confidence: f64,
     pub samples: u32,
     pub frozen: bool,
+}
+
+impl DemographicsRoi {
+    /// The labels a person is counted under, once the gender is known.
+    pub fn profile(&self) -> Option<blickfang::dwell::Profile> {
+        (self.gender != "unknown")
+            .then(|| blickfang::dwell::Profile { gender: self.gender.clone(), age_group: self.age_group.clone() })
+    }
 }
 
 /// The `demographics` param of every face ROI, in the order of [`faces`]

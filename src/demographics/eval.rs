@@ -117,27 +117,19 @@ pub fn apply_confidence_threshold(predictions: &mut HashMap<String, Option<Predi
 /// (`None`: no face found).
 pub fn parse_predictions(jsonl: &str) -> Result<HashMap<String, Option<Prediction>>, String> {
     let mut out = HashMap::new();
-    for (i, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("predictions line {}: {e}", i + 1))?;
-        let path = v["path"].as_str().ok_or_else(|| format!("predictions line {}: no \"path\"", i + 1))?;
-        let (w, h) = (v["width"].as_f64().unwrap_or(0.0), v["height"].as_f64().unwrap_or(0.0));
-        let faces = v["faces"].as_array().ok_or_else(|| format!("predictions line {}: no \"faces\"", i + 1))?;
-        let centre_distance = |f: &serde_json::Value| {
-            let b: Vec<f64> =
-                f["box"].as_array().map(|b| b.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
-            if b.len() != 4 {
-                return f64::INFINITY;
-            }
+    for r in crate::records::frame_records(jsonl).map_err(|e| format!("predictions {e}"))? {
+        let (w, h) = (r.width as f64, r.height as f64);
+        let centre_distance = |f: &&crate::records::FaceRecord| {
+            let b = f.bbox;
             (b[0] + b[2] / 2.0 - w / 2.0).hypot(b[1] + b[3] / 2.0 - h / 2.0)
         };
-        let best = faces.iter().min_by(|a, b| centre_distance(a).total_cmp(&centre_distance(b)));
-        let pred = best.map(|f| Prediction {
-            gender: f["gender"].as_str().unwrap_or("unknown").to_string(),
-            gender_confidence: f["gender_confidence"].as_f64().unwrap_or(0.0),
-            age: f["age"].as_f64(),
+        let best = r.faces.iter().min_by(|a, b| centre_distance(a).total_cmp(&centre_distance(b)));
+        let pred = best.map(|f| match &f.demographics {
+            Some(d) => Prediction { gender: d.gender.clone(), gender_confidence: d.gender_confidence, age: d.age },
+            None => Prediction { gender: "unknown".into(), gender_confidence: 0.0, age: None },
         });
-        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+        let path = r.source.unwrap_or_default();
+        let name = path.rsplit('/').next().unwrap_or(&path).to_string();
         out.insert(name, pred);
     }
     Ok(out)
@@ -319,8 +311,20 @@ mod tests {
     const UTK: &str =
         "file,age,gender,race\na.jpg,30,female,white\nb.jpg,5,male,asian\nc.jpg,70,male,white\nd.jpg,40,female,black\n";
 
+    /// A frame record for the image `path` whose faces have a `box`, `gender` and `age`.
     fn line(path: &str, faces: &str) -> String {
-        format!("{{\"path\": \"{path}\", \"width\": 200, \"height\": 200, \"faces\": [{faces}]}}\n")
+        let faces: Vec<serde_json::Value> = serde_json::from_str(&format!("[{faces}]")).unwrap();
+        let faces: Vec<serde_json::Value> = faces
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                serde_json::json!({"id": i + 1, "box": f["box"], "confidence": 0.9,
+                    "demographics": {"gender": f["gender"], "age": f["age"]}})
+            })
+            .collect();
+        let record = serde_json::json!({"schema": crate::records::SCHEMA, "type": "frame", "source": path,
+            "width": 200, "height": 200, "faces": faces});
+        format!("{record}\n")
     }
 
     #[test]

@@ -46,31 +46,20 @@ pub struct WiderAp {
 const THRESHOLDS: usize = 1000;
 const IOU: f64 = 0.5;
 
-/// One line of `blickfang analyze` output, as far as the evaluation needs it.
-#[derive(Debug, Deserialize)]
-struct PredictionLine {
-    path: String,
-    faces: Vec<PredictedFace>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PredictedFace {
-    #[serde(rename = "box")]
-    bbox: [f32; 4],
-    score: f32,
-}
-
-/// Parses `blickfang analyze` JSON lines into predictions keyed by path.
-pub fn parse_predictions(jsonl: &str) -> Result<HashMap<String, Vec<Scored>>, serde_json::Error> {
+/// Detections per image from `blickfang analyze` records, keyed by the
+/// frame record's `source` (the image path relative to the analysed folder).
+pub fn parse_predictions(jsonl: &str) -> Result<HashMap<String, Vec<Scored>>, crate::records::ReadError> {
     let mut out = HashMap::new();
-    for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
-        let p: PredictionLine = serde_json::from_str(line)?;
-        let faces = p
+    for r in crate::records::frame_records(jsonl)? {
+        let faces = r
             .faces
             .iter()
-            .map(|f| Scored { bbox: BBox::new(f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3]), score: f.score })
+            .map(|f| {
+                let b = f.bbox.map(|v| v as f32);
+                Scored { bbox: BBox::new(b[0], b[1], b[2], b[3]), score: f.confidence as f32 }
+            })
             .collect();
-        out.insert(p.path, faces);
+        out.insert(r.source.unwrap_or_default(), faces);
     }
     Ok(out)
 }

@@ -1,13 +1,15 @@
 //! `blickfang`: runs blickfang's elements from the command line.
 //!
 //! `blickfang analyze <INPUT> --output <FILE.jsonl|->` runs the same element
-//! pipeline as a live deployment on a folder of images (one JSON line per
-//! image, recursively, sorted), a video file, a URI or a camera device (one
-//! JSON line per frame).
+//! pipeline as a live deployment, ending in `metajson ! appsink`, on a folder
+//! of images (one `frame` record per image, recursively, sorted, `source` =
+//! the image's path in the folder), a video file, a URI or a camera device
+//! (a `frame` record per frame, then the `person-event` and `content-report`
+//! records): the records of `schema/blickfang-records.schema.json`, written
+//! by the one record writer, `metajson`.
 //!
-//! `blickfang evaluate-demographics --dataset utkface|fairface <FILE.jsonl>`
-//! scores `analyze` output against the labels of the shared UTKFace or
-//! FairFace subset.
+//! The `evaluate-*` commands score `analyze` output (its frame records)
+//! against the labels of the shared data sets.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use gstblickfang::meta;
 
@@ -190,19 +192,14 @@ fn evaluate_headpose(labels: &Path, predictions: &Path) -> Result<()> {
     let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
     let labels = headpose::parse_labels(&read(labels)?).map_err(anyhow::Error::msg)?;
     let mut faces: std::collections::HashMap<String, Vec<(BBox, [f64; 3])>> = Default::default();
-    for line in read(predictions)?.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).context("bad predictions line")?;
-        let Some(path) = v["path"].as_str() else { continue };
-        let file = Path::new(path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    for r in blickfang::records::frame_records(&read(predictions)?).context("bad predictions")? {
+        let source = r.source.unwrap_or_default();
+        let file = Path::new(&source).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let entry = faces.entry(file).or_default();
-        for f in v["faces"].as_array().into_iter().flatten() {
-            let b: Vec<f32> =
-                f["box"].as_array().into_iter().flatten().filter_map(|x| x.as_f64()).map(|x| x as f32).collect();
-            let p = &f["head_pose"];
-            if let (4, Some(y), Some(pi), Some(r)) =
-                (b.len(), p["yaw"].as_f64(), p["pitch"].as_f64(), p["roll"].as_f64())
-            {
-                entry.push((BBox::new(b[0], b[1], b[2], b[3]), [y, pi, r]));
+        for f in r.faces {
+            if let Some(p) = f.head_pose {
+                let b = f.bbox.map(|v| v as f32);
+                entry.push((BBox::new(b[0], b[1], b[2], b[3]), [p.yaw, p.pitch, p.roll]));
             }
         }
     }
@@ -326,8 +323,8 @@ fn demographics(args: &AnalyzeArgs) -> Result<Option<gst::Element>> {
 }
 
 /// `--face-crops`: the image is one face. Keeps the face ROI nearest the
-/// image centre, or adds one covering the whole image (score 1: given, not
-/// detected; no landmarks: `demographics` then takes the image as a face chip).
+/// image centre, or adds one covering the whole image (confidence 1: given,
+/// not detected; no landmarks: `demographics` then takes the image as a face chip).
 fn keep_one_face(buffer: &mut gst::BufferRef, width: u32, height: u32) {
     let faces = meta::faces(buffer);
     if faces.is_empty() {
@@ -340,7 +337,7 @@ fn keep_one_face(buffer: &mut gst::BufferRef, width: u32, height: u32) {
             .field("predicted", false)
             .build();
         let mut roi = gst_video::VideoRegionOfInterestMeta::add(buffer, meta::ROI_TYPE_FACE, (0, 0, width, height));
-        roi.set_id(0);
+        roi.set_id(meta::roi_id(1));
         roi.add_param(detection);
         return;
     }
@@ -374,42 +371,6 @@ fn analysis_chain(args: &AnalyzeArgs) -> Result<Vec<gst::Element>> {
     Ok(chain)
 }
 
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
-}
-
-/// The `faces` array of a JSON line.
-fn faces_json(buffer: &gst::BufferRef) -> Value {
-    let demographics = meta::face_demographics(buffer);
-    let faces: Vec<Value> = meta::faces(buffer)
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let mut face = json!({
-                "box": f.bbox.map(round2),
-                "score": (f.confidence * 10000.0).round() / 10000.0,
-                "landmarks": f.landmarks.map(|p| p.map(round2)),
-                "id": f.id,
-            });
-            if let Some(pose) = meta::head_pose(buffer, f.id) {
-                face["head_pose"] = json!({"yaw": round2(pose[0]), "pitch": round2(pose[1]), "roll": round2(pose[2])});
-            }
-            if let Some(Some(d)) = demographics.get(i) {
-                face["age"] = json!(d.age.map(round1));
-                face["age_group"] = json!(d.age_group);
-                face["gender"] = json!(d.gender);
-                face["gender_confidence"] = json!((d.gender_confidence * 10000.0).round() / 10000.0);
-            }
-            face
-        })
-        .collect();
-    Value::Array(faces)
-}
-
 fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read folder {}", dir.display()))?
@@ -439,8 +400,19 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// The record writer at the end of every analysis pipeline: `source` names
+/// the input in each record. Images get frame records only (a photo has no
+/// audience over time) and no wall clock.
+fn metajson(source: &str, frames_only: bool) -> Result<gst::Element> {
+    let mut b = gst::ElementFactory::make("blickfang-metajson").property("source-id", source);
+    if frames_only {
+        b = b.property_from_str("mode", "frames").property_from_str("utc", "never");
+    }
+    b.build().context("cannot create blickfang-metajson")
+}
+
 /// One pipeline per image: images differ in size, and each must yield
-/// exactly one line.
+/// exactly one record.
 fn analyze_images(args: &AnalyzeArgs, dir: &Path, out: &mut dyn Write) -> Result<()> {
     let mut images = Vec::new();
     collect_images(dir, &mut images)?;
@@ -450,31 +422,24 @@ fn analyze_images(args: &AnalyzeArgs, dir: &Path, out: &mut dyn Write) -> Result
     let bar = progress(images.len() as u64, "images");
     for path in &images {
         let rel = path.strip_prefix(dir).unwrap_or(path).to_string_lossy().into_owned();
-        let sample = run_image(args, path).with_context(|| format!("{}", path.display()))?;
-        let caps = sample.caps().context("decoded image without caps")?;
-        let info = gst_video::VideoInfo::from_caps(caps).context("decoded image with bad caps")?;
-        let buffer = sample.buffer().context("decoded image without buffer")?;
-        let line = json!({
-            "path": rel,
-            "width": info.width(),
-            "height": info.height(),
-            "faces": faces_json(buffer),
-        });
-        writeln!(out, "{line}").context("cannot write the output")?;
+        let sample = run_image(args, path, &rel).with_context(|| format!("{}", path.display()))?;
+        write_record(out, &sample)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(())
 }
 
-fn run_image(args: &AnalyzeArgs, path: &Path) -> Result<gst::Sample> {
+fn run_image(args: &AnalyzeArgs, path: &Path, source: &str) -> Result<gst::Sample> {
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("filesrc").property("location", path).build()?;
     let decode = gst::ElementFactory::make("decodebin").build()?;
     let convert = gst::ElementFactory::make("videoconvert").build()?;
     let sink = gst_app::AppSink::builder().sync(false).max_buffers(1).build();
-    let chain: Vec<gst::Element> =
-        std::iter::once(convert.clone()).chain(analysis_chain(args)?).chain([sink.clone().upcast()]).collect();
+    let chain: Vec<gst::Element> = std::iter::once(convert.clone())
+        .chain(analysis_chain(args)?)
+        .chain([metajson(source, true)?, sink.clone().upcast()])
+        .collect();
     pipeline.add_many([&src, &decode])?;
     pipeline.add_many(&chain)?;
     src.link(&decode)?;
@@ -484,6 +449,13 @@ fn run_image(args: &AnalyzeArgs, path: &Path) -> Result<gst::Sample> {
     let result = wait_for_sample(&pipeline, &sink);
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+/// Writes a record line (a metajson buffer) as it is.
+fn write_record(out: &mut dyn Write, sample: &gst::Sample) -> Result<()> {
+    let buffer = sample.buffer().context("a record sample without buffer")?;
+    let map = buffer.map_readable().context("cannot read a record")?;
+    out.write_all(map.as_slice()).context("cannot write the output")
 }
 
 /// Links decodebin's video pad, when it appears, to `next`.
@@ -517,58 +489,6 @@ fn wait_for_sample(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<
     }
 }
 
-/// A per-person line (when someone leaves, with their totals) or a
-/// per-content line from gazedwell's bus messages; GStreamer's kebab-case
-/// field names become snake_case.
-fn audience_record(s: &gst::StructureRef) -> Option<Value> {
-    let kind = match s.name().as_str() {
-        gstblickfang::gazedwell::PERSON_EVENT if s.get::<String>("event").ok()? == "left" => "person",
-        gstblickfang::gazedwell::CONTENT_REPORT => "content",
-        _ => return None,
-    };
-    let mut record = serde_json::Map::new();
-    record.insert("type".into(), json!(kind));
-    for (name, value) in s.iter() {
-        if name == "event" {
-            continue;
-        }
-        record.insert(name.replace('-', "_"), gst_value_json(value));
-    }
-    Some(Value::Object(record))
-}
-
-/// Numbers, strings, booleans, arrays and structures of them as JSON.
-fn gst_value_json(v: &gst::glib::SendValue) -> Value {
-    if let Ok(x) = v.get::<f64>() {
-        return json!(round2(x));
-    }
-    if let Ok(x) = v.get::<u64>() {
-        return json!(x);
-    }
-    if let Ok(x) = v.get::<u32>() {
-        return json!(x);
-    }
-    if let Ok(x) = v.get::<i64>() {
-        return json!(x);
-    }
-    if let Ok(x) = v.get::<i32>() {
-        return json!(x);
-    }
-    if let Ok(x) = v.get::<bool>() {
-        return json!(x);
-    }
-    if let Ok(x) = v.get::<String>() {
-        return json!(x);
-    }
-    if let Ok(a) = v.get::<gst::Array>() {
-        return Value::Array(a.iter().map(gst_value_json).collect());
-    }
-    if let Ok(st) = v.get::<gst::Structure>() {
-        return Value::Object(st.iter().map(|(k, v)| (k.replace('-', "_"), gst_value_json(v))).collect());
-    }
-    Value::Null
-}
-
 fn stream_source(input: &str) -> Result<gst::Element> {
     if input.starts_with("/dev/video") {
         return Ok(gst::ElementFactory::make("v4l2src").property("device", input).build()?);
@@ -582,26 +502,49 @@ fn stream_source(input: &str) -> Result<gst::Element> {
     Ok(gst::ElementFactory::make("uridecodebin").property("uri", uri).build()?)
 }
 
-/// A video file, URI or camera: one JSON line per frame.
+/// `--max-frames`: lets `max` frames out of `pad`, then ends the stream
+/// there, so the person and content records cover exactly the frames analysed.
+fn end_after(pad: &gst::Pad, max: u64) {
+    let passed = std::sync::atomic::AtomicU64::new(0);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
+        let n = passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n <= max {
+            return gst::PadProbeReturn::Ok;
+        }
+        if n == max + 1 {
+            pad.push_event(gst::event::Eos::new());
+        }
+        gst::PadProbeReturn::Drop
+    });
+}
+
+/// A video file, URI or camera: a frame record per frame, then the person
+/// events and content reports, in stream order.
 fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
     let pipeline = gst::Pipeline::new();
     let src = stream_source(&args.input)?;
-    let convert = gst::ElementFactory::make("videoconvert").build()?;
-    let sink = gst_app::AppSink::builder().sync(false).max_buffers(4).build();
-    let chain: Vec<gst::Element> =
-        std::iter::once(convert.clone()).chain(analysis_chain(args)?).chain([sink.clone().upcast()]).collect();
+    let head = gst::ElementFactory::make("identity").build()?;
+    if let Some(max) = args.max_frames {
+        end_after(&head.static_pad("src").context("identity without src pad")?, max);
+    }
+    let sink = gst_app::AppSink::builder().sync(false).max_buffers(16).build();
+    let chain: Vec<gst::Element> = [head.clone(), gst::ElementFactory::make("videoconvert").build()?]
+        .into_iter()
+        .chain(analysis_chain(args)?)
+        .chain([metajson(&args.input, false)?, sink.clone().upcast()])
+        .collect();
     pipeline.add(&src)?;
     pipeline.add_many(&chain)?;
     gst::Element::link_many(&chain)?;
     if src.static_pad("src").is_some() {
-        src.link(&convert)?;
+        src.link(&head)?;
     } else {
-        link_decoded_video(&src, &convert);
+        link_decoded_video(&src, &head);
     }
     pipeline.set_state(gst::State::Playing).context("cannot start the pipeline")?;
     let bus = pipeline.bus().context("pipeline without bus")?;
     let mut bar: Option<ProgressBar> = None;
-    let mut frame = 0u64;
+    let mut frames = 0u64;
     let result = loop {
         if bar.is_none()
             && let Some(d) = pipeline.query_duration::<gst::ClockTime>()
@@ -609,54 +552,27 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
             bar = Some(progress(d.mseconds(), "ms"));
         }
         if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(20)) {
-            let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
-            let info = gst_video::VideoInfo::from_caps(caps).context("bad caps")?;
-            let pts = buffer.pts().map(|t| t.nseconds() as f64 / 1e9);
-            let line = json!({
-                "frame": frame,
-                "pts": pts,
-                "width": info.width(),
-                "height": info.height(),
-                "faces": faces_json(buffer),
-            });
-            writeln!(out, "{line}").context("cannot write the output")?;
-            if let (Some(b), Some(p)) = (&bar, buffer.pts()) {
-                b.set_position(p.mseconds());
-            }
-            frame += 1;
-            if args.max_frames.is_some_and(|m| frame >= m) {
-                break Ok(());
+            write_record(out, &sample)?;
+            if let Some(buffer) = sample.buffer() {
+                let is_frame = buffer
+                    .map_readable()
+                    .ok()
+                    .is_some_and(|m| blickfang::records::line_type(&String::from_utf8_lossy(m.as_slice())) == "frame");
+                frames += u64::from(is_frame);
+                if let (Some(b), Some(p)) = (&bar, buffer.pts()) {
+                    b.set_position(p.mseconds());
+                }
             }
             continue;
         }
-        let mut failed = None;
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Element]) {
-            match msg.view() {
-                gst::MessageView::Error(e) => {
-                    failed = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()))
-                }
-                gst::MessageView::Element(e) => {
-                    if let Some(record) = e.structure().and_then(audience_record) {
-                        writeln!(out, "{record}").context("cannot write the output")?;
-                    }
-                }
-                _ => {}
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(e) = msg.view() {
+                break Err(anyhow::anyhow!("{} ({})", e.error(), e.debug().unwrap_or_default()));
             }
-        }
-        if let Some(f) = failed {
-            break Err(anyhow::anyhow!("{f}"));
         }
         if sink.is_eos() {
-            // Reports posted at EOS are on the bus before the sink sees EOS.
-            while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element]) {
-                if let gst::MessageView::Element(e) = msg.view()
-                    && let Some(record) = e.structure().and_then(audience_record)
-                {
-                    writeln!(out, "{record}").context("cannot write the output")?;
-                }
-            }
             // An empty output would read as "nobody there": say the source gave nothing.
-            if frame == 0 {
+            if frames == 0 {
                 break Err(anyhow::anyhow!("{}: the source ended without a single video frame", args.input));
             }
             break Ok(());

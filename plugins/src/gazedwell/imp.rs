@@ -7,17 +7,21 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use blickfang::dwell::{Audience, Demographics, DwellConfig, Observation, PersonEvent};
+use blickfang::dwell::{Audience, ClosedPeriod, DwellConfig, Observation, PersonEvent};
 use blickfang::headpose::{self, FsaNet, HeadPose};
 use blickfang::looking::{self, LookingConfig, ViewPosition};
 use blickfang::report::{self, ContentReport};
 use blickfang::runtime;
 
-use super::{CONTENT_EVENT, CONTENT_REPORT, PERSON_EVENT};
-use crate::{meta, video};
+use crate::meta::{self, CONTENT_EVENT, CONTENT_REPORT, CONTENT_SHARE, PERSON_EVENT, secs};
+use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("gazedwell", gst::DebugColorFlags::empty(), Some("blickfang looking, dwell and attention"))
+    gst::DebugCategory::new(
+        "blickfang-gazedwell",
+        gst::DebugColorFlags::empty(),
+        Some("blickfang looking, dwell and attention"),
+    )
 });
 
 const DEFAULT_HEADPOSE_MODEL: &str = "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx";
@@ -66,11 +70,8 @@ impl Default for Settings {
 struct State {
     info: Option<gst_video::VideoInfo>,
     fsanet: Option<FsaNet>,
+    /// Presence, looking (with its hysteresis state) and content periods.
     audience: Audience,
-    /// Looking state per track, for hysteresis.
-    looking: Vec<(u64, bool)>,
-    /// The content on screen and since when (running time, seconds).
-    content: Option<(String, f64)>,
     /// A content change asked for from outside the streaming thread.
     pending_content: Option<String>,
     /// End of the last frame, running time in seconds.
@@ -212,6 +213,7 @@ impl ObjectImpl for GazeDwell {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        gst::info!(CAT, imp = self, "Changing {} to {:?}", pspec.name(), value);
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
             "headpose-model" => s.headpose_model = value.get::<Option<String>>().unwrap().unwrap_or_default(),
@@ -282,46 +284,32 @@ impl ElementImpl for GazeDwell {
     }
 }
 
-/// Seconds of a clock time.
-fn secs(t: gst::ClockTime) -> f64 {
-    t.nseconds() as f64 / 1e9
-}
-
-/// UTC as RFC 3339, from the system clock (for live sources).
-fn utc_now() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let (days, rem) = ((now.as_secs() / 86400) as i64, now.as_secs() % 86400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
-}
-
-fn person_structure(e: &PersonEvent, utc: Option<&str>) -> gst::Structure {
+/// The person event as a structure: the core's event in GStreamer's names.
+fn person_structure(e: &PersonEvent, utc: Option<String>) -> gst::Structure {
     let mut s = gst::Structure::builder(PERSON_EVENT)
         .field("event", e.kind.name())
-        .field("person", e.person)
+        .field("id", e.id)
         .field("running-time", e.time)
         .field("dwell-time", e.dwell_time)
         .field("attention-time", e.attention_time)
         .field("glances", e.glances)
         .build();
-    if let Some(d) = &e.demographics {
-        s.set("gender", d.gender.as_str());
-        s.set("age-group", d.age_group.as_str());
+    if let Some(p) = &e.profile {
+        s.set("gender", p.gender.as_str());
+        s.set("age-group", p.age_group.as_str());
+    }
+    if e.kind == blickfang::dwell::EventKind::Left {
+        let shares = e.contents.iter().map(|c| {
+            gst::Structure::builder(CONTENT_SHARE)
+                .field("content-id", c.content_id.as_str())
+                .field("start", c.start)
+                .field("end", c.end)
+                .field("dwell-time", c.dwell_time)
+                .field("attention-time", c.attention_time)
+                .build()
+        });
+        s.set("contents", gst::Array::new(shares));
+        s.set("ending", e.ending.name());
     }
     if let Some(utc) = utc {
         s.set("utc", utc);
@@ -329,11 +317,13 @@ fn person_structure(e: &PersonEvent, utc: Option<&str>) -> gst::Structure {
     s
 }
 
-fn report_structure(r: &ContentReport) -> gst::Structure {
+fn report_structure(r: &ContentReport, utc: Option<String>) -> gst::Structure {
     let mut s = gst::Structure::builder(CONTENT_REPORT)
         .field("content-id", r.content_id.as_str())
         .field("start", r.start)
         .field("end", r.end)
+        .field("running-time", r.end)
+        .field("ending", r.ending.name())
         .field("min-group-size", r.min_group_size)
         .build();
     let mut suppressed: Vec<String> = Vec::new();
@@ -371,13 +361,26 @@ fn report_structure(r: &ContentReport) -> gst::Structure {
     });
     s.set("demographics", gst::Array::new(cells));
     s.set("suppressed", gst::Array::new(suppressed));
+    if let Some(utc) = utc {
+        s.set("utc", utc);
+    }
     s
+}
+
+/// Where a face is in the frame, for the off-axis correction of "looking".
+fn view_position(face: &meta::FaceRoi, width: f32, height: f32) -> ViewPosition {
+    ViewPosition {
+        x: ((face.bbox[0] + face.bbox[2] / 2.0) as f32 / width) * 2.0 - 1.0,
+        y: ((face.bbox[1] + face.bbox[3] / 2.0) as f32 / height) * 2.0 - 1.0,
+        aspect: width / height,
+    }
 }
 
 impl GazeDwell {
     /// Posts on the bus and sends downstream (for metadata sinks) each structure.
     fn publish(&self, structures: Vec<gst::Structure>) {
         for s in structures {
+            gst::debug!(CAT, imp = self, "{s}");
             let _ = self.obj().post_message(gst::message::Element::builder(s.clone()).src(&*self.obj()).build());
             let _ = self.obj().src_pad().push_event(gst::event::CustomDownstream::new(s));
         }
@@ -388,26 +391,76 @@ impl GazeDwell {
         self.obj().sink_pad().peer_query(&mut q) && q.result().0
     }
 
-    /// Closes the current content's report at `time` and opens `next` (if any).
-    fn switch_content(
-        state: &mut State,
+    /// The wall clock of a running time (seconds), for live sources only.
+    fn utc(&self, live: bool, running_time: f64) -> Option<String> {
+        live.then(|| {
+            let at = gst::ClockTime::from_nseconds((running_time.max(0.0) * 1e9).round() as u64);
+            meta::wall_clock_utc(self.obj().upcast_ref(), Some(at))
+        })
+    }
+
+    /// The structures of person events and of a closed content period, in that order.
+    fn structures(
+        &self,
+        live: bool,
         settings: &FrameSettings,
-        time: f64,
-        next: Option<String>,
-    ) -> Option<gst::Structure> {
-        let report = state.content.take().map(|(id, start)| {
-            let presences = state.audience.take_period(start, time);
-            report_structure(&report::content_report(
-                &id,
-                start,
-                time,
-                &presences,
-                &settings.dwell,
-                settings.min_group_size,
-            ))
-        });
-        state.content = next.map(|id| (id, time));
-        report
+        events: &[PersonEvent],
+        period: Option<ClosedPeriod>,
+    ) -> Vec<gst::Structure> {
+        let mut out: Vec<gst::Structure> = events.iter().map(|e| person_structure(e, self.utc(live, e.time))).collect();
+        if let Some(period) = period {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "content {} ended ({}) after {:.2} s with {} people",
+                period.content_id,
+                period.ending.name(),
+                period.end - period.start,
+                period.presences.len()
+            );
+            let r = report::content_report(&period, &settings.dwell, settings.min_group_size);
+            out.push(report_structure(&r, self.utc(live, r.end)));
+        }
+        out
+    }
+
+    /// Opens the content on screen on the first frame (after start or a
+    /// flush) and applies a content change asked for by the property.
+    fn update_content(&self, state: &mut State, time: f64) -> Option<ClosedPeriod> {
+        if state.audience.content().is_none() {
+            let id = self.settings.lock().unwrap().content_id.clone();
+            gst::debug!(CAT, imp = self, "content {id} on screen from {time:.3} s");
+            state.pending_content = None;
+            return state.audience.switch_content(time, Some(&id));
+        }
+        let next = state.pending_content.take()?;
+        gst::debug!(CAT, imp = self, "content {next} on screen from {time:.3} s");
+        state.audience.switch_content(time, Some(&next))
+    }
+
+    /// Head pose per face: FSA-Net on the pixels (read-only), else from the landmarks.
+    fn head_poses(
+        &self,
+        state: &mut State,
+        buf: &gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        faces: &[meta::FaceRoi],
+    ) -> Result<Vec<(HeadPose, &'static str)>, gst::FlowError> {
+        let frame = if state.fsanet.is_some() && !faces.is_empty() {
+            Some(video::map_readable(&*self.obj(), buf, info)?)
+        } else {
+            None
+        };
+        let view = frame.as_ref().map(|f| video::view_of(&*self.obj(), f)).transpose()?;
+        faces
+            .iter()
+            .map(|face| {
+                Self::head_pose(&mut state.fsanet, view.as_ref(), face).map_err(|e| {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
+                    gst::FlowError::Error
+                })
+            })
+            .collect()
     }
 
     fn head_pose(
@@ -431,6 +484,40 @@ impl GazeDwell {
             }
         }
     }
+
+    /// Adds the `head-pose` and `attention` params to each face ROI.
+    fn write_rois(
+        buf: &mut gst::BufferRef,
+        faces: &[meta::FaceRoi],
+        poses: &[(HeadPose, &'static str)],
+        audience: &Audience,
+    ) {
+        for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
+            if roi.roi_type() != meta::ROI_TYPE_FACE {
+                continue;
+            }
+            let id = meta::track_id(roi.id());
+            let Some(i) = faces.iter().position(|f| f.id == id) else { continue };
+            let (pose, source) = poses[i];
+            roi.add_param(
+                gst::Structure::builder(meta::HEAD_POSE)
+                    .field("yaw", pose.yaw as f64)
+                    .field("pitch", pose.pitch as f64)
+                    .field("roll", pose.roll as f64)
+                    .field("source", source)
+                    .build(),
+            );
+            let person = audience.person(id);
+            roi.add_param(
+                gst::Structure::builder(meta::ATTENTION)
+                    .field("looking", person.is_some_and(|p| p.is_looking()))
+                    .field("dwell-time", person.map_or(0.0, |p| p.dwell_time()))
+                    .field("attention-time", person.map_or(0.0, |p| p.attention_time()))
+                    .field("glances", person.map_or(0, |p| p.glances()))
+                    .build(),
+            );
+        }
+    }
 }
 
 impl BaseTransformImpl for GazeDwell {
@@ -451,17 +538,23 @@ impl BaseTransformImpl for GazeDwell {
                 .collect::<Result<Vec<PathBuf>, _>>()
                 .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["property `headpose-model`: {}", e]))?;
             let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
-            Some(
-                FsaNet::load(&paths, &library, settings.threads as usize)
-                    .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{}", e]))?,
-            )
+            let model = FsaNet::load(&paths, &library, settings.threads as usize)
+                .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{}", e]))?;
+            gst::info!(CAT, imp = self, "head pose from FSA-Net {paths:?} ({} threads)", settings.threads);
+            Some(model)
         };
+        gst::info!(
+            CAT,
+            imp = self,
+            "started: {:?}, {:?}, k = {}",
+            settings.looking,
+            settings.dwell,
+            settings.min_group_size
+        );
         *self.state.lock().unwrap() = Some(State {
             info: None,
             fsanet,
             audience: Audience::new(settings.dwell),
-            looking: Vec::new(),
-            content: None,
             pending_content: None,
             last_end: 0.0,
             live: None,
@@ -471,12 +564,14 @@ impl BaseTransformImpl for GazeDwell {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = None;
+        gst::info!(CAT, imp = self, "stopped");
         Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info =
             gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        gst::debug!(CAT, imp = self, "caps {incaps}");
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(info);
         }
@@ -485,13 +580,15 @@ impl BaseTransformImpl for GazeDwell {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         let settings = self.settings.lock().unwrap().per_frame();
-        let mut out = Vec::new();
         match event.view() {
             gst::EventView::CustomDownstream(e) if e.structure().is_some_and(|s| s.name() == CONTENT_EVENT) => {
                 let id = e.structure().and_then(|s| s.get::<String>("content-id").ok());
+                let mut out = Vec::new();
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    let t = state.last_end;
-                    out.extend(Self::switch_content(state, &settings, t, id.clone()));
+                    let (t, live) = (state.last_end, state.live.unwrap_or(false));
+                    gst::debug!(CAT, imp = self, "content {id:?} on screen from {t:.3} s (event)");
+                    let closed = state.audience.switch_content(t, id.as_deref());
+                    out = self.structures(live, &settings, &[], closed);
                 }
                 if let Some(id) = id {
                     self.settings.lock().unwrap().content_id = id;
@@ -501,21 +598,27 @@ impl BaseTransformImpl for GazeDwell {
                 return true;
             }
             gst::EventView::Eos(_) => {
+                let mut out = Vec::new();
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    let live = state.live.unwrap_or(false);
-                    let utc = live.then(utc_now);
-                    out.extend(state.audience.finish().iter().map(|e| person_structure(e, utc.as_deref())));
-                    let t = state.last_end;
-                    out.extend(Self::switch_content(state, &settings, t, None));
+                    let (events, closed) = state.audience.finish(state.last_end);
+                    out = self.structures(state.live.unwrap_or(false), &settings, &events, closed);
                 }
                 self.publish(out);
             }
             gst::EventView::FlushStop(_) => {
+                // The timeline restarts: whoever was there leaves and the content
+                // period closes now, said as ended by a flush, rather than lost.
+                let mut out = Vec::new();
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    let (events, closed) = state.audience.flush(state.last_end);
+                    out = self.structures(state.live.unwrap_or(false), &settings, &events, closed);
                     state.audience = Audience::new(settings.dwell);
-                    state.looking.clear();
-                    state.content = None;
                 }
+                gst::debug!(CAT, imp = self, "flushed: {} records of the audience before it", out.len());
+                // After the flush-stop has passed: while flushing, downstream refuses events.
+                let ret = self.parent_sink_event(event);
+                self.publish(out);
+                return ret;
             }
             _ => {}
         }
@@ -529,12 +632,8 @@ impl BaseTransformImpl for GazeDwell {
             known.unwrap_or_else(|| self.is_live())
         };
         let segment = self.obj().segment();
-        let segment = segment.downcast_ref::<gst::ClockTime>();
-        let pts = buf.pts();
-        let time = match (segment, pts) {
-            (Some(seg), Some(pts)) => seg.to_running_time(pts).map(secs),
-            _ => None,
-        };
+        let time =
+            segment.downcast_ref::<gst::ClockTime>().zip(buf.pts()).and_then(|(seg, pts)| seg.to_running_time(pts));
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["gazedwell is not started"]);
@@ -545,117 +644,47 @@ impl BaseTransformImpl for GazeDwell {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        let Some(time) = time else {
+        let Some(time) = time.map(secs) else {
             // Without a timestamp nothing can be timed; pass the frame on untouched.
             gst::warning!(CAT, imp = self, "buffer without timestamp: not analysed");
             return Ok(gst::FlowSuccess::Ok);
         };
+        let fps = info.fps();
         let duration = buf
             .duration()
             .map(secs)
-            .or_else(|| (info.fps().numer() > 0).then(|| info.fps().denom() as f64 / info.fps().numer() as f64))
+            .or_else(|| (fps.numer() > 0).then(|| fps.denom() as f64 / fps.numer() as f64))
             .unwrap_or(0.0);
-        let mut out = Vec::new();
-        if state.content.is_none() {
-            state.content = Some((self.settings.lock().unwrap().content_id.clone(), time));
-            state.pending_content = None;
-        }
-        if let Some(next) = state.pending_content.take() {
-            out.extend(Self::switch_content(state, &settings, time, Some(next)));
-        }
+        let closed = self.update_content(state, time);
         state.audience.set_config(settings.dwell);
         let faces = meta::faces(buf);
-        let analysed = meta::is_analysed(buf);
-        // Head pose per face: FSA-Net needs the pixels, read-only.
-        let mut poses = Vec::with_capacity(faces.len());
-        {
-            let frame = if state.fsanet.is_some() && !faces.is_empty() {
-                Some(video::map_readable(&*self.obj(), buf, &info)?)
-            } else {
-                None
-            };
-            let view = frame.as_ref().map(|f| video::view_of(&*self.obj(), f)).transpose()?;
-            for face in &faces {
-                let pose = Self::head_pose(&mut state.fsanet, view.as_ref(), face).map_err(|e| {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
-                    gst::FlowError::Error
-                })?;
-                poses.push(pose);
-            }
-        }
+        let poses = self.head_poses(state, buf, &info, &faces)?;
         let (w, h) = (info.width() as f32, info.height() as f32);
-        let mut observations = Vec::with_capacity(faces.len());
-        for (face, (pose, _)) in faces.iter().zip(&poses) {
-            let id = face.id as u64;
-            let at = ViewPosition {
-                x: ((face.bbox[0] + face.bbox[2] / 2.0) as f32 / w) * 2.0 - 1.0,
-                y: ((face.bbox[1] + face.bbox[3] / 2.0) as f32 / h) * 2.0 - 1.0,
-                aspect: w / h,
-            };
-            let was = state.looking.iter().find(|l| l.0 == id).is_some_and(|l| l.1);
-            let now = looking::is_looking(pose, &at, was, &settings.looking);
-            match state.looking.iter_mut().find(|l| l.0 == id) {
-                Some(l) => l.1 = now,
-                None => state.looking.push((id, now)),
-            }
-            let demographics = face_demographics(buf, face.id);
-            observations.push(Observation { id, looking: Some(now), demographics });
-        }
-        let events = if analysed || !faces.is_empty() {
+        let profiles = meta::face_demographics(buf);
+        let observations: Vec<Observation> = faces
+            .iter()
+            .zip(&poses)
+            .enumerate()
+            .map(|(i, (face, (pose, _)))| {
+                // Hysteresis: the looking state before this frame decides the threshold.
+                let was = state.audience.is_looking(face.id);
+                let looking = looking::is_looking(pose, &view_position(face, w, h), was, &settings.looking);
+                let profile = profiles.get(i).and_then(|d| d.as_ref()).and_then(|d| d.profile());
+                Observation { id: face.id, looking: Some(looking), profile }
+            })
+            .collect();
+        // Frames facedetect did not analyse (and that carry no faces) say nothing about presence.
+        let events = if meta::is_analysed(buf) || !faces.is_empty() {
             state.audience.update(time, duration, &observations)
         } else {
             Vec::new()
         };
-        let present: Vec<u64> = state.audience.present().iter().map(|p| p.id).collect();
-        state.looking.retain(|l| present.contains(&l.0));
-        let utc = live.then(utc_now);
-        out.extend(events.iter().map(|e| person_structure(e, utc.as_deref())));
-        // Attach head pose and attention to each face ROI.
-        let totals: Vec<(u64, f64, f64, u32)> =
-            state.audience.present().iter().map(|p| (p.id, p.dwell_time(), p.attention_time(), p.glances())).collect();
-        let looking_now: Vec<(u64, bool)> = state.looking.clone();
+        gst::log!(CAT, imp = self, "{time:.3} s: {} faces, {} present", faces.len(), state.audience.present().len());
+        let out = self.structures(live, &settings, &events, closed);
         state.last_end = time + duration;
+        Self::write_rois(buf, &faces, &poses, &state.audience);
         drop(guard);
-        for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
-            if roi.roi_type() != meta::ROI_TYPE_FACE {
-                continue;
-            }
-            let id = roi.id();
-            let Some(i) = faces.iter().position(|f| f.id == id) else { continue };
-            let (pose, source) = poses[i];
-            roi.add_param(
-                gst::Structure::builder(meta::HEAD_POSE)
-                    .field("yaw", pose.yaw as f64)
-                    .field("pitch", pose.pitch as f64)
-                    .field("roll", pose.roll as f64)
-                    .field("source", source)
-                    .build(),
-            );
-            let (dwell, attention, glances) =
-                totals.iter().find(|t| t.0 == id as u64).map_or((0.0, 0.0, 0), |t| (t.1, t.2, t.3));
-            let looking = looking_now.iter().any(|l| l.0 == id as u64 && l.1);
-            roi.add_param(
-                gst::Structure::builder(meta::ATTENTION)
-                    .field("looking", looking)
-                    .field("dwell-time", dwell)
-                    .field("attention-time", attention)
-                    .field("glances", glances)
-                    .build(),
-            );
-        }
         self.publish(out);
         Ok(gst::FlowSuccess::Ok)
     }
-}
-
-/// The `demographics` param of a face ROI, when `demographics` ran and knows.
-fn face_demographics(buf: &gst::BufferRef, id: i32) -> Option<Demographics> {
-    buf.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
-        .filter(|m| m.roi_type() == meta::ROI_TYPE_FACE && m.id() == id)
-        .find_map(|m| {
-            let s = m.param(meta::DEMOGRAPHICS)?;
-            let gender = s.get::<String>("gender").ok()?;
-            let age_group = s.get::<String>("age-group").unwrap_or_else(|_| "unknown".into());
-            (gender != "unknown").then_some(Demographics { gender, age_group })
-        })
 }

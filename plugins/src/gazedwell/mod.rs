@@ -8,10 +8,12 @@
 //!
 //! On the bus, and as custom downstream events for metadata sinks, it posts
 //! `blickfang-person-event` (`event`: appeared, looking-started,
-//! looking-stopped, left; `person`, `running-time`, `dwell-time`,
+//! looking-stopped, left; `id` (the track id), `running-time`, `dwell-time`,
 //! `attention-time`, `glances`, `gender`, `age-group`, and `utc` for live
-//! sources) and, when the content changes and at EOS,
-//! `blickfang-content-report` (`content-id`, `start`, `end`, `ots`,
+//! sources; a `left` event also carries `contents`, the person's dwell and
+//! attention time per content period, and `ending`: normal, eos or flush)
+//! and, when the content changes, at EOS and at a flushing seek,
+//! `blickfang-content-report` (`content-id`, `start`, `end`, `ending`, `ots`,
 //! `watchers`, `conversion`, `attention-time-total`, `attention-time-mean`,
 //! `dwell-time-total`, `dwell-histogram`, `attention-histogram`,
 //! `demographics` (array of `cell` structures: `gender`, `age-group`, `ots`),
@@ -32,11 +34,6 @@ use gst::prelude::*;
 
 mod imp;
 
-/// Name of the custom downstream event that changes the content on screen.
-pub const CONTENT_EVENT: &str = "blickfang-content";
-pub const PERSON_EVENT: &str = "blickfang-person-event";
-pub const CONTENT_REPORT: &str = "blickfang-content-report";
-
 glib::wrapper! {
     pub struct GazeDwell(ObjectSubclass<imp::GazeDwell>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
@@ -47,5 +44,7 @@ pub fn register(plugin: Option<&gst::Plugin>) -> Result<(), glib::BoolError> {
 
 /// The custom event a player sends downstream to say what is on screen.
 pub fn content_event(content_id: &str) -> gst::Event {
-    gst::event::CustomDownstream::new(gst::Structure::builder(CONTENT_EVENT).field("content-id", content_id).build())
+    gst::event::CustomDownstream::new(
+        gst::Structure::builder(crate::meta::CONTENT_EVENT).field("content-id", content_id).build(),
+    )
 }

@@ -1,5 +1,4 @@
 use std::sync::{LazyLock, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use gst::glib;
 use gst::prelude::*;
@@ -8,11 +7,15 @@ use serde_json::{Map, Value};
 
 use blickfang::records::{self, Face, FrameInfo, RecordBuilder, RecordType, Timing};
 
-use super::{CONTENT_REPORT, Mode, NDJSON_CAPS, PERSON_EVENT, Utc};
-use crate::meta;
+use super::{Mode, NDJSON_CAPS, Utc};
+use crate::meta::{self, CONTENT_REPORT, PERSON_EVENT, secs};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("metajson", gst::DebugColorFlags::empty(), Some("blickfang metadata to JSON lines"))
+    gst::DebugCategory::new(
+        "blickfang-metajson",
+        gst::DebugColorFlags::empty(),
+        Some("blickfang metadata to JSON lines"),
+    )
 });
 
 const DEFAULT_SKIP_EMPTY: bool = false;
@@ -21,8 +24,16 @@ const DEFAULT_SKIP_EMPTY: bool = false;
 struct Settings {
     mode: Mode,
     skip_empty: bool,
+    /// `None`: the host name (as blickfang-mqttsink's topic).
     screen_id: Option<String>,
+    source_id: Option<String>,
     utc: Utc,
+}
+
+impl Settings {
+    fn screen(&self) -> String {
+        self.screen_id.clone().unwrap_or_else(|| glib::host_name().to_string())
+    }
 }
 
 /// Per stream; reset when the element goes back to READY.
@@ -55,8 +66,9 @@ pub struct MetaJson {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
-    /// `seq` increases over the element's whole life, across restarts.
-    builder: Mutex<RecordBuilder>,
+    /// The records of this run: made at READY→PAUSED with a new run id, so
+    /// (screen, run, seq) never repeats, also when a pipeline restarts.
+    builder: Mutex<Option<RecordBuilder>>,
 }
 
 #[glib::object_subclass]
@@ -112,7 +124,15 @@ impl ObjectImpl for MetaJson {
                     .build(),
                 glib::ParamSpecString::builder("screen-id")
                     .nick("Screen id")
-                    .blurb("Identifies the screen in every record (`screen`); unset: no `screen` field")
+                    .blurb(
+                        "Identifies the screen in every record (`screen`); unset: the host name, as \
+                            blickfang-mqttsink's topic",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("source-id")
+                    .nick("Source id")
+                    .blurb("Identifies the video source (camera, file) in every record (`source`); unset: no `source`")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("utc", Utc::Live)
@@ -129,14 +149,13 @@ impl ObjectImpl for MetaJson {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        gst::info!(CAT, imp = self, "Changing {} to {:?}", pspec.name(), value);
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
             "mode" => s.mode = value.get().unwrap(),
             "skip-empty" => s.skip_empty = value.get().unwrap(),
-            "screen-id" => {
-                s.screen_id = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty());
-                self.builder.lock().unwrap().set_screen(s.screen_id.clone());
-            }
+            "screen-id" => s.screen_id = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
+            "source-id" => s.source_id = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
             "utc" => s.utc = value.get().unwrap(),
             name => unimplemented!("property {name}"),
         }
@@ -148,6 +167,7 @@ impl ObjectImpl for MetaJson {
             "mode" => s.mode.to_value(),
             "skip-empty" => s.skip_empty.to_value(),
             "screen-id" => s.screen_id.to_value(),
+            "source-id" => s.source_id.to_value(),
             "utc" => s.utc.to_value(),
             name => unimplemented!("property {name}"),
         }
@@ -188,17 +208,30 @@ impl ElementImpl for MetaJson {
     }
 
     fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            let s = self.settings.lock().unwrap().clone();
+            let builder = RecordBuilder::new(s.screen(), glib::uuid_string_random().as_str(), s.source_id.clone());
+            gst::info!(
+                CAT,
+                imp = self,
+                "run {} on screen {:?}, source {:?}: {:?}, skip-empty {}, utc {:?}",
+                builder.run(),
+                s.screen(),
+                s.source_id,
+                s.mode,
+                s.skip_empty,
+                s.utc
+            );
+            *self.builder.lock().unwrap() = Some(builder);
+        }
         let ret = self.parent_change_state(transition)?;
         if transition == gst::StateChange::PausedToReady {
             *self.state.lock().unwrap() = State::default();
+            *self.builder.lock().unwrap() = None;
+            gst::info!(CAT, imp = self, "run ended");
         }
         Ok(ret)
     }
-}
-
-/// Seconds of a clock time.
-fn secs(t: gst::ClockTime) -> f64 {
-    t.nseconds() as f64 / 1e9
 }
 
 /// The faces on a buffer, with every ROI param besides `detection`.
@@ -216,9 +249,9 @@ fn faces(buffer: &gst::BufferRef) -> Vec<Face> {
         .into_iter()
         .zip(params)
         .map(|(f, params)| Face {
-            id: f.id.into(),
+            id: f.id,
             bbox: f.bbox,
-            score: f.confidence,
+            confidence: f.confidence,
             landmarks: f.landmarks,
             predicted: f.predicted,
             params,
@@ -249,8 +282,10 @@ impl MetaJson {
         }
         let info = FrameInfo { width, height, analysis: meta::analysis(&buffer).map(|s| super::structure_json(&s)) };
         let n = faces.len();
-        let record = self.builder.lock().unwrap().frame(&timing, info, faces);
-        gst::trace!(CAT, imp = self, "frame record with {n} faces");
+        let Some(record) = self.builder.lock().unwrap().as_mut().map(|b| b.frame(&timing, info, faces)) else {
+            return Err(gst::FlowError::Flushing);
+        };
+        gst::log!(CAT, imp = self, "frame record with {n} faces");
         self.push_record(&record, pts, buffer.duration())
     }
 
@@ -266,6 +301,7 @@ impl MetaJson {
                     );
                     return false;
                 };
+                gst::debug!(CAT, imp = self, "caps {}", c.caps());
                 {
                     let mut state = self.state.lock().unwrap();
                     state.width = info.width();
@@ -314,12 +350,37 @@ impl MetaJson {
         if !blickfang::records::Mode::from(settings.mode).accepts(kind) {
             return Ok(gst::FlowSuccess::Ok);
         }
-        let (timing, pts) = {
+        let fields = super::structure_json(s);
+        let (last, pts) = {
             let state = self.state.lock().unwrap();
             (state.last.clone(), state.last_pts)
         };
-        let record = self.builder.lock().unwrap().event(kind, &timing, &super::structure_json(s));
+        // An event is timed by its own running time (and its wall clock on the
+        // same clock as a frame's), else by the frame before it.
+        let timing = match fields.get("running_time").and_then(Value::as_f64).filter(|t| *t >= 0.0) {
+            Some(t) => {
+                let at = gst::ClockTime::from_nseconds((t * 1e9).round() as u64);
+                Timing {
+                    pts: None,
+                    running_time: Some(t),
+                    utc: self.wants_utc(&settings).then(|| meta::wall_clock_utc(self.obj().upcast_ref(), Some(at))),
+                }
+            }
+            None => last,
+        };
+        let Some(record) = self.builder.lock().unwrap().as_mut().map(|b| b.event(kind, &timing, &fields)) else {
+            return Err(gst::FlowError::Flushing);
+        };
+        gst::log!(CAT, imp = self, "{} record", kind.as_str());
         self.push_record(&record, pts, None)
+    }
+
+    fn wants_utc(&self, settings: &Settings) -> bool {
+        match settings.utc {
+            Utc::Never => false,
+            Utc::Always => true,
+            Utc::Live => self.is_live(),
+        }
     }
 
     fn frame_timing(&self, pts: Option<gst::ClockTime>, settings: &Settings) -> Timing {
@@ -327,15 +388,10 @@ impl MetaJson {
             let state = self.state.lock().unwrap();
             pts.and_then(|p| state.segment.to_running_time(p))
         };
-        let utc = match settings.utc {
-            Utc::Never => false,
-            Utc::Always => true,
-            Utc::Live => self.is_live(),
-        };
         Timing {
             pts: pts.map(secs),
             running_time: running_time.map(secs),
-            utc: utc.then(|| self.wall_clock(running_time)),
+            utc: self.wants_utc(settings).then(|| meta::wall_clock_utc(self.obj().upcast_ref(), running_time)),
         }
     }
 
@@ -348,20 +404,6 @@ impl MetaJson {
         let live = self.sinkpad.peer_query(&mut q) && q.result().0;
         self.state.lock().unwrap().live = Some(live);
         live
-    }
-
-    /// The wall-clock time at which the frame at `running_time` was (or will
-    /// be) on the pipeline clock; now, without a clock.
-    fn wall_clock(&self, running_time: Option<gst::ClockTime>) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
-        let obj = self.obj();
-        let age = (|| {
-            let clock = obj.clock()?;
-            let at = obj.base_time()? + running_time?;
-            Some(clock.time().nseconds() as i128 - at.nseconds() as i128)
-        })()
-        .unwrap_or(0);
-        records::utc_rfc3339(now - age)
     }
 
     /// Stream-start, caps and segment on the source pad before a record

@@ -7,7 +7,7 @@
 //!   further structure param: `demographics`, `head-pose`, `attention`, ...)
 //!   and the analysis marker;
 //! - `person-event` / `content-report`: from custom downstream events whose
-//!   structure is named [`PERSON_EVENT`] / [`CONTENT_REPORT`] (sent by `gazedwell`).
+//!   structure is named `meta::PERSON_EVENT` / `meta::CONTENT_REPORT` (sent by `gazedwell`).
 //!
 //! The video memory is never mapped: only metas, caps and timestamps are read.
 //!
@@ -22,10 +22,6 @@ use serde_json::{Map, Value};
 
 mod imp;
 
-/// Name of the custom downstream event structure that becomes a `person-event` record.
-pub const PERSON_EVENT: &str = "blickfang-person-event";
-/// Name of the custom downstream event structure that becomes a `content-report` record.
-pub const CONTENT_REPORT: &str = "blickfang-content-report";
 /// Caps of the output.
 pub const NDJSON_CAPS: &str = "application/x-ndjson";
 
