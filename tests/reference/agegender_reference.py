@@ -39,10 +39,12 @@ def load(kind, jsonl):
     boxes = {}
     for line in open(jsonl):
         d = json.loads(line)
+        if d.get("type") != "frame":
+            continue
         w, h = d["width"], d["height"]
         faces = d["faces"]
         f = min(faces, key=lambda f: math.hypot(f["box"][0] + f["box"][2] / 2 - w / 2, f["box"][1] + f["box"][3] / 2 - h / 2)) if faces else None
-        boxes[d["path"].split("/")[-1]] = f["box"] if f else [0, 0, w, h]
+        boxes[d["source"].split("/")[-1]] = f["box"] if f else [0, 0, w, h]
     rows = list(csv.DictReader(open(os.path.join(SHARED, "data", folder, "labels.csv"))))
     images = [cv2.imread(os.path.join(SHARED, "data", folder, "images", r["file"])) for r in rows]
     return rows, images, [boxes[r["file"]] for r in rows]

@@ -42,7 +42,11 @@ def load(jsonl, labels):
     preds = {}
     for line in open(jsonl):
         d = json.loads(line)
-        preds[d["path"].split("/")[-1]] = central(d["faces"], d["width"], d["height"])
+        if d.get("type") != "frame":
+            continue
+        # A record's face keeps age and gender in its `demographics` object.
+        faces = [dict(f, **f.get("demographics", {})) for f in d["faces"]]
+        preds[d["source"].split("/")[-1]] = central(faces, d["width"], d["height"])
     rows, p, a = [], [], []
     for r in csv.DictReader(open(labels)):
         f = preds.get(r["file"])
