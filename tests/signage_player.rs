@@ -23,7 +23,7 @@ const FRAME: f64 = 1.0 / 12.0;
 const PLAYLIST: [(&str, f64); 2] = [("spring-sale", 1.5), ("coffee", 1.0)];
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A python3 that has PyGObject with GStreamer: `$BLICKFANG_PYTHON`, else
