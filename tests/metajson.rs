@@ -390,7 +390,7 @@ fn blickfang_analyze_lines_match_the_schema() {
         (common::data(CLIP), vec!["--max-frames", "12"], "analyze_frame"),
     ] {
         let out = dir.join("out.jsonl");
-        let status = Command::new(common::blickfang_bin())
+        let status = Command::new(common::blickfang_binary_path())
             .arg("analyze")
             .arg(&input)
             .arg("--output")
@@ -417,7 +417,7 @@ fn blickfang_analyze_lines_match_the_schema() {
 fn analyze_never_succeeds_silently_without_frames() {
     let clip = common::data("videos_people/3ddfa_obama.mp4");
     let out = std::env::temp_dir().join(format!("blickfang-no-frames-{}.jsonl", std::process::id()));
-    let run = Command::new(common::blickfang_bin())
+    let run = Command::new(common::blickfang_binary_path())
         .arg("analyze")
         .arg(&clip)
         .arg("--output")

@@ -33,7 +33,7 @@ pub fn profile_dir() -> PathBuf {
 
 /// The `blickfang` binary (package blickfang-cli). `cargo test` does not build
 /// another package's binaries: `make test` builds the workspace first.
-pub fn blickfang_bin() -> PathBuf {
+pub fn blickfang_binary_path() -> PathBuf {
     let bin = profile_dir().join("blickfang");
     assert!(
         bin.exists(),
