@@ -16,9 +16,13 @@ pub fn init() {
     });
 }
 
-/// `$BLICKFANG_SHARED_DIR`, default `../shared` beside the checkout.
+/// `$BLICKFANG_SHARED_DIR`, default `../shared` beside the checkout (the
+/// tests are not installed, so they may know where they were built; the
+/// library's own default is relative to the current directory).
 pub fn shared_dir() -> PathBuf {
-    blickfang::eval::shared_dir()
+    std::env::var_os("BLICKFANG_SHARED_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"), PathBuf::from)
 }
 
 /// `target/<profile>/`, where cargo puts the built binaries and the plugin
