@@ -38,7 +38,7 @@ fn plugin_dir(dir: &Path) -> PathBuf {
 fn strace() -> &'static str {
     assert!(
         Path::new("/usr/bin/strace").exists(),
-        "strace is not installed (apt package `strace`; `make setup` installs it)"
+        "strace is not installed (apt package `strace`; `make test` installs it)"
     );
     "/usr/bin/strace"
 }

@@ -8,7 +8,7 @@
 //!   inside the redacted area; goal >= 99 %.
 //!
 //! deface runs from `BLICKFANG_DEFACE_PYTHON` (default `.venv-ref/bin/python`,
-//! which scripts/setup.sh installs) through tests/reference/deface_redact.py,
+//! which scripts/setup.sh --test installs) through tests/reference/deface_redact.py,
 //! into a temporary folder this test deletes. Under CI=true a missing deface
 //! fails the test; elsewhere its rows read "unavailable".
 
@@ -41,7 +41,7 @@ fn opencv_factory(name: &str) -> gst::ElementFactory {
         .features_by_plugin("opencv")
         .into_iter()
         .find(|f| f.name() == name)
-        .unwrap_or_else(|| panic!("OpenCV's {name} is missing: install gstreamer1.0-opencv (make setup does)"));
+        .unwrap_or_else(|| panic!("OpenCV's {name} is missing: install gstreamer1.0-opencv (make test does)"));
     feature.downcast::<gst::ElementFactory>().unwrap()
 }
 
@@ -150,7 +150,7 @@ fn deface_python() -> Option<PathBuf> {
         return Some(py);
     }
     let why = format!(
-        "deface is not importable by {} (scripts/setup.sh installs it; or set BLICKFANG_DEFACE_PYTHON)",
+        "deface is not importable by {} (scripts/setup.sh --test installs it; or set BLICKFANG_DEFACE_PYTHON)",
         py.display()
     );
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");

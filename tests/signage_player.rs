@@ -5,7 +5,7 @@
 //! and a non-zero exit on a broken input.
 //!
 //! Needs python3 with PyGObject (Debian python3-gi, gir1.2-gstreamer-1.0,
-//! gir1.2-gst-plugins-base-1.0; scripts/setup.sh installs them). Without it the
+//! gir1.2-gst-plugins-base-1.0; scripts/setup.sh --test installs them). Without it the
 //! test says so and passes, except under CI=true, where it fails.
 
 mod common;
