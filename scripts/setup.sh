@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Installs whatever blickfang needs and is missing: Debian packages, ONNX
-# Runtime (the shared library from the PyPI onnxruntime wheel) and the models
-# (from a mirror folder, else upstream), every file SHA-256 checked.
+# Installs whatever blickfang needs and is missing, every file SHA-256 checked.
 # Idempotent: a second run only checks.
+#
+#   scripts/setup.sh           running and building: GStreamer (runtime, codecs,
+#                              dev files), ONNX Runtime (the shared library from
+#                              the PyPI onnxruntime wheel), the models (from a
+#                              mirror folder, else upstream). `make setup`, `make run`.
+#   scripts/setup.sh --test    + the peers the tests compare with or start: OpenCV's
+#                              GStreamer plugin and Haar data, deface, mosquitto,
+#                              strace, PyGObject. `make test`.
+#   scripts/setup.sh --bench   + cv2 5 (YuNet's reference) for the benchmarks. `make bench*`.
+#
+# The peers stay out of the plain setup: a user running blickfang needs none of
+# them, and OpenCV's plugin also registers an element called `facedetect`,
+# which then takes that short name from ours.
 #
 #   BLICKFANG_DATA_DIR     where ONNX Runtime and models go
 #                          (default ${XDG_DATA_HOME:-~/.local/share}/blickfang)
@@ -15,6 +26,12 @@ data_dir=${BLICKFANG_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/blickfang}
 shared=${BLICKFANG_SHARED_DIR:-$root/../shared}
 mirror=${BLICKFANG_MODEL_MIRROR:-$shared/models}
 
+mode=${1:-}
+case "$mode" in
+    '' | --test | --bench) ;;
+    *) echo "usage: $0 [--test | --bench]" >&2; exit 2 ;;
+esac
+
 ORT_VERSION=1.32.0
 ORT_LIB_SHA256=6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
 
@@ -22,11 +39,17 @@ say() { echo "setup: $*"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-apt_packages=(
+# Running and building blickfang.
+apt_base=(
     pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+    # pip fetches the ONNX Runtime wheel; unzip opens it; curl fetches models without a mirror.
     python3-pip unzip ca-certificates curl
+)
+
+# The tests' peers (--test and --bench).
+apt_test=(
     # python3 -m venv for .venv-ref (deface, which the redaction test compares with; cv2's YuNet).
     python3-venv
     # OpenCV's Haar facedetect/faceblur: the peers the tests and benchmarks compare with.
@@ -39,8 +62,8 @@ apt_packages=(
 )
 
 install_apt() {
-    local missing=()
-    for p in "${apt_packages[@]}"; do
+    local missing=() p
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -98,21 +121,14 @@ check_rust() {
     command -v cargo >/dev/null || { say "cargo not found: install Rust >= 1.92 (https://rustup.rs)"; exit 1; }
 }
 
-# Only for `make bench`: cv2's YuNet, the reference implementation, in a venv
-# of its own so the system Python stays untouched.
+# Only for `make bench*`: cv2's YuNet, the reference implementation, in a venv
+# of its own so the system Python stays untouched (python3-venv comes with the
+# test packages).
 install_bench_deps() {
-    local missing=() p venv=$root/.venv-ref
-    for p in python3-venv; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing ${missing[*]}"
-        as_root apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    fi
+    local venv=$root/.venv-ref
     if ! "$venv/bin/python" -c 'import cv2, numpy; assert cv2.__version__ == "5.0.0"' 2>/dev/null; then
         say "creating $venv with opencv-python-headless 5.0.0.93"
-        python3 -m venv "$venv"
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
         "$venv/bin/python" -m pip install -q 'opencv-python-headless==5.0.0.93' numpy
     fi
 }
@@ -140,12 +156,18 @@ assert m.version('deface') == '$DEFACE_VERSION'" 2>/dev/null; then
     "$venv/bin/deface" --version >/dev/null || { say "deface does not run from $venv"; exit 1; }
 }
 
-install_apt
+if [ -n "$mode" ]; then
+    install_apt "${apt_base[@]}" "${apt_test[@]}"
+else
+    install_apt "${apt_base[@]}"
+fi
 install_onnxruntime
 install_models
 check_rust
-install_deface
-if [ "${1:-}" = --bench ]; then
+if [ -n "$mode" ]; then
+    install_deface
+fi
+if [ "$mode" = --bench ]; then
     install_bench_deps
 fi
-say "ready: ONNX Runtime and models in $data_dir"
+say "ready${mode:+ (with the ${mode#--} peers)}: ONNX Runtime and models in $data_dir"

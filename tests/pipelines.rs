@@ -11,7 +11,7 @@ use gst::prelude::*;
 #[test]
 fn every_example_pipeline_runs() {
     common::init();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines");
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let data = common::data("");

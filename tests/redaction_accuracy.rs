@@ -8,7 +8,7 @@
 //!   inside the redacted area; goal >= 99 %.
 //!
 //! deface runs from `BLICKFANG_DEFACE_PYTHON` (default `.venv-ref/bin/python`,
-//! which scripts/setup.sh installs) through tests/reference/deface_redact.py,
+//! which scripts/setup.sh --test installs) through tests/reference/deface_redact.py,
 //! into a temporary folder this test deletes. Under CI=true a missing deface
 //! fails the test; elsewhere its rows read "unavailable".
 
@@ -41,7 +41,7 @@ fn opencv_factory(name: &str) -> gst::ElementFactory {
         .features_by_plugin("opencv")
         .into_iter()
         .find(|f| f.name() == name)
-        .unwrap_or_else(|| panic!("OpenCV's {name} is missing: install gstreamer1.0-opencv (make setup does)"));
+        .unwrap_or_else(|| panic!("OpenCV's {name} is missing: install gstreamer1.0-opencv (make test does)"));
     feature.downcast::<gst::ElementFactory>().unwrap()
 }
 
@@ -141,7 +141,7 @@ impl Drop for TempDir {
 
 /// The Python that has deface, or None (a panic under CI=true).
 fn deface_python() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let py = std::env::var_os("BLICKFANG_DEFACE_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join(".venv-ref/bin/python"));
@@ -150,7 +150,7 @@ fn deface_python() -> Option<PathBuf> {
         return Some(py);
     }
     let why = format!(
-        "deface is not importable by {} (scripts/setup.sh installs it; or set BLICKFANG_DEFACE_PYTHON)",
+        "deface is not importable by {} (scripts/setup.sh --test installs it; or set BLICKFANG_DEFACE_PYTHON)",
         py.display()
     );
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
@@ -164,7 +164,7 @@ fn run_deface(python: &Path, images: &Path, paths: &[&str], out: &Path) -> Strin
     let list = out.join("images.txt");
     std::fs::create_dir_all(out).unwrap();
     std::fs::write(&list, paths.join("\n")).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/deface_redact.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/deface_redact.py");
     let o = Command::new(python)
         .arg(script)
         .arg("--files-from")

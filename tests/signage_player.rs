@@ -5,7 +5,7 @@
 //! and a non-zero exit on a broken input.
 //!
 //! Needs python3 with PyGObject (Debian python3-gi, gir1.2-gstreamer-1.0,
-//! gir1.2-gst-plugins-base-1.0; scripts/setup.sh installs them). Without it the
+//! gir1.2-gst-plugins-base-1.0; scripts/setup.sh --test installs them). Without it the
 //! test says so and passes, except under CI=true, where it fails.
 
 mod common;
@@ -23,7 +23,7 @@ const FRAME: f64 = 1.0 / 12.0;
 const PLAYLIST: [(&str, f64); 2] = [("spring-sale", 1.5), ("coffee", 1.0)];
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A python3 that has PyGObject with GStreamer: `$BLICKFANG_PYTHON`, else

@@ -6,13 +6,14 @@ pub mod wider;
 use std::path::PathBuf;
 
 /// The shared folder of dev data and models the evaluations, benchmarks and
-/// tests read: `$BLICKFANG_SHARED_DIR`, default `../shared` beside this
-/// checkout.
+/// tests read: `$BLICKFANG_SHARED_DIR`, default `../shared` relative to the
+/// current directory (beside a checkout run from its root). Resolved at run
+/// time, so an installed binary carries no build path.
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("BLICKFANG_SHARED_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .unwrap_or_else(|| PathBuf::from("../shared"))
 }
 
 /// Resamples behind [`bootstrap_ci95`]: enough for stable 2.5/97.5 percentiles.

@@ -3,7 +3,7 @@
 //! folder, model or ONNX Runtime fails the test: nothing passes by skipping.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use gst::prelude::*;
@@ -16,18 +16,44 @@ pub fn init() {
     });
 }
 
-/// `$BLICKFANG_SHARED_DIR`, default `../shared` beside the checkout.
+/// `$BLICKFANG_SHARED_DIR`, default `../shared` beside the checkout (the
+/// tests are not installed, so they may know where they were built; the
+/// library's own default is relative to the current directory).
 pub fn shared_dir() -> PathBuf {
-    blickfang::eval::shared_dir()
+    std::env::var_os("BLICKFANG_SHARED_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"), PathBuf::from)
+}
+
+/// `target/<profile>/`, where cargo puts the built binaries and the plugin
+/// file: the test executable runs from its `deps/` folder.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("path of the test executable");
+    exe.parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("test executable {} is not in target/<profile>/deps/", exe.display()))
+        .to_path_buf()
+}
+
+/// The `blickfang` binary (package blickfang-cli). `cargo test` does not build
+/// another package's binaries: `make test` builds the workspace first.
+pub fn blickfang_binary_path() -> PathBuf {
+    let bin = profile_dir().join("blickfang");
+    assert!(
+        bin.exists(),
+        "{} is not built (run `make build`, or `cargo build --release --workspace` first; make test does)",
+        bin.display()
+    );
+    bin
 }
 
 /// The folder of the built plugin file (the cdylib is built next to the
 /// binary; `cargo test` alone does not refresh it, `make test` builds first).
 pub fn plugin_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_blickfang")).parent().unwrap().to_path_buf();
+    let dir = profile_dir();
     assert!(
         dir.join("libgstblickfang.so").exists(),
-        "libgstblickfang.so not built in {} (run `cargo build --release` first; make test does)",
+        "libgstblickfang.so not built in {} (run `make build`, or `cargo build --release --workspace` first; make test does)",
         dir.display()
     );
     dir

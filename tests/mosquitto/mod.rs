@@ -2,7 +2,7 @@
 //! benchmark): a generated config on a free port, persistence in a private
 //! folder (so queued messages survive a stop and restart, as in production),
 //! stopped with SIGTERM as a service manager would. A missing binary fails:
-//! `scripts/setup.sh` installs it.
+//! `scripts/setup.sh --test` (`make test`) installs it.
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
@@ -22,7 +22,7 @@ fn binary() -> PathBuf {
             return p.into();
         }
     }
-    panic!("mosquitto is not installed (apt package `mosquitto`; `make setup` installs it)");
+    panic!("mosquitto is not installed (apt package `mosquitto`; `make test` installs it)");
 }
 
 pub fn free_port() -> u16 {

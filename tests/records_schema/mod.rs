@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub fn schema_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/blickfang-records.schema.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/blickfang-records.schema.json")
 }
 
 /// The compiled schema: the whole (any record) or one definition (`frame`, ...).
