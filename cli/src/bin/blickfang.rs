@@ -565,10 +565,10 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
             }
             continue;
         }
-        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(e) = msg.view() {
-                break Err(anyhow::anyhow!("{} ({})", e.error(), e.debug().unwrap_or_default()));
-            }
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
+            && let gst::MessageView::Error(e) = msg.view()
+        {
+            break Err(anyhow::anyhow!("{} ({})", e.error(), e.debug().unwrap_or_default()));
         }
         if sink.is_eos() {
             // An empty output would read as "nobody there": say the source gave nothing.
