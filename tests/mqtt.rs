@@ -658,6 +658,34 @@ fn a_broker_that_refuses_the_client_is_said_on_the_bus() {
     assert!(p.warnings().is_empty(), "{:?}", p.warnings());
     assert_eq!(p.counter("published"), 1);
     assert_eq!(sub.wait_for(Duration::from_secs(10), |r| !r.is_empty()).len(), 1);
+    drop(p);
+
+    // on-connect-failure=error: the same refusal stops the pipeline, with the broker's reason.
+    common::init();
+    let desc = format!(
+        "appsrc name=src format=bytes caps=application/x-ndjson ! blickfang-mqttsink host=127.0.0.1 port={} \
+         on-connect-failure=error",
+        broker.port
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Said with the next record, on the streaming thread.
+    let line = r#"{"schema":"blickfang/1","type":"frame","seq":0,"width":1,"height":1,"faces":[]}"#;
+    let bus = pipeline.bus().unwrap();
+    let mut msg = None;
+    for _ in 0..100 {
+        let _ = src.push_buffer(gst::Buffer::from_slice(format!("{line}\n")));
+        msg = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(50), &[gst::MessageType::Error]);
+        if msg.is_some() {
+            break;
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let Some(msg) = msg else { panic!("no error") };
+    let gst::MessageView::Error(e) = msg.view() else { unreachable!() };
+    assert!(e.error().matches(gst::ResourceError::NotAuthorized), "{:?}", e.error());
+    assert!(e.error().to_string().contains("not authorized"), "{}", e.error());
     std::fs::remove_dir_all(&dir).ok();
 }
 

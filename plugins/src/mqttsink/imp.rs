@@ -14,7 +14,7 @@ use blickfang::spool::{self, Backoff, Push, Spool};
 use rumqttc::{MqttOptions, QoS, TlsConfiguration, Transport};
 
 use super::session::{self, Config, Connection, Link, MAX_PACKET, Note, Reason, WINDOW};
-use super::{CONNECTION_MESSAGE, DRAIN_MESSAGE, DROPPED_MESSAGE};
+use super::{CONNECTION_MESSAGE, ConnectFailure, DRAIN_MESSAGE, DROPPED_MESSAGE};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("blickfang-mqttsink", gst::DebugColorFlags::empty(), Some("blickfang MQTT record sink"))
@@ -50,6 +50,7 @@ struct Settings {
     drain_timeout: u32,
     reconnect_min: u32,
     reconnect_max: u32,
+    on_connect_failure: ConnectFailure,
     tls: bool,
     ca_file: Option<String>,
     cert_file: Option<String>,
@@ -74,6 +75,7 @@ impl Default for Settings {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
+            on_connect_failure: ConnectFailure::Warn,
             tls: false,
             ca_file: None,
             cert_file: None,
@@ -93,6 +95,10 @@ struct State {
 pub struct MqttSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// With on-connect-failure=error: the error the streaming thread posts
+    /// with the next buffer (posting it from the sender thread could race
+    /// the application's own state change).
+    failure: Mutex<Option<gst::ErrorMessage>>,
 }
 
 #[glib::object_subclass]
@@ -223,6 +229,14 @@ impl ObjectImpl for MqttSink {
                     (1, u32::MAX),
                     DEFAULT_RECONNECT_MAX,
                 ),
+                glib::ParamSpecEnum::builder_with_default("on-connect-failure", ConnectFailure::Warn)
+                    .nick("On connect failure")
+                    .blurb(
+                        "What a failed connection attempt (refused credentials, TLS, no route) does besides the \
+                         blickfang-mqtt-connection message: warn and keep retrying, or post an error",
+                    )
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("tls")
                     .nick("TLS")
                     .blurb("Connect with TLS (rustls); needs ca-file")
@@ -270,6 +284,7 @@ impl ObjectImpl for MqttSink {
             "drain-timeout" => s.drain_timeout = value.get().unwrap(),
             "reconnect-min" => s.reconnect_min = value.get().unwrap(),
             "reconnect-max" => s.reconnect_max = value.get().unwrap(),
+            "on-connect-failure" => s.on_connect_failure = value.get().unwrap(),
             "tls" => s.tls = value.get().unwrap(),
             "ca-file" => s.ca_file = opt(value),
             "cert-file" => s.cert_file = opt(value),
@@ -301,6 +316,7 @@ impl ObjectImpl for MqttSink {
             "drain-timeout" => s.drain_timeout.to_value(),
             "reconnect-min" => s.reconnect_min.to_value(),
             "reconnect-max" => s.reconnect_max.to_value(),
+            "on-connect-failure" => s.on_connect_failure.to_value(),
             "tls" => s.tls.to_value(),
             "ca-file" => s.ca_file.to_value(),
             "cert-file" => s.cert_file.to_value(),
@@ -481,6 +497,17 @@ impl MqttSink {
         }
     }
 
+    /// Posts the connection failure on-connect-failure=error made fatal.
+    fn check_failure(&self) -> Result<(), gst::FlowError> {
+        match self.failure.lock().unwrap().take() {
+            Some(error) => {
+                self.post_error_message(error);
+                Err(gst::FlowError::Error)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn post_dropped(&self, dropped: u64, total: u64, queued: u64, ended: bool) {
         let s = gst::Structure::builder(DROPPED_MESSAGE)
             .field("dropped", dropped)
@@ -520,10 +547,10 @@ impl MqttSink {
             gst::element_imp_warning!(
                 self,
                 gst::ResourceError::Write,
-                [
+                (
                     "blickfang-mqttsink: {queued} records not delivered within drain-timeout ({} ms): {why}",
                     timeout.as_millis()
-                ]
+                )
             );
         } else {
             gst::debug!(CAT, imp = self, "EOS: everything delivered");
@@ -558,8 +585,9 @@ impl BaseSinkImpl for MqttSink {
         if !spool.is_empty() {
             gst::info!(CAT, imp = self, "{} records from the spool file go first", spool.len());
         }
+        *self.failure.lock().unwrap() = None;
         let link = Arc::new(Link::new(spool));
-        let poster = Poster { sink: self.obj().downgrade(), broker };
+        let poster = Poster { sink: self.obj().downgrade(), broker, on_failure: settings.on_connect_failure };
         let sender = {
             let link = link.clone();
             std::thread::Builder::new()
@@ -597,6 +625,12 @@ impl BaseSinkImpl for MqttSink {
         Ok(())
     }
 
+    /// Before preroll and render.
+    fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.check_failure()?;
+        Ok(gst::FlowSuccess::Ok)
+    }
+
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
         let mut guard = self.state.lock().unwrap();
@@ -609,6 +643,9 @@ impl BaseSinkImpl for MqttSink {
 
     fn event(&self, event: gst::Event) -> bool {
         if let gst::EventView::Eos(_) = event.view() {
+            if self.check_failure().is_err() {
+                return false;
+            }
             {
                 let mut guard = self.state.lock().unwrap();
                 if let Some(state) = guard.as_mut()
@@ -644,6 +681,7 @@ struct Poster {
     sink: glib::WeakRef<super::MqttSink>,
     /// `host:port`, for messages.
     broker: String,
+    on_failure: ConnectFailure,
 }
 
 impl session::Observer for Poster {
@@ -682,17 +720,23 @@ impl Poster {
         }
         let _ = obj.post_message(gst::message::Element::builder(s.build()).src(obj).build());
         if let (true, Connection::Failed { reason, error }) = (warn, state) {
-            let text = format!(
-                "blickfang-mqttsink, broker {broker}: {} ({error}); records stay in the spool and the sink keeps \
-                 retrying",
-                reason.describe()
-            );
-            match reason {
-                Reason::BadCredentials | Reason::NotAuthorized => {
-                    gst::element_warning!(obj, gst::ResourceError::NotAuthorized, ["{text}"])
-                }
-                Reason::Local => gst::element_warning!(obj, gst::ResourceError::Write, ["{text}"]),
-                _ => gst::element_warning!(obj, gst::ResourceError::OpenWrite, ["{text}"]),
+            // A connection lost after it was made is the spool's job, even with on-connect-failure=error.
+            let fatal = self.on_failure == ConnectFailure::Error && *reason != Reason::Lost;
+            let then = if fatal {
+                "on-connect-failure=error"
+            } else {
+                "records stay in the spool and the sink keeps retrying"
+            };
+            let text = format!("blickfang-mqttsink, broker {broker}: {} ({error}); {then}", reason.describe());
+            let domain = match reason {
+                Reason::BadCredentials | Reason::NotAuthorized => gst::ResourceError::NotAuthorized,
+                Reason::Local => gst::ResourceError::Write,
+                _ => gst::ResourceError::OpenWrite,
+            };
+            if fatal {
+                *obj.imp().failure.lock().unwrap() = Some(gst::error_msg!(domain, ("{text}")));
+            } else {
+                gst::element_warning!(obj, domain, ("{text}"));
             }
         }
     }

@@ -20,7 +20,9 @@
 //! - The connection state is posted at start and on every change
 //!   ([`CONNECTION_MESSAGE`]); a failure (refused credentials, TLS, no route)
 //!   also comes as an element warning with the broker's reason, and the sink
-//!   keeps spooling and retrying.
+//!   keeps spooling and retrying; with `on-connect-failure=error` it is an
+//!   element error instead, posted with the next record (a flow error, which
+//!   stops the pipeline).
 //! - A line that is not a JSON object, or holds something that could be pixels
 //!   (a string over 256 characters, an array over 32 numbers), is refused.
 //!
@@ -53,6 +55,24 @@ pub const DRAIN_MESSAGE: &str = "blickfang-mqtt-drain";
 /// is one topic level and the same in a record as in its topic.
 pub fn default_screen_id() -> String {
     session::screen_id(&glib::host_name())
+}
+
+/// What a failed connection attempt does (`on-connect-failure`). Either way
+/// the connection message is posted and the records stay in the spool.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "BlickfangMqttConnectFailure")]
+pub enum ConnectFailure {
+    /// The default, which the edge service relies on: nothing is lost while the spool lasts.
+    #[default]
+    #[enum_value(name = "Post a warning with the broker's reason, keep spooling and retrying", nick = "warn")]
+    Warn = 0,
+    #[enum_value(
+        name = "Post an element error with the broker's reason with the next record (stops the pipeline), \
+                unless the connection was lost after it had been made",
+        nick = "error"
+    )]
+    Error = 1,
 }
 
 glib::wrapper! {
