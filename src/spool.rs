@@ -193,8 +193,10 @@ impl Spool {
     }
 }
 
-/// Characters that would change a topic's meaning or its level structure.
-fn topic_safe(s: &str) -> String {
+/// `s` as one topic level: the characters that would change a topic's meaning
+/// or its level structure (`/`, `+`, `#`, NUL) replaced by `_`. Used for the
+/// `{screen}` and `{type}` of every topic, and for the default screen id.
+pub fn topic_level(s: &str) -> String {
     s.chars().map(|c| if matches!(c, '/' | '+' | '#' | '\0') { '_' } else { c }).collect()
 }
 
@@ -217,7 +219,7 @@ pub fn check_topic_template(template: &str) -> Result<(), String> {
 /// The topic of a record: `template` with `{screen}` and `{type}` filled in
 /// (slashes and wildcards in them replaced by `_`).
 pub fn topic(template: &str, screen: &str, kind: &str) -> String {
-    template.replace("{screen}", &topic_safe(screen)).replace("{type}", &topic_safe(kind))
+    template.replace("{screen}", &topic_level(screen)).replace("{type}", &topic_level(kind))
 }
 
 /// Exponential reconnection delays: `min`, doubling up to `max`.
@@ -339,6 +341,8 @@ mod tests {
     #[test]
     fn topics() {
         assert_eq!(topic("blickfang/{screen}/{type}", "lobby/1", "frame"), "blickfang/lobby_1/frame");
+        assert_eq!(topic_level("a/b+c#d\0e"), "a_b_c_d_e");
+        assert_eq!(topic_level("lobby-1.local"), "lobby-1.local");
         assert!(check_topic_template("blickfang/{screen}/{type}").is_ok());
         assert!(check_topic_template("a/#").is_err());
         assert!(check_topic_template("a/{id}").is_err());

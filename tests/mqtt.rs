@@ -108,6 +108,8 @@ struct Pipeline {
     src: gst_app::AppSrc,
     sink: gst::Element,
     messages: Arc<Mutex<Vec<gst::Structure>>>,
+    /// Element warnings on the bus, as "message (debug)".
+    warnings: Arc<Mutex<Vec<String>>>,
     frame: gst::Buffer,
     pushed: u64,
 }
@@ -123,19 +125,26 @@ impl Pipeline {
         src.set_caps(Some(caps));
         let sink = pipeline.by_name("sink").unwrap();
         let messages = Arc::new(Mutex::new(Vec::new()));
+        let warnings = Arc::new(Mutex::new(Vec::new()));
         {
-            let messages = messages.clone();
+            let (messages, warnings) = (messages.clone(), warnings.clone());
             pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
-                if let gst::MessageView::Element(e) = msg.view()
-                    && let Some(s) = e.structure()
-                {
-                    messages.lock().unwrap().push(s.to_owned());
+                match msg.view() {
+                    gst::MessageView::Element(e) => {
+                        if let Some(s) = e.structure() {
+                            messages.lock().unwrap().push(s.to_owned());
+                        }
+                    }
+                    gst::MessageView::Warning(w) => {
+                        warnings.lock().unwrap().push(format!("{} ({:?})", w.error(), w.debug()));
+                    }
+                    _ => {}
                 }
                 gst::BusSyncReply::Pass
             });
         }
         pipeline.set_state(gst::State::Playing).unwrap();
-        Self { pipeline, src, sink, messages, frame: frame.clone(), pushed: 0 }
+        Self { pipeline, src, sink, messages, warnings, frame: frame.clone(), pushed: 0 }
     }
 
     fn push(&mut self) {
@@ -168,6 +177,23 @@ impl Pipeline {
 
     fn messages(&self, name: &str) -> Vec<gst::Structure> {
         self.messages.lock().unwrap().iter().filter(|s| s.name() == name).cloned().collect()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap().clone()
+    }
+
+    /// Waits for a connection message with `reason`, at most `timeout`.
+    fn wait_reason(&self, reason: &str, timeout: Duration) -> Option<gst::Structure> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found =
+                self.messages(CONNECTION_MESSAGE).into_iter().find(|s| s.get::<&str>("reason").ok() == Some(reason));
+            if found.is_some() || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// EOS, then waits for it at the sink (after its drain) or an error.
@@ -266,7 +292,11 @@ fn ten_thousand_records_survive_two_broker_restarts() {
     // In order: each record's first arrival comes after the one before it.
     let firsts = first_arrivals(&got);
     assert!(firsts.windows(2).all(|w| w[0] < w[1]), "first arrivals out of order");
-    let lost = p.messages(CONNECTION_MESSAGE).iter().filter(|s| !s.get::<bool>("connected").unwrap()).count();
+    // The state at start is posted too: count the losses of a connection.
+    let states: Vec<bool> =
+        p.messages(CONNECTION_MESSAGE).iter().map(|s| s.get::<bool>("connected").unwrap()).collect();
+    assert_eq!(states.first(), Some(&false), "the state at start is on the bus");
+    let lost = states.windows(2).filter(|w| w[0] && !w[1]).count();
     assert!(lost >= 2, "the sink saw the broker go away twice: {lost}");
     assert_eq!(p.counter("dropped"), 0);
     assert_eq!(p.counter("queued"), 0);
@@ -495,7 +525,33 @@ fn tls_with_username_and_password() {
     let p = p.finish(Duration::from_secs(10));
     assert_eq!(p.counter("published"), 0);
     assert_eq!(p.counter("queued"), 1);
+    // ... and says why, on the bus, as the broker said it.
+    let refused = p.messages(CONNECTION_MESSAGE).into_iter().find(|s| s.has_field("reason")).expect("a reason");
+    let reason = refused.get::<String>("reason").unwrap();
+    assert!(["not-authorized", "bad-credentials"].contains(&reason.as_str()), "{refused:?}");
+    let warnings = p.warnings();
+    assert!(warnings.iter().any(|w| w.contains("refused") && w.contains("retrying")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("not delivered") && w.contains("refused")), "{warnings:?}");
     drop(p);
+    // A ca-file that did not sign the broker's certificate: a TLS failure, said as such.
+    let wrong_ca = props.replace("ca.crt", "server.crt") + " drain-timeout=300";
+    let mut p = Pipeline::new(&frame, &caps, &wrong_ca);
+    p.push();
+    let tls = p.wait_reason("tls", Duration::from_secs(10));
+    let p = p.finish(Duration::from_secs(10));
+    assert!(tls.is_some(), "{:?}", p.messages(CONNECTION_MESSAGE));
+    assert!(p.warnings().iter().any(|w| w.contains("TLS")), "{:?}", p.warnings());
+    assert_eq!(p.counter("published"), 0);
+    drop(p);
+    // A ca-file without a certificate can never work: an error at start that names it.
+    common::init();
+    let sink = gst::ElementFactory::make("blickfang-mqttsink")
+        .property("tls", true)
+        .property("ca-file", passwd.to_str().unwrap())
+        .build()
+        .unwrap();
+    assert!(sink.set_state(gst::State::Paused).is_err());
+    sink.set_state(gst::State::Null).unwrap();
     // Over TLS, a client without the CA cannot talk to the broker either.
     let mut options = MqttOptions::new("blickfang-test-noca", "127.0.0.1", tls_port);
     options.set_credentials("screen", "s3cret");
@@ -552,4 +608,141 @@ fn lines_that_could_hold_pixels_are_refused_and_records_may_span_buffers() {
     // Default topic blickfang/{screen}/{type}, the screen being the host name.
     assert!(got[1].0.starts_with("blickfang/") && got[1].0.ends_with("/person-event"), "{}", got[1].0);
     assert_eq!(got[1].0.split('/').count(), 3);
+}
+
+/// The repro of issue 15: a broker with `allow_anonymous false` and a sink
+/// without credentials. The sink says so at once: the state at start, then a
+/// connection message with the broker's reason and a warning naming it; it
+/// keeps the records and keeps retrying.
+#[test]
+fn a_broker_that_refuses_the_client_is_said_on_the_bus() {
+    let (frame, caps) = analysed_frame();
+    let dir = std::env::temp_dir().join(format!("blickfang-noanon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let passwd = dir.join("passwd");
+    let st = std::process::Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&passwd)
+        .args(["screen", "s3cret"])
+        .status()
+        .expect("mosquitto_passwd (apt mosquitto) runs");
+    assert!(st.success());
+    let broker = Mosquitto::start_with(&format!("password_file {}\nallow_anonymous false\n", passwd.display()));
+    let props = format!("host=127.0.0.1 port={} reconnect-min=50 reconnect-max=100 drain-timeout=500", broker.port);
+    let mut p = Pipeline::new(&frame, &caps, &props);
+    for _ in 0..20 {
+        p.push();
+    }
+    let refused = p.wait_reason("not-authorized", Duration::from_secs(10));
+    // Retried several times by now: still one message and one warning for it.
+    std::thread::sleep(Duration::from_millis(500));
+    let p = p.finish(Duration::from_secs(10));
+    let states = p.messages(CONNECTION_MESSAGE);
+    assert!(refused.is_some(), "{states:?}");
+    assert!(!states[0].get::<bool>("connected").unwrap() && !states[0].has_field("reason"), "at start: {states:?}");
+    assert_eq!(states[0].get::<String>("broker").unwrap(), format!("127.0.0.1:{}", broker.port));
+    assert_eq!(states.len(), 2, "the same failure is said once: {states:?}");
+    assert!(states[1].get::<String>("error").unwrap().contains("NotAuthorized"), "{states:?}");
+    let warnings = p.warnings();
+    let named: Vec<_> = warnings.iter().filter(|w| w.contains("not authorized") && w.contains("retrying")).collect();
+    assert_eq!(named.len(), 1, "{warnings:?}");
+    assert!(named[0].contains(&format!("127.0.0.1:{}", broker.port)), "{named:?}");
+    assert!(warnings.iter().any(|w| w.contains("20 records not delivered") && w.contains("not authorized")));
+    assert_eq!(p.counter("published"), 0);
+    assert_eq!(p.counter("queued"), 20);
+    assert_eq!(p.counter("dropped"), 0);
+    drop(p);
+
+    // With the credentials the same records go out.
+    let sub = Subscriber::start(broker.port, "blickfang-test-auth", "blickfang/#", Some(("screen", "s3cret")));
+    let mut p = Pipeline::new(&frame, &caps, &(props + " username=screen password=s3cret"));
+    p.push();
+    let p = p.finish(Duration::from_secs(10));
+    let states: Vec<bool> =
+        p.messages(CONNECTION_MESSAGE).iter().map(|s| s.get::<bool>("connected").unwrap()).collect();
+    assert_eq!(states, [false, true], "connecting, connected");
+    assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+    assert_eq!(p.counter("published"), 1);
+    assert_eq!(sub.wait_for(Duration::from_secs(10), |r| !r.is_empty()).len(), 1);
+    drop(p);
+
+    // on-connect-failure=error: the same refusal stops the pipeline, with the broker's reason.
+    common::init();
+    let desc = format!(
+        "appsrc name=src format=bytes caps=application/x-ndjson ! blickfang-mqttsink host=127.0.0.1 port={} \
+         on-connect-failure=error",
+        broker.port
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Said with the next record, on the streaming thread.
+    let line = r#"{"schema":"blickfang/1","type":"frame","seq":0,"width":1,"height":1,"faces":[]}"#;
+    let bus = pipeline.bus().unwrap();
+    let mut msg = None;
+    for _ in 0..100 {
+        let _ = src.push_buffer(gst::Buffer::from_slice(format!("{line}\n")));
+        msg = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(50), &[gst::MessageType::Error]);
+        if msg.is_some() {
+            break;
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let Some(msg) = msg else { panic!("no error") };
+    let gst::MessageView::Error(e) = msg.view() else { unreachable!() };
+    assert!(e.error().matches(gst::ResourceError::NotAuthorized), "{:?}", e.error());
+    assert!(e.error().to_string().contains("not authorized"), "{}", e.error());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Nothing listening: `unreachable`. A broker that accepts TCP and never
+/// answers: `timeout`, after `connect-timeout` milliseconds.
+#[test]
+fn an_unreachable_or_silent_broker_is_said_on_the_bus() {
+    let (frame, caps) = analysed_frame();
+    let closed = mosquitto::free_port();
+    let mut p = Pipeline::new(&frame, &caps, &format!("host=127.0.0.1 port={closed} drain-timeout=100"));
+    p.push();
+    let unreachable = p.wait_reason("unreachable", Duration::from_secs(10));
+    let p = p.finish(Duration::from_secs(10));
+    assert!(unreachable.is_some(), "{:?}", p.messages(CONNECTION_MESSAGE));
+    assert!(p.warnings().iter().any(|w| w.contains("cannot be reached")), "{:?}", p.warnings());
+    drop(p);
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let started = Instant::now();
+    let mut p =
+        Pipeline::new(&frame, &caps, &format!("host=127.0.0.1 port={port} connect-timeout=300 drain-timeout=100"));
+    p.push();
+    let timeout = p.wait_reason("timeout", Duration::from_secs(10));
+    let took = started.elapsed();
+    let p = p.finish(Duration::from_secs(10));
+    let timeout = timeout.unwrap_or_else(|| panic!("{:?}", p.messages(CONNECTION_MESSAGE)));
+    assert!(timeout.get::<String>("error").unwrap().contains("300 ms"), "{timeout:?}");
+    // Milliseconds, not seconds (rumqttc's own timer counts whole seconds).
+    assert!(took < Duration::from_millis(900), "connect-timeout=300 gave up after {took:?}");
+    drop(silent);
+}
+
+#[test]
+fn every_time_property_is_in_milliseconds() {
+    common::init();
+    let sink = gst::ElementFactory::make("blickfang-mqttsink").build().unwrap();
+    let defaults = [
+        ("keep-alive", 30_000u32),
+        ("connect-timeout", 5_000),
+        ("drain-timeout", 10_000),
+        ("reconnect-min", 100),
+        ("reconnect-max", 10_000),
+    ];
+    for (name, default) in defaults {
+        assert_eq!(sink.property::<u32>(name), default, "{name}");
+        let blurb = sink.find_property(name).unwrap().blurb().unwrap_or_default().to_string();
+        assert!(blurb.to_lowercase().contains("millisecond"), "{name}: {blurb}");
+    }
+    // MQTT counts the keep-alive in whole seconds: under one second (but not 0, none) is refused.
+    let sink = gst::ElementFactory::make("blickfang-mqttsink").property("keep-alive", 500u32).build().unwrap();
+    assert!(sink.set_state(gst::State::Paused).is_err());
+    sink.set_state(gst::State::Null).unwrap();
 }

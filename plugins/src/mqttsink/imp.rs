@@ -1,6 +1,5 @@
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,9 +11,10 @@ use gst_base::subclass::prelude::*;
 
 use blickfang::records::{self, LineSplitter};
 use blickfang::spool::{self, Backoff, Push, Spool};
-use rumqttc::{Client, Event, Incoming, MqttOptions, Outgoing, QoS, RecvTimeoutError, TlsConfiguration, Transport};
+use rumqttc::{MqttOptions, QoS, TlsConfiguration, Transport};
 
-use super::{CONNECTION_MESSAGE, DRAIN_MESSAGE, DROPPED_MESSAGE};
+use super::session::{self, Config, Connection, Link, MAX_PACKET, Note, Reason, WINDOW};
+use super::{CONNECTION_MESSAGE, ConnectFailure, DRAIN_MESSAGE, DROPPED_MESSAGE};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("blickfang-mqttsink", gst::DebugColorFlags::empty(), Some("blickfang MQTT record sink"))
@@ -24,18 +24,12 @@ const DEFAULT_HOST: &str = "localhost";
 const DEFAULT_PORT: u32 = 1883;
 const DEFAULT_TOPIC: &str = "blickfang/{screen}/{type}";
 const DEFAULT_QOS: u32 = 1;
-const DEFAULT_KEEP_ALIVE: u32 = 30;
+const DEFAULT_KEEP_ALIVE: u32 = 30_000;
 const DEFAULT_SPOOL_SIZE: u32 = 10_000;
 const DEFAULT_DRAIN_TIMEOUT: u32 = 10_000;
 const DEFAULT_RECONNECT_MIN: u32 = 100;
 const DEFAULT_RECONNECT_MAX: u32 = 10_000;
-const DEFAULT_CONNECT_TIMEOUT: u32 = 5;
-/// Records published and not yet acknowledged, at most (also rumqttc's inflight).
-const WINDOW: usize = 100;
-/// Largest record, bytes.
-const MAX_PACKET: usize = 256 * 1024;
-/// How often the sender looks for new records while waiting on the network.
-const POLL: Duration = Duration::from_millis(5);
+const DEFAULT_CONNECT_TIMEOUT: u32 = 5_000;
 /// A drop episode that goes on is posted at most this often.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -56,6 +50,7 @@ struct Settings {
     drain_timeout: u32,
     reconnect_min: u32,
     reconnect_max: u32,
+    on_connect_failure: ConnectFailure,
     tls: bool,
     ca_file: Option<String>,
     cert_file: Option<String>,
@@ -80,43 +75,12 @@ impl Default for Settings {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
+            on_connect_failure: ConnectFailure::Warn,
             tls: false,
             ca_file: None,
             cert_file: None,
             key_file: None,
         }
-    }
-}
-
-/// What the sender thread needs, fixed at start.
-struct Config {
-    options: MqttOptions,
-    connect_timeout: u64,
-    topic: String,
-    screen: String,
-    qos: QoS,
-    backoff: Backoff,
-}
-
-/// Shared between the streaming thread and the sender thread.
-struct Shared {
-    spool: Spool,
-    stop: bool,
-    /// Set by `unlock()`: a flushing seek or a state change interrupts the EOS wait.
-    flushing: bool,
-    connected: bool,
-    published: u64,
-    rejected: u64,
-}
-
-struct Link {
-    shared: Mutex<Shared>,
-    cond: Condvar,
-}
-
-impl Link {
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap()
     }
 }
 
@@ -131,6 +95,10 @@ struct State {
 pub struct MqttSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// With on-connect-failure=error: the error the streaming thread posts
+    /// with the next buffer (posting it from the sender thread could race
+    /// the application's own state change).
+    failure: Mutex<Option<gst::ErrorMessage>>,
 }
 
 #[glib::object_subclass]
@@ -197,7 +165,12 @@ impl ObjectImpl for MqttSink {
                      (frame, person-event, content-report)",
                     Some(DEFAULT_TOPIC),
                 ),
-                string_prop("screen-id", "Screen id", "Fills {screen} in the topic; unset: the host name", None),
+                string_prop(
+                    "screen-id",
+                    "Screen id",
+                    "Fills {screen} in the topic; unset: the host name with / + # replaced by _",
+                    None,
+                ),
                 uint_prop(
                     "qos",
                     "QoS",
@@ -208,15 +181,16 @@ impl ObjectImpl for MqttSink {
                 uint_prop(
                     "keep-alive",
                     "Keep alive",
-                    "MQTT keep-alive interval, seconds (0: none)",
-                    (0, 65535),
+                    "MQTT keep-alive interval, milliseconds, in whole seconds as MQTT counts it \
+                     (0: none; 1 to 999 is refused)",
+                    (0, 65_535_000),
                     DEFAULT_KEEP_ALIVE,
                 ),
                 uint_prop(
                     "connect-timeout",
                     "Connect timeout",
-                    "Seconds a connection attempt may take",
-                    (1, 600),
+                    "Milliseconds a connection attempt may take until the broker accepts it",
+                    (1, 600_000),
                     DEFAULT_CONNECT_TIMEOUT,
                 ),
                 uint_prop(
@@ -255,6 +229,14 @@ impl ObjectImpl for MqttSink {
                     (1, u32::MAX),
                     DEFAULT_RECONNECT_MAX,
                 ),
+                glib::ParamSpecEnum::builder_with_default("on-connect-failure", ConnectFailure::Warn)
+                    .nick("On connect failure")
+                    .blurb(
+                        "What a failed connection attempt (refused credentials, TLS, no route) does besides the \
+                         blickfang-mqtt-connection message: warn and keep retrying, or post an error",
+                    )
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("tls")
                     .nick("TLS")
                     .blurb("Connect with TLS (rustls); needs ca-file")
@@ -279,6 +261,11 @@ impl ObjectImpl for MqttSink {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "password" {
+            gst::info!(CAT, imp = self, "password set");
+        } else {
+            gst::info!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
+        }
         let mut s = self.settings.lock().unwrap();
         let opt = |v: &glib::Value| v.get::<Option<String>>().unwrap().filter(|v| !v.is_empty());
         match pspec.name() {
@@ -297,6 +284,7 @@ impl ObjectImpl for MqttSink {
             "drain-timeout" => s.drain_timeout = value.get().unwrap(),
             "reconnect-min" => s.reconnect_min = value.get().unwrap(),
             "reconnect-max" => s.reconnect_max = value.get().unwrap(),
+            "on-connect-failure" => s.on_connect_failure = value.get().unwrap(),
             "tls" => s.tls = value.get().unwrap(),
             "ca-file" => s.ca_file = opt(value),
             "cert-file" => s.cert_file = opt(value),
@@ -328,6 +316,7 @@ impl ObjectImpl for MqttSink {
             "drain-timeout" => s.drain_timeout.to_value(),
             "reconnect-min" => s.reconnect_min.to_value(),
             "reconnect-max" => s.reconnect_max.to_value(),
+            "on-connect-failure" => s.on_connect_failure.to_value(),
             "tls" => s.tls.to_value(),
             "ca-file" => s.ca_file.to_value(),
             "cert-file" => s.cert_file.to_value(),
@@ -361,14 +350,6 @@ impl ElementImpl for MqttSink {
     }
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "screen".into())
-}
-
 fn read_file(what: &str, path: &Option<String>) -> Result<Vec<u8>, gst::ErrorMessage> {
     let path = path
         .as_ref()
@@ -394,14 +375,17 @@ impl MqttSink {
     fn config(&self, s: &Settings) -> Result<Config, gst::ErrorMessage> {
         spool::check_topic_template(&s.topic)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["blickfang-mqttsink property topic: {e}"]))?;
+        let keep_alive = session::keep_alive(s.keep_alive).map_err(|e| {
+            gst::error_msg!(gst::ResourceError::Settings, ["blickfang-mqttsink property keep-alive: {e}"])
+        })?;
         static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let client_id = s.client_id.clone().unwrap_or_else(|| {
             let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            format!("blickfang-{}-{}-{n}", host_name(), std::process::id())
+            format!("blickfang-{}-{}-{n}", super::default_screen_id(), std::process::id())
         });
         let mut options = MqttOptions::new(client_id, s.host.clone(), s.port as u16);
         options
-            .set_keep_alive(Duration::from_secs(s.keep_alive.into()))
+            .set_keep_alive(keep_alive)
             // The spool, not the broker session, makes delivery reliable.
             .set_clean_session(true)
             .set_inflight(WINDOW as u16)
@@ -411,6 +395,13 @@ impl MqttSink {
         }
         if s.tls {
             let ca = read_file("ca-file", &s.ca_file)?;
+            // A file without a certificate can never work: say so now, not at every connection attempt.
+            if !ca.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    ["blickfang-mqttsink: ca-file {} holds no PEM certificate", s.ca_file.as_deref().unwrap_or("")]
+                ));
+            }
             let client_auth = match (&s.cert_file, &s.key_file) {
                 (None, None) => None,
                 (Some(_), Some(_)) => {
@@ -431,9 +422,9 @@ impl MqttSink {
         }
         Ok(Config {
             options,
-            connect_timeout: s.connect_timeout.into(),
+            connect_timeout: Duration::from_millis(s.connect_timeout.into()),
             topic: s.topic.clone(),
-            screen: s.screen_id.clone().unwrap_or_else(host_name),
+            screen: s.screen_id.clone().unwrap_or_else(super::default_screen_id),
             qos: match s.qos {
                 0 => QoS::AtMostOnce,
                 2 => QoS::ExactlyOnce,
@@ -459,6 +450,7 @@ impl MqttSink {
                 shared.rejected += 1;
                 shared.rejected
             };
+            gst::debug!(CAT, imp = self, "refused a record ({why}); {n} so far");
             if n == 1 || n.is_power_of_two() {
                 gst::element_imp_warning!(
                     self,
@@ -475,13 +467,17 @@ impl MqttSink {
         };
         state.link.cond.notify_all();
         match push {
-            Ok(Push::Queued { dropped: 0 }) => {}
+            Ok(Push::Queued { dropped: 0 }) => {
+                gst::log!(CAT, imp = self, "spooled a {} record, {queued} waiting", records::line_type(line));
+            }
             Ok(Push::Queued { dropped }) => {
                 gst::warning!(CAT, imp = self, "spool full: {dropped} records were dropped");
+                gst::debug!(CAT, imp = self, "spooled again after {dropped} dropped; this record says so");
                 self.post_dropped(dropped, total, queued, true);
                 state.last_drop_report = None;
             }
             Ok(Push::Dropped { episode, first }) => {
+                gst::log!(CAT, imp = self, "dropped a record: spool full ({queued} waiting, {episode} dropped)");
                 let due = state.last_drop_report.is_none_or(|t| t.elapsed() >= DROP_REPORT_INTERVAL);
                 if first || due {
                     if first {
@@ -501,6 +497,17 @@ impl MqttSink {
         }
     }
 
+    /// Posts the connection failure on-connect-failure=error made fatal.
+    fn check_failure(&self) -> Result<(), gst::FlowError> {
+        match self.failure.lock().unwrap().take() {
+            Some(error) => {
+                self.post_error_message(error);
+                Err(gst::FlowError::Error)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn post_dropped(&self, dropped: u64, total: u64, queued: u64, ended: bool) {
         let s = gst::Structure::builder(DROPPED_MESSAGE)
             .field("dropped", dropped)
@@ -515,6 +522,7 @@ impl MqttSink {
     fn drain(&self) {
         let timeout = Duration::from_millis(self.settings.lock().unwrap().drain_timeout.into());
         let Some(link) = self.state.lock().unwrap().as_ref().map(|s| s.link.clone()) else { return };
+        gst::debug!(CAT, imp = self, "EOS: waiting up to {} ms for the spool to be delivered", timeout.as_millis());
         let deadline = Instant::now() + timeout;
         let mut shared = link.lock();
         while !shared.spool.is_empty() && !shared.flushing {
@@ -522,22 +530,30 @@ impl MqttSink {
             if now >= deadline {
                 break;
             }
-            shared = link.cond.wait_timeout(shared, deadline - now).unwrap().0;
+            shared = link.cond.wait_timeout(shared, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
         let queued = shared.spool.len() as u64;
         let _ = shared.spool.sync();
+        let connection = shared.connection.clone();
         drop(shared);
         let s = gst::Structure::builder(DRAIN_MESSAGE).field("drained", queued == 0).field("queued", queued).build();
         let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         if queued > 0 {
+            let why = match &connection {
+                Connection::Connected => "the broker did not acknowledge them in time".to_string(),
+                Connection::Connecting => "no connection to the broker yet".to_string(),
+                Connection::Failed { reason, error } => format!("not connected: {} ({error})", reason.describe()),
+            };
             gst::element_imp_warning!(
                 self,
                 gst::ResourceError::Write,
-                [
-                    "blickfang-mqttsink: {queued} records not delivered within drain-timeout ({} ms)",
+                (
+                    "blickfang-mqttsink: {queued} records not delivered within drain-timeout ({} ms): {why}",
                     timeout.as_millis()
-                ]
+                )
             );
+        } else {
+            gst::debug!(CAT, imp = self, "EOS: everything delivered");
         }
     }
 }
@@ -555,26 +571,28 @@ impl BaseSinkImpl for MqttSink {
                 )
             })?,
         };
+        let broker = format!("{}:{}", settings.host, settings.port);
+        gst::info!(
+            CAT,
+            imp = self,
+            "start: broker {broker}, topic {}, screen {}, QoS {}, spool {} records{}",
+            settings.topic,
+            config.screen,
+            settings.qos,
+            settings.spool_size,
+            settings.spool_file.as_deref().map(|f| format!(" (file {f})")).unwrap_or_default()
+        );
         if !spool.is_empty() {
             gst::info!(CAT, imp = self, "{} records from the spool file go first", spool.len());
         }
-        let link = Arc::new(Link {
-            shared: Mutex::new(Shared {
-                spool,
-                stop: false,
-                flushing: false,
-                connected: false,
-                published: 0,
-                rejected: 0,
-            }),
-            cond: Condvar::new(),
-        });
-        let weak = self.obj().downgrade();
+        *self.failure.lock().unwrap() = None;
+        let link = Arc::new(Link::new(spool));
+        let poster = Poster { sink: self.obj().downgrade(), broker, on_failure: settings.on_connect_failure };
         let sender = {
             let link = link.clone();
             std::thread::Builder::new()
                 .name("blickfang-mqtt".into())
-                .spawn(move || send_loop(link, config, weak))
+                .spawn(move || session::run(&link, config, &poster))
                 .map_err(|e| {
                     gst::error_msg!(gst::CoreError::Thread, ["blickfang-mqttsink: cannot start its thread: {e}"])
                 })?
@@ -586,8 +604,7 @@ impl BaseSinkImpl for MqttSink {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let Some(mut state) = self.state.lock().unwrap().take() else { return Ok(()) };
-        state.link.lock().stop = true;
-        state.link.cond.notify_all();
+        state.link.stop();
         if let Some(t) = state.sender.take() {
             let _ = t.join();
         }
@@ -596,7 +613,22 @@ impl BaseSinkImpl for MqttSink {
         if !shared.spool.is_empty() {
             gst::warning!(CAT, imp = self, "stopped with {} records undelivered", shared.spool.len());
         }
+        gst::info!(
+            CAT,
+            imp = self,
+            "stop: {} published, {} dropped, {} refused, {} waiting",
+            shared.published,
+            shared.spool.total_dropped(),
+            shared.rejected,
+            shared.spool.len()
+        );
         Ok(())
+    }
+
+    /// Before preroll and render.
+    fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.check_failure()?;
+        Ok(gst::FlowSuccess::Ok)
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -611,6 +643,9 @@ impl BaseSinkImpl for MqttSink {
 
     fn event(&self, event: gst::Event) -> bool {
         if let gst::EventView::Eos(_) = event.view() {
+            if self.check_failure().is_err() {
+                return false;
+            }
             {
                 let mut guard = self.state.lock().unwrap();
                 if let Some(state) = guard.as_mut()
@@ -640,163 +675,69 @@ impl BaseSinkImpl for MqttSink {
     }
 }
 
-fn post(weak: &glib::WeakRef<super::MqttSink>, s: gst::Structure) {
-    if let Some(obj) = weak.upgrade() {
-        let _ = obj.post_message(gst::message::Element::builder(s).src(&obj).build());
-    }
+/// Says what the session notes, on the sender thread: connection messages
+/// and warnings on the bus, decisions at `debug`, records at `log`.
+struct Poster {
+    sink: glib::WeakRef<super::MqttSink>,
+    /// `host:port`, for messages.
+    broker: String,
+    on_failure: ConnectFailure,
 }
 
-fn set_connected(link: &Link, weak: &glib::WeakRef<super::MqttSink>, connected: bool, error: Option<&str>) {
-    let changed = {
-        let mut shared = link.lock();
-        std::mem::replace(&mut shared.connected, connected) != connected
-    };
-    if changed {
-        let mut s = gst::Structure::builder(CONNECTION_MESSAGE).field("connected", connected);
-        if let Some(e) = error {
-            s = s.field("error", e);
+impl session::Observer for Poster {
+    fn note(&self, note: Note<'_>) {
+        // Per record, and each retry of a state already said: `log`.
+        let per_record = matches!(note, Note::Published { .. } | Note::Acknowledged { .. } | Note::Retrying { .. });
+        if per_record && CAT.threshold() < gst::DebugLevel::Log {
+            return;
         }
-        post(weak, s.build());
+        let Some(obj) = self.sink.upgrade() else { return };
+        match note {
+            Note::Connection { state, warn } => self.post_connection(&obj, state, warn),
+            Note::Backlog { waiting } => {
+                gst::debug!(CAT, obj = obj, "{waiting} records waiting go out first (again if sent before)")
+            }
+            Note::Retrying { delay } => gst::log!(CAT, obj = obj, "next attempt in {} ms", delay.as_millis()),
+            Note::Published { index, topic } => gst::log!(CAT, obj = obj, "published record {index} on {topic}"),
+            Note::Acknowledged { index } => gst::log!(CAT, obj = obj, "broker acknowledged record {index}"),
+        }
     }
 }
 
-/// The sender thread: one connection after the other until stopped, waiting
-/// `backoff` between them.
-fn send_loop(link: Arc<Link>, mut config: Config, weak: glib::WeakRef<super::MqttSink>) {
-    let mut first_failure = true;
-    loop {
-        match session(&link, &mut config, &weak) {
-            Ok(()) => break,
-            Err(e) => {
-                set_connected(&link, &weak, false, Some(&e));
-                if let Some(obj) = weak.upgrade() {
-                    if first_failure {
-                        gst::warning!(
-                            CAT,
-                            obj = obj,
-                            "broker {}: {e}; reconnecting",
-                            config.options.broker_address().0
-                        );
-                    } else {
-                        gst::debug!(CAT, obj = obj, "broker: {e}");
-                    }
-                }
-                first_failure = false;
+impl Poster {
+    fn post_connection(&self, obj: &super::MqttSink, state: &Connection, warn: bool) {
+        let broker = &self.broker;
+        let mut s = gst::Structure::builder(CONNECTION_MESSAGE)
+            .field("connected", state.is_connected())
+            .field("broker", broker.as_str());
+        match state {
+            Connection::Connecting => gst::debug!(CAT, obj = obj, "connecting to {broker}"),
+            Connection::Connected => gst::debug!(CAT, obj = obj, "connected to {broker}"),
+            Connection::Failed { reason, error } => {
+                gst::debug!(CAT, obj = obj, "not connected to {broker}: {} ({error})", reason.as_str());
+                s = s.field("reason", reason.as_str()).field("error", error.as_str());
             }
         }
-        let delay = config.backoff.next_delay();
-        let shared = link.lock();
-        if shared.stop {
-            break;
-        }
-        let shared = link.cond.wait_timeout_while(shared, delay, |s| !s.stop).unwrap().0;
-        if shared.stop {
-            break;
-        }
-    }
-}
-
-/// Records handed to the client and not yet acknowledged by the broker.
-#[derive(Default)]
-struct InFlight {
-    /// Spool indexes published, in order, whose packet id is not known yet.
-    submitted: VecDeque<u64>,
-    /// Packet id to spool index.
-    sent: HashMap<u16, u64>,
-}
-
-impl InFlight {
-    fn len(&self) -> usize {
-        self.submitted.len() + self.sent.len()
-    }
-}
-
-/// One connection: publishes spooled records in order, at most [`WINDOW`]
-/// unacknowledged, and forgets each when the broker acknowledges it. Returns
-/// `Ok` when stopped, `Err` when the connection is lost (the records in
-/// flight stay in the spool and go out again on the next connection).
-fn session(link: &Link, config: &mut Config, weak: &glib::WeakRef<super::MqttSink>) -> Result<(), String> {
-    let (client, mut conn) = Client::new(config.options.clone(), WINDOW + 8);
-    let mut net = conn.eventloop.network_options();
-    net.set_tcp_nodelay(true);
-    net.set_connection_timeout(config.connect_timeout);
-    conn.eventloop.set_network_options(net);
-    let mut connected = false;
-    let mut cursor = 0u64;
-    let mut flight = InFlight::default();
-    loop {
-        if link.lock().stop {
-            let _ = client.try_disconnect();
-            let _ = conn.recv_timeout(Duration::from_millis(100));
-            return Ok(());
-        }
-        if connected {
-            submit(link, config, &client, &mut cursor, &mut flight)?;
-        }
-        // While connecting, a short timeout would cancel the handshake.
-        let wait = if connected { POLL } else { Duration::from_secs(config.connect_timeout + 1) };
-        match conn.recv_timeout(wait) {
-            Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
-                connected = true;
-                config.backoff.reset();
-                cursor = link.lock().spool.first_index();
-                set_connected(link, weak, true, None);
+        let _ = obj.post_message(gst::message::Element::builder(s.build()).src(obj).build());
+        if let (true, Connection::Failed { reason, error }) = (warn, state) {
+            // A connection lost after it was made is the spool's job, even with on-connect-failure=error.
+            let fatal = self.on_failure == ConnectFailure::Error && *reason != Reason::Lost;
+            let then = if fatal {
+                "on-connect-failure=error"
+            } else {
+                "records stay in the spool and the sink keeps retrying"
+            };
+            let text = format!("blickfang-mqttsink, broker {broker}: {} ({error}); {then}", reason.describe());
+            let domain = match reason {
+                Reason::BadCredentials | Reason::NotAuthorized => gst::ResourceError::NotAuthorized,
+                Reason::Local => gst::ResourceError::Write,
+                _ => gst::ResourceError::OpenWrite,
+            };
+            if fatal {
+                *obj.imp().failure.lock().unwrap() = Some(gst::error_msg!(domain, ("{text}")));
+            } else {
+                gst::element_warning!(obj, domain, ("{text}"));
             }
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
-                if let Some(index) = flight.submitted.pop_front() {
-                    if config.qos == QoS::AtMostOnce {
-                        acknowledge(link, index)?;
-                    } else {
-                        flight.sent.insert(pkid, index);
-                    }
-                }
-            }
-            Ok(Ok(Event::Incoming(Incoming::PubAck(ack)))) if config.qos == QoS::AtLeastOnce => {
-                if let Some(index) = flight.sent.remove(&ack.pkid) {
-                    acknowledge(link, index)?;
-                }
-            }
-            Ok(Ok(Event::Incoming(Incoming::PubRec(rec)))) if config.qos == QoS::ExactlyOnce => {
-                if let Some(index) = flight.sent.remove(&rec.pkid) {
-                    acknowledge(link, index)?;
-                }
-            }
-            Ok(Ok(_)) | Err(RecvTimeoutError::Timeout) => {}
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(RecvTimeoutError::Disconnected) => return Err("the MQTT client closed".into()),
         }
     }
-}
-
-/// Hands the next spooled records to the client, up to the window.
-fn submit(
-    link: &Link,
-    config: &Config,
-    client: &Client,
-    cursor: &mut u64,
-    flight: &mut InFlight,
-) -> Result<(), String> {
-    let shared = link.lock();
-    *cursor = (*cursor).max(shared.spool.first_index());
-    while flight.len() < WINDOW && *cursor < shared.spool.end_index() {
-        if let Some(line) = shared.spool.get(*cursor) {
-            let topic = spool::topic(&config.topic, &config.screen, &records::line_type(line));
-            client.try_publish(topic, config.qos, false, line.as_bytes().to_vec()).map_err(|e| e.to_string())?;
-            flight.submitted.push_back(*cursor);
-        }
-        *cursor += 1;
-    }
-    Ok(())
-}
-
-fn acknowledge(link: &Link, index: u64) -> Result<(), String> {
-    let mut shared = link.lock();
-    shared.spool.ack(index).map_err(|e| format!("spool file: {e}"))?;
-    shared.published += 1;
-    let empty = shared.spool.is_empty();
-    drop(shared);
-    if empty {
-        link.cond.notify_all();
-    }
-    Ok(())
 }
