@@ -111,7 +111,11 @@ fn real_clip_frames_become_valid_frame_records() {
         assert_eq!(r["schema"], "blickfang/2");
         assert_eq!(r["type"], "frame");
         assert_eq!(r["seq"], i as u64);
-        assert_eq!(r["screen"], gst::glib::host_name().as_str(), "the host name unless screen-id is set");
+        assert_eq!(
+            r["screen"],
+            gstblickfang::mqttsink::default_screen_id(),
+            "the host name, as mqttsink's topic, unless screen-id is set"
+        );
         let run = r["run"].as_str().unwrap().to_string();
         assert_eq!(run, *runs.get_or_insert_with(|| run.clone()), "one run while the element runs");
         assert_eq!(r["width"], info.width());

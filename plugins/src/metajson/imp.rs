@@ -24,7 +24,7 @@ const DEFAULT_SKIP_EMPTY: bool = false;
 struct Settings {
     mode: Mode,
     skip_empty: bool,
-    /// `None`: the host name (as blickfang-mqttsink's topic).
+    /// `None`: blickfang-mqttsink's default, the host name as a topic level.
     screen_id: Option<String>,
     source_id: Option<String>,
     utc: Utc,
@@ -32,7 +32,7 @@ struct Settings {
 
 impl Settings {
     fn screen(&self) -> String {
-        self.screen_id.clone().unwrap_or_else(|| glib::host_name().to_string())
+        self.screen_id.clone().unwrap_or_else(crate::mqttsink::default_screen_id)
     }
 }
 
