@@ -156,3 +156,52 @@ fn content_switch_by_property_and_by_event_closes_reports() {
     // The two periods tile the clip.
     assert_eq!(reports[0].get::<f64>("end").unwrap(), reports[1].get::<f64>("start").unwrap());
 }
+
+/// A player that loops its camera preview, or an analysis that seeks, flushes
+/// the pipeline: whoever was there leaves and the content period closes at
+/// the flush, said as `ending` flush, rather than being thrown away.
+#[test]
+fn a_flushing_seek_closes_the_audience_instead_of_losing_it() {
+    common::init();
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! blickfang-facedetect ! \
+         blickfang-gazedwell min-group-size=1 ! appsink name=sink sync=false max-buffers=1",
+        common::data("videos_people/intel_preview_head-pose-face-detection-female-and-male.transcoded.mp4").display()
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (mut n, mut seeks) = (0, 0);
+    while let Ok(_sample) = sink.pull_sample() {
+        n += 1;
+        // 30 frames are 1.25 s: both people are counted (min-dwell 1 s) when the seek comes.
+        if n == 30 && seeks < 2 {
+            pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, gst::ClockTime::ZERO).unwrap();
+            (n, seeks) = (0, seeks + 1);
+        }
+    }
+    let bus = pipeline.bus().unwrap();
+    let mut posted = Vec::new();
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Element(e) => posted.extend(e.structure().map(|s| s.to_owned())),
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let endings = |name: &str, event: Option<&str>| -> Vec<String> {
+        posted
+            .iter()
+            .filter(|s| s.name() == name && event.is_none_or(|e| s.get::<String>("event").is_ok_and(|k| k == e)))
+            .map(|s| s.get::<String>("ending").unwrap())
+            .collect()
+    };
+    assert_eq!(endings(CONTENT_REPORT, None), ["flush", "flush", "eos"], "one content period per segment");
+    assert_eq!(endings(PERSON_EVENT, Some("left")), ["flush", "flush", "flush", "flush", "eos", "eos"]);
+    let appeared = posted.iter().filter(|s| s.get::<String>("event").is_ok_and(|e| e == "appeared")).count();
+    assert_eq!(appeared, 6, "two people in each of the three segments, each a new presence");
+    for report in posted.iter().filter(|s| s.name() == CONTENT_REPORT) {
+        assert_eq!(report.get::<u32>("ots").unwrap(), 2, "{report}");
+    }
+}
