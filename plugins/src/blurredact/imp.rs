@@ -199,11 +199,11 @@ impl BaseTransformImpl for BlurRedact {
         gst::info!(
             CAT,
             imp = self,
-            "Started: mode {:?}, shape {:?}, margin {}, on-missing-analysis {:?}, hold {} frames",
-            s.mode,
-            s.shape,
+            "Started: mode {}, shape {}, margin {}, on-missing-analysis {}, hold {} frames",
+            nick(s.mode),
+            nick(s.shape),
             s.margin,
-            s.on_missing_analysis,
+            nick(s.on_missing_analysis),
             s.hold
         );
         Ok(())
@@ -361,4 +361,9 @@ impl BaseTransformImpl for BlurRedact {
         }
         Ok(gst::FlowSuccess::Ok)
     }
+}
+
+/// The nick of a property enum value, as a launch line writes it.
+fn nick(v: impl ToValue) -> glib::GString {
+    v.to_value().serialize().unwrap_or_default()
 }

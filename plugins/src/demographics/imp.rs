@@ -381,10 +381,10 @@ impl Demographics {
                 gst::debug!(
                     CAT,
                     imp = self,
-                    "track {} classified (yaw {:?}, sharpness {:?}): {} {:.2}, age {:.1} ({}), {} views",
+                    "track {} classified (yaw {:.0}°, sharpness {:.3}): {} {:.2}, age {:.1} ({}), {} views",
                     r.id,
-                    r.quality.yaw,
-                    r.quality.sharpness,
+                    r.quality.yaw.unwrap_or(f32::NAN),
+                    r.quality.sharpness.unwrap_or(f32::NAN),
                     e.gender.as_str(),
                     e.gender_confidence,
                     e.age.unwrap_or(f32::NAN),
@@ -399,11 +399,11 @@ impl Demographics {
             why if r.view_changed => gst::debug!(
                 CAT,
                 imp = self,
-                "track {} not classified: {} (yaw {:?}, sharpness {:?})",
+                "track {} not classified: {} (yaw {:.0}°, sharpness {:.3})",
                 r.id,
                 why.as_str(),
-                r.quality.yaw,
-                r.quality.sharpness
+                r.quality.yaw.unwrap_or(f32::NAN),
+                r.quality.sharpness.unwrap_or(f32::NAN)
             ),
             _ => {}
         }
@@ -559,7 +559,7 @@ impl BaseTransformImpl for Demographics {
         gst::log!(
             CAT,
             imp = self,
-            "pts {}: {} faces, {} classified in one batch, {:.1} ms",
+            "pts {}: {} faces, {} classified (one batch), {:.1} ms",
             buf.pts().display(),
             results.len(),
             classified,
