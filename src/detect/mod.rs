@@ -54,8 +54,9 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// The detector families we can decode; the model file's outputs decide, or
-/// the user names one.
+/// The face detector families we can decode; the model file's outputs
+/// decide, or the user names one (facedetect's `model-family`). Not to be
+/// confused with `demographics::ModelFamily`, the age/gender models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DetectorFamily {
     YuNet,
