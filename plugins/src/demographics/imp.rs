@@ -288,17 +288,7 @@ impl ObjectImpl for Demographics {
             }
             name => unimplemented!("property {name}"),
         }
-        let new = s.value(pspec.name());
-        if old.serialize().ok() != new.serialize().ok() {
-            gst::info!(
-                CAT,
-                imp = self,
-                "Changing {} from {} to {}",
-                pspec.name(),
-                old.serialize().unwrap_or_default(),
-                new.serialize().unwrap_or_default()
-            );
-        }
+        crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &s.value(pspec.name()));
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
