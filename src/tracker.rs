@@ -73,15 +73,32 @@ pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
     next_id: TrackId,
+    /// Ids the last update started and ended (kept: no allocation per frame
+    /// once grown), for the element's logs.
+    started: Vec<TrackId>,
+    ended: Vec<TrackId>,
 }
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
-        Self { config, tracks: Vec::new(), next_id: 1 }
+        Self { config, tracks: Vec::new(), next_id: 1, started: Vec::new(), ended: Vec::new() }
     }
 
     pub fn tracks(&self) -> &[Track] {
         &self.tracks
+    }
+
+    /// Ids of the tracks the last [`update`](Self::update) started (empty
+    /// after [`predict`](Self::predict) and [`clear`](Self::clear)).
+    pub fn started(&self) -> &[TrackId] {
+        &self.started
+    }
+
+    /// Ids of the tracks the last [`update`](Self::update) ended (they
+    /// missed more than `max_misses` runs in a row), or [`clear`](Self::clear)
+    /// forgot.
+    pub fn ended(&self) -> &[TrackId] {
+        &self.ended
     }
 
     /// Visible tracks, oldest first.
@@ -89,8 +106,11 @@ impl Tracker {
         self.tracks.iter().filter(|t| t.is_visible())
     }
 
-    /// Forgets every track (a new stream); ids keep counting up.
+    /// Forgets every track (a new stream): they all end; ids keep counting up.
     pub fn clear(&mut self) {
+        self.started.clear();
+        self.ended.clear();
+        self.ended.extend(self.tracks.iter().map(|t| t.id));
         self.tracks.clear();
     }
 
@@ -113,6 +133,8 @@ impl Tracker {
 
     /// A frame on which the model did not run: move tracks along their motion.
     pub fn predict(&mut self) {
+        self.started.clear();
+        self.ended.clear();
         self.tracks.iter_mut().for_each(Track::advance);
     }
 
@@ -120,6 +142,8 @@ impl Tracker {
     /// predicted boxes greedily by overlap, start tracks for the rest and end
     /// tracks that missed too many runs in a row.
     pub fn update(&mut self, detections: &[Detection]) {
+        self.started.clear();
+        self.ended.clear();
         self.tracks.iter_mut().for_each(Track::advance);
         // (cost, track, detection): overlap first, then centre distance.
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
@@ -157,10 +181,18 @@ impl Tracker {
             }
         }
         let max_misses = self.config.max_misses;
-        self.tracks.retain(|t| t.misses <= max_misses);
+        let ended = &mut self.ended;
+        self.tracks.retain(|t| {
+            let keep = t.misses <= max_misses;
+            if !keep {
+                ended.push(t.id);
+            }
+            keep
+        });
         for (d, taken) in detections.iter().zip(&det_taken) {
             if !taken {
                 let id = self.take_id();
+                self.started.push(id);
                 self.tracks.push(Track {
                     id,
                     detection: *d,
@@ -268,6 +300,21 @@ mod tests {
         assert_eq!(t.visible().count(), 0);
         t.update(&[det(1.0, 0.0)]);
         assert_eq!(t.visible().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn started_and_ended_ids_are_reported_once() {
+        let mut t = Tracker::new(TrackerConfig { max_misses: 1, ..TrackerConfig::default() });
+        t.update(&[det(0.0, 0.0), det(200.0, 0.0)]);
+        assert_eq!((t.started(), t.ended()), (&[1, 2][..], &[][..]));
+        t.predict();
+        assert!(t.started().is_empty() && t.ended().is_empty());
+        t.update(&[det(1.0, 0.0)]);
+        assert!(t.started().is_empty() && t.ended().is_empty(), "one miss keeps track 2");
+        t.update(&[det(2.0, 0.0), det(400.0, 400.0)]);
+        assert_eq!((t.started(), t.ended()), (&[3][..], &[2][..]));
+        t.clear();
+        assert_eq!((t.started(), t.ended()), (&[][..], &[1, 3][..]), "a flush ends every track");
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use gst::prelude::*;
 use gstblickfang::meta::{self, DemographicsRoi};
 
-use blickfang::demographics::{self as core, DemographicsConfig, FaceInput, ViewUse};
+use blickfang::demographics::{self as core, Estimator, EstimatorConfig, FaceInput, ViewUse};
 use blickfang::geometry::BBox;
 use blickfang::runtime;
+use blickfang::tracker::TrackId;
 
 /// facedetect ! demographics (with these properties) as one harness.
 fn harness(props: &str, caps: &gst::Caps) -> gst_check::Harness {
@@ -159,7 +160,7 @@ fn t1_engine_inputs() -> (gst::Buffer, gst::Caps, Vec<FaceInput>) {
     let faces = meta::faces(&out)
         .iter()
         .map(|f| FaceInput {
-            id: f.id as i64,
+            id: TrackId::try_from(f.id).expect("facedetect's ROI ids are track ids"),
             bbox: BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32),
             landmarks: Some(f.landmarks.map(|p| [p[0] as f32, p[1] as f32])),
             confidence: f.confidence as f32,
@@ -176,11 +177,11 @@ fn all_faces_of_a_frame_go_through_the_model_in_one_batch_and_only_when_needed()
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info).unwrap();
     let view = gstblickfang::video::frame_view(&frame).unwrap();
-    let config = DemographicsConfig {
+    let config = EstimatorConfig {
         fusion: core::FusionConfig { reclassify_interval: 3, ..Default::default() },
         ..Default::default()
     };
-    let mut engine = core::Demographics::load(config, &runtime::find_onnxruntime(None)).unwrap();
+    let mut engine = Estimator::load(config, &runtime::find_onnxruntime(None)).unwrap();
     let first = engine.process(&view, &faces).unwrap();
     assert!(first.iter().all(|r| r.view == ViewUse::Classified));
     assert_eq!((engine.stats().model_runs, engine.stats().faces_classified), (1, 6), "one batch of six");

@@ -15,6 +15,7 @@ pub mod gazedwell;
 pub mod meta;
 pub mod metajson;
 pub mod mqttsink;
+pub(crate) mod property;
 pub mod video;
 
 /// Prefix of the unambiguous element names.

@@ -10,8 +10,10 @@
 
 use std::collections::HashMap;
 
+use super::ViewUse;
 use super::calibration::Calibration;
 use super::model::RawView;
+use crate::tracker::TrackId;
 
 /// How tracks are sampled and when they freeze.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,6 +87,8 @@ struct TrackState {
     last_sample: Option<u64>,
     last_seen: u64,
     frozen: bool,
+    /// Why the track's view was or was not used on its last frame.
+    last_use: Option<ViewUse>,
 }
 
 impl TrackState {
@@ -102,7 +106,7 @@ impl TrackState {
 pub struct Fusion {
     config: FusionConfig,
     calibration: Calibration,
-    tracks: HashMap<i64, TrackState>,
+    tracks: HashMap<TrackId, TrackState>,
 }
 
 impl Fusion {
@@ -122,7 +126,7 @@ impl Fusion {
     /// Notes that track `id` is on frame `frame` and says whether it wants a
     /// new view now: not frozen, and no view yet or the last one at least
     /// `reclassify_interval` frames ago.
-    pub fn wants_view(&mut self, id: i64, frame: u64) -> bool {
+    pub fn wants_view(&mut self, id: TrackId, frame: u64) -> bool {
         let t = self.tracks.entry(id).or_default();
         t.last_seen = frame;
         !t.frozen
@@ -133,7 +137,7 @@ impl Fusion {
     /// Adds one classified view of track `id` with `weight` (see
     /// [`view_weight`]), freezing the track when it has enough views and a
     /// confident gender.
-    pub fn add_view(&mut self, id: i64, frame: u64, view: RawView, weight: f32) {
+    pub fn add_view(&mut self, id: TrackId, frame: u64, view: RawView, weight: f32) {
         let t = self.tracks.entry(id).or_default();
         if t.frozen || !view.gender_logit.is_finite() || !view.age.is_finite() || weight.is_nan() || weight <= 0.0 {
             return;
@@ -167,8 +171,15 @@ impl Fusion {
     }
 
     /// The current estimate of track `id`.
-    pub fn estimate(&self, id: i64) -> Estimate {
+    pub fn estimate(&self, id: TrackId) -> Estimate {
         self.tracks.get(&id).map_or(Estimate::NONE, |t| Self::calibrated(&self.calibration, &self.config, t))
+    }
+
+    /// Records why track `id`'s view was or was not used on this frame, and
+    /// says whether that differs from its previous frame.
+    pub fn note_view_use(&mut self, id: TrackId, view: ViewUse) -> bool {
+        let t = self.tracks.entry(id).or_default();
+        t.last_use.replace(view) != Some(view)
     }
 
     /// Forgets tracks not seen for `forget_after` frames.
@@ -298,6 +309,16 @@ mod tests {
         assert!((e.age.unwrap() - 32.9).abs() < 0.1, "{:?}", e.age);
         assert_eq!(view_weight(None), 1.0);
         assert_eq!(view_weight(Some(90.0)), 0.1);
+    }
+
+    #[test]
+    fn a_view_use_is_new_only_when_it_changes() {
+        let mut f = fusion(1, 0);
+        assert!(f.note_view_use(1, ViewUse::TooSmall));
+        assert!(!f.note_view_use(1, ViewUse::TooSmall), "the same reason again is no news");
+        assert!(f.note_view_use(2, ViewUse::TooSmall), "tracks are independent");
+        assert!(f.note_view_use(1, ViewUse::Classified));
+        assert!(f.note_view_use(1, ViewUse::TooSmall));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Age and gender per tracked face: aligned crops sampled straight from the
 //! frame, one batched model run per frame for the faces that need it,
 //! per-track fusion and freezing, calibration and age groups. The
-//! `demographics` element wraps [`Demographics`]; `eval` scores the output of
+//! `demographics` element wraps an [`Estimator`]; `eval` scores the output of
 //! `blickfang analyze` against the UTKFace and FairFace labels.
 //!
 //! A view is classified only when its track wants one (not frozen, none in
@@ -28,10 +28,11 @@ pub use model::{AgeGenderModel, DEFAULT_MODEL, ModelFamily, RawView, SMALL_MODEL
 use crate::frame::{FrameSampler, FrameView};
 use crate::geometry::{BBox, Landmarks};
 use crate::runtime::RuntimeError;
+use crate::tracker::TrackId;
 
 /// Everything that shapes the estimates; mirrors the element's properties.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DemographicsConfig {
+pub struct EstimatorConfig {
     /// One age/gender model, or "gender-model,age-model" (see [`model`]).
     pub model: String,
     pub threads: usize,
@@ -67,7 +68,7 @@ pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.5;
 pub const DEFAULT_MAX_YAW: f32 = 75.0;
 pub const DEFAULT_MIN_SHARPNESS: f32 = 0.01;
 
-impl Default for DemographicsConfig {
+impl Default for EstimatorConfig {
     fn default() -> Self {
         Self {
             model: DEFAULT_MODEL.into(),
@@ -109,7 +110,7 @@ pub fn parse_crop_scales(spec: &str) -> Result<Vec<f32>, String> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceInput {
     /// Track id: the evidence of all frames with this id is fused.
-    pub id: i64,
+    pub id: TrackId,
     /// Frame pixels.
     pub bbox: BBox,
     /// The five landmarks; `None` for a box that is a face chip.
@@ -135,6 +136,21 @@ pub enum ViewUse {
     Blurred,
 }
 
+impl ViewUse {
+    /// What it means, in the words of the setting that decided it (for logs).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ViewUse::Classified => "classified",
+            ViewUse::NotNeeded => "not needed (frozen or classified within reclassify-interval)",
+            ViewUse::NotFresh => "a position the tracker carried, not a detection",
+            ViewUse::LowConfidence => "detection confidence below min-confidence",
+            ViewUse::TooSmall => "smaller than min-face-size",
+            ViewUse::TurnedAway => "turned further than max-yaw",
+            ViewUse::Blurred => "less sharp than min-sharpness",
+        }
+    }
+}
+
 /// What was measured of a view that was checked (for logs and tuning).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ViewQuality {
@@ -146,13 +162,24 @@ pub struct ViewQuality {
 
 /// The estimate for one face of a frame.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaceDemographics {
-    pub id: i64,
+pub struct FaceEstimate {
+    pub id: TrackId,
     pub estimate: Estimate,
     /// The age group's name, or "unknown" without an age.
     pub age_group: String,
     pub view: ViewUse,
+    /// `view` differs from the track's previous frame: a decision worth a
+    /// log line (a face too small on every frame is reported once).
+    pub view_changed: bool,
     pub quality: ViewQuality,
+}
+
+impl FaceEstimate {
+    /// The track's estimate froze on this frame (freezing only happens when
+    /// a view is added, and a frozen track is never classified again).
+    pub fn froze(&self) -> bool {
+        self.view == ViewUse::Classified && self.estimate.frozen
+    }
 }
 
 /// Counters for benchmarks and logs.
@@ -164,17 +191,18 @@ pub struct Stats {
     pub faces_classified: u64,
 }
 
-/// The demographics of one stream: model, per-track fusion and settings.
-pub struct Demographics {
+/// Estimates age and gender for the tracked faces of one stream: model,
+/// per-track fusion and settings.
+pub struct Estimator {
     model: AgeGenderModel,
     fusion: Fusion,
-    config: DemographicsConfig,
+    config: EstimatorConfig,
     frame: u64,
     stats: Stats,
 }
 
-impl Demographics {
-    pub fn load(config: DemographicsConfig, onnxruntime: &Path) -> Result<Self, RuntimeError> {
+impl Estimator {
+    pub fn load(config: EstimatorConfig, onnxruntime: &Path) -> Result<Self, RuntimeError> {
         let model = AgeGenderModel::load(&config.model, onnxruntime, config.threads)?;
         let calibration = Self::calibration_for(&model, config.calibrate);
         let fusion = Fusion::new(config.fusion, calibration);
@@ -193,7 +221,7 @@ impl Demographics {
         &self.model
     }
 
-    pub fn config(&self) -> &DemographicsConfig {
+    pub fn config(&self) -> &EstimatorConfig {
         &self.config
     }
 
@@ -203,7 +231,7 @@ impl Demographics {
 
     /// Changes what may change while running (not the model, threads or
     /// calibration); frozen tracks keep their estimate.
-    pub fn set_tuning(&mut self, tuning: &DemographicsConfig) {
+    pub fn set_tuning(&mut self, tuning: &EstimatorConfig) {
         self.fusion.set_config(tuning.fusion);
         self.config.fusion = tuning.fusion;
         self.config.min_face_size = tuning.min_face_size;
@@ -269,11 +297,7 @@ impl Demographics {
 
     /// The estimates for the faces of one frame, in order. The model runs at
     /// most once, on all faces whose tracks want a usable view.
-    pub fn process(
-        &mut self,
-        frame: &FrameView<'_>,
-        faces: &[FaceInput],
-    ) -> Result<Vec<FaceDemographics>, RuntimeError> {
+    pub fn process(&mut self, frame: &FrameView<'_>, faces: &[FaceInput]) -> Result<Vec<FaceEstimate>, RuntimeError> {
         let sampler = FrameSampler::new(frame).map_err(|e| RuntimeError(format!("cannot read frame: {e}")))?;
         let now = self.frame;
         let mut uses = Vec::with_capacity(faces.len());
@@ -312,7 +336,8 @@ impl Demographics {
                 let age_group = estimate
                     .age
                     .map_or_else(|| "unknown".to_string(), |a| self.config.age_groups.name_of(a as f64).to_string());
-                FaceDemographics { id: face.id, estimate, age_group, view, quality }
+                let view_changed = self.fusion.note_view_use(face.id, view);
+                FaceEstimate { id: face.id, estimate, age_group, view, view_changed, quality }
             })
             .collect();
         self.fusion.forget_stale(now);

@@ -239,6 +239,12 @@ impl AgeGenderModel {
         (self.nets[self.gender].family, self.nets[self.age].family)
     }
 
+    /// The side, in pixels, of the square face crop the gender and the age
+    /// model take.
+    pub fn input_sizes(&self) -> (usize, usize) {
+        (self.nets[self.gender].spec.size, self.nets[self.age].spec.size)
+    }
+
     pub fn paths(&self) -> Vec<&Path> {
         self.nets.iter().map(|n| n.path.as_path()).collect()
     }

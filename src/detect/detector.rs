@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{Detection, FaceDecoder, ModelFamily, OutputTensor, detection_scale, finish_detections};
+use super::{Detection, DetectorFamily, FaceDecoder, OutputTensor, detection_scale, finish_detections};
 use crate::frame::{FrameView, InputGeometry, ResizeCache, fill_planar_input};
 use crate::runtime::{self, RuntimeError};
 
@@ -15,7 +15,7 @@ use crate::runtime::{self, RuntimeError};
 pub struct DetectorConfig {
     pub model: PathBuf,
     /// `None`: decided from the model's outputs.
-    pub family: Option<ModelFamily>,
+    pub family: Option<DetectorFamily>,
     pub score_threshold: f32,
     pub nms_threshold: f32,
     pub max_faces: usize,
@@ -51,7 +51,7 @@ impl FaceDetector {
             .commit_from_file(model)
             .map_err(|e| fail(&e))?;
         let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        let detected = ModelFamily::from_output_names(&names);
+        let detected = DetectorFamily::from_output_names(&names);
         let family = match (config.family, detected) {
             (Some(f), _) => f,
             (None, Some(f)) => f,
@@ -72,7 +72,7 @@ impl FaceDetector {
         })
     }
 
-    pub fn family(&self) -> ModelFamily {
+    pub fn family(&self) -> DetectorFamily {
         self.decoder.family()
     }
 

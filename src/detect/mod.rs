@@ -54,24 +54,25 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// The detector families we can decode; the model file's outputs decide, or
-/// the user names one.
+/// The face detector families we can decode; the model file's outputs
+/// decide, or the user names one (facedetect's `model-family`). Not to be
+/// confused with `demographics::ModelFamily`, the age/gender models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModelFamily {
+pub enum DetectorFamily {
     YuNet,
     CenterFace,
 }
 
-impl ModelFamily {
+impl DetectorFamily {
     /// Guesses the family from a model's output names.
     pub fn from_output_names<S: AsRef<str>>(names: &[S]) -> Option<Self> {
         let has = |n: &str| names.iter().any(|s| s.as_ref() == n);
         if has("cls_8") && has("bbox_8") && has("kps_8") {
-            Some(ModelFamily::YuNet)
+            Some(DetectorFamily::YuNet)
         } else if names.len() == 4 {
             // CenterFace exports have anonymous numeric output names: heatmap,
             // scale, offset, landmarks.
-            Some(ModelFamily::CenterFace)
+            Some(DetectorFamily::CenterFace)
         } else {
             None
         }
@@ -79,15 +80,15 @@ impl ModelFamily {
 
     pub fn decoder(self) -> Box<dyn FaceDecoder> {
         match self {
-            ModelFamily::YuNet => Box::new(YuNet),
-            ModelFamily::CenterFace => Box::new(CenterFace),
+            DetectorFamily::YuNet => Box::new(YuNet),
+            DetectorFamily::CenterFace => Box::new(CenterFace),
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            ModelFamily::YuNet => "yunet",
-            ModelFamily::CenterFace => "centerface",
+            DetectorFamily::YuNet => "yunet",
+            DetectorFamily::CenterFace => "centerface",
         }
     }
 }
@@ -95,7 +96,7 @@ impl ModelFamily {
 /// What one detector family needs to know to turn a frame into faces: how the
 /// model wants its input, and how to read its output back.
 pub trait FaceDecoder: Send + Sync {
-    fn family(&self) -> ModelFamily;
+    fn family(&self) -> DetectorFamily;
 
     fn channel_order(&self) -> ChannelOrder;
 
@@ -176,8 +177,8 @@ mod tests {
     #[test]
     fn family_from_names() {
         let yunet = ["cls_8", "cls_16", "obj_8", "bbox_8", "kps_8"];
-        assert_eq!(ModelFamily::from_output_names(&yunet), Some(ModelFamily::YuNet));
-        assert_eq!(ModelFamily::from_output_names(&["537", "538", "539", "540"]), Some(ModelFamily::CenterFace));
-        assert_eq!(ModelFamily::from_output_names(&["output"]), None);
+        assert_eq!(DetectorFamily::from_output_names(&yunet), Some(DetectorFamily::YuNet));
+        assert_eq!(DetectorFamily::from_output_names(&["537", "538", "539", "540"]), Some(DetectorFamily::CenterFace));
+        assert_eq!(DetectorFamily::from_output_names(&["output"]), None);
     }
 }

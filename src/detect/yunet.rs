@@ -1,7 +1,7 @@
 //! YuNet, decoded exactly as OpenCV's `FaceDetectorYN` does.
 
 use super::nms::NmsFlavour;
-use super::{DecodeError, Detection, FaceDecoder, ModelFamily, OutputTensor, ceil32, find_output};
+use super::{DecodeError, Detection, DetectorFamily, FaceDecoder, OutputTensor, ceil32, find_output};
 use crate::frame::{ChannelOrder, InputGeometry};
 use crate::geometry::BBox;
 
@@ -12,8 +12,8 @@ const STRIDES: [usize; 3] = [8, 16, 32];
 pub struct YuNet;
 
 impl FaceDecoder for YuNet {
-    fn family(&self) -> ModelFamily {
-        ModelFamily::YuNet
+    fn family(&self) -> DetectorFamily {
+        DetectorFamily::YuNet
     }
 
     fn channel_order(&self) -> ChannelOrder {

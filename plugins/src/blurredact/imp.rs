@@ -12,7 +12,7 @@ use super::{MissingAnalysis, RedactMode, RedactShape};
 use crate::{meta, video};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("blurredact", gst::DebugColorFlags::empty(), Some("blickfang face redaction"))
+    gst::DebugCategory::new("blickfang-blurredact", gst::DebugColorFlags::empty(), Some("blickfang face redaction"))
 });
 
 const DEFAULT_MARGIN: f32 = 1.3;
@@ -50,6 +50,10 @@ struct State {
     /// This frame's areas to redact (current and held faces).
     regions: Vec<BBox>,
     warned_pass: bool,
+    /// Unanalysed frames in a row (a run is reported when it starts and ends).
+    unanalysed: u64,
+    /// Faces held at their last place on the previous frame.
+    held: usize,
 }
 
 #[derive(Default)]
@@ -113,6 +117,7 @@ impl ObjectImpl for BlurRedact {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
+        let old = s.value(pspec.name());
         match pspec.name() {
             "mode" => s.mode = value.get().unwrap(),
             "shape" => s.shape = value.get().unwrap(),
@@ -127,11 +132,19 @@ impl ObjectImpl for BlurRedact {
             "hold" => s.hold = value.get().unwrap(),
             name => unimplemented!("property {name}"),
         }
+        crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &s.value(pspec.name()));
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
-        match pspec.name() {
+        self.settings.lock().unwrap().value(pspec.name())
+    }
+}
+
+impl Settings {
+    /// The value of property `name`.
+    fn value(&self, name: &str) -> glib::Value {
+        let s = self;
+        match name {
             "mode" => s.mode.to_value(),
             "shape" => s.shape.to_value(),
             "margin" => s.margin.to_value(),
@@ -171,20 +184,41 @@ impl BaseTransformImpl for BlurRedact {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let s = *self.settings.lock().unwrap();
         *self.state.lock().unwrap() = State::default();
+        gst::info!(
+            CAT,
+            imp = self,
+            "Started: mode {}, shape {}, margin {}, on-missing-analysis {}, hold {} frames",
+            nick(s.mode),
+            nick(s.shape),
+            s.margin,
+            nick(s.on_missing_analysis),
+            s.hold
+        );
         Ok(())
     }
 
-    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = State::default();
+        gst::info!(CAT, imp = self, "Stopped");
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info =
             gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        gst::debug!(CAT, imp = self, "Configured for caps {} to {}", incaps, outcaps);
         self.state.lock().unwrap().info = Some(info);
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if matches!(event.view(), gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)) {
-            self.state.lock().unwrap().memory.clear();
+            let mut state = self.state.lock().unwrap();
+            state.memory.clear();
+            state.held = 0;
+            gst::debug!(CAT, imp = self, "{:?}: held faces forgotten", event.type_());
         }
         self.parent_sink_event(event)
     }
@@ -198,10 +232,36 @@ impl BaseTransformImpl for BlurRedact {
             return Err(gst::FlowError::NotNegotiated);
         };
         let analysed = meta::is_analysed(buf);
+        if analysed && state.unanalysed > 0 {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "pts {}: analysed again after {} unanalysed frames",
+                buf.pts().display(),
+                state.unanalysed
+            );
+            state.unanalysed = 0;
+        }
         if !analysed {
+            state.unanalysed += 1;
+            if state.unanalysed == 1 {
+                // Fail closed: said once per run of unanalysed frames, not per frame.
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "pts {}: frame not analysed by facedetect (no {} meta): {}",
+                    buf.pts().display(),
+                    meta::ANALYSIS_META,
+                    match settings.on_missing_analysis {
+                        MissingAnalysis::RedactFrame => "redacting whole frames (on-missing-analysis=redact-frame)",
+                        MissingAnalysis::Drop => "dropping frames (on-missing-analysis=drop)",
+                        MissingAnalysis::Pass => "passing frames with only their face ROIs redacted",
+                    }
+                );
+            }
             match settings.on_missing_analysis {
                 MissingAnalysis::Drop => {
-                    gst::debug!(CAT, imp = self, "dropping unanalysed frame {:?}", buf.pts());
+                    gst::log!(CAT, imp = self, "pts {}: dropped, not analysed", buf.pts().display());
                     return Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED);
                 }
                 MissingAnalysis::Pass if !state.warned_pass => {
@@ -220,10 +280,29 @@ impl BaseTransformImpl for BlurRedact {
         let redact_whole = !analysed && settings.on_missing_analysis == MissingAnalysis::RedactFrame;
         // Kept in the state: no allocation per frame once it has grown.
         state.regions.clear();
+        let mut faces = 0usize;
         let current = meta::face_boxes(buf).map(|(id, [x, y, w, h])| {
+            faces += 1;
             (i64::from(id), redact::expand(&BBox::new(x as f32, y as f32, w as f32, h as f32), settings.margin))
         });
         state.regions.extend(state.memory.update(current, settings.hold));
+        let held = state.regions.len().saturating_sub(faces);
+        if held != state.held {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "pts {}: {} faces held at their last place (hold={} frames after their detection drops out)",
+                buf.pts().display(),
+                held,
+                settings.hold
+            );
+            state.held = held;
+        }
+        if redact_whole {
+            gst::log!(CAT, imp = self, "pts {}: not analysed, redacting the whole frame", buf.pts().display());
+        } else {
+            gst::log!(CAT, imp = self, "pts {}: redacting {} faces and {} held", buf.pts().display(), faces, held);
+        }
         if state.regions.is_empty() && !redact_whole {
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -272,4 +351,9 @@ impl BaseTransformImpl for BlurRedact {
         }
         Ok(gst::FlowSuccess::Ok)
     }
+}
+
+/// The nick of a property enum value, as a launch line writes it.
+fn nick(v: impl ToValue) -> glib::GString {
+    v.to_value().serialize().unwrap_or_default()
 }

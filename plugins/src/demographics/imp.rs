@@ -1,4 +1,5 @@
 use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -6,17 +7,18 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use blickfang::demographics::{
-    self as core, AgeGroups, DemographicsConfig, FaceDemographics, FaceInput, FusionConfig, ViewUse,
+    self as core, AgeGroups, Estimator, EstimatorConfig, FaceEstimate, FaceInput, FusionConfig, ViewUse,
 };
 use blickfang::geometry::BBox;
 use blickfang::runtime;
+use blickfang::tracker::TrackId;
 
 use crate::meta;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
-        "demographics",
+        "blickfang-demographics",
         gst::DebugColorFlags::empty(),
         Some("blickfang age and gender per tracked face"),
     )
@@ -75,8 +77,8 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn config(&self, age_groups: AgeGroups, crop_scales: Vec<f32>) -> DemographicsConfig {
-        DemographicsConfig {
+    fn config(&self, age_groups: AgeGroups, crop_scales: Vec<f32>) -> EstimatorConfig {
+        EstimatorConfig {
             model: self.model.clone(),
             threads: self.threads as usize,
             fusion: FusionConfig {
@@ -98,7 +100,7 @@ impl Settings {
 }
 
 struct State {
-    engine: core::Demographics,
+    engine: Estimator,
     info: Option<gst_video::VideoInfo>,
     /// The settings revision the engine was last tuned to.
     revision: u64,
@@ -262,6 +264,7 @@ impl ObjectImpl for Demographics {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
+        let old = s.value(pspec.name());
         s.revision += 1;
         match pspec.name() {
             "model" => s.model = value.get::<Option<String>>().unwrap().unwrap_or_else(|| core::DEFAULT_MODEL.into()),
@@ -285,11 +288,19 @@ impl ObjectImpl for Demographics {
             }
             name => unimplemented!("property {name}"),
         }
+        crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &s.value(pspec.name()));
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
-        match pspec.name() {
+        self.settings.lock().unwrap().value(pspec.name())
+    }
+}
+
+impl Settings {
+    /// The value of property `name`.
+    fn value(&self, name: &str) -> glib::Value {
+        let s = self;
+        match name {
             "model" => s.model.to_value(),
             "onnxruntime" => s.onnxruntime.to_value(),
             "threads" => s.threads.to_value(),
@@ -336,7 +347,7 @@ fn age_groups(spec: &str) -> Result<AgeGroups, String> {
 }
 
 /// The ROI param for one face.
-fn structure(face: &FaceDemographics) -> gst::Structure {
+fn structure(face: &FaceEstimate) -> gst::Structure {
     let e = &face.estimate;
     let mut b = gst::Structure::builder(meta::DEMOGRAPHICS);
     if let Some(age) = e.age {
@@ -351,6 +362,43 @@ fn structure(face: &FaceDemographics) -> gst::Structure {
 }
 
 impl Demographics {
+    /// Debug lines for what was decided about one face: classified, frozen,
+    /// or (once per change of reason) not classified and why.
+    fn log_decision(&self, r: &FaceEstimate) {
+        let e = &r.estimate;
+        match r.view {
+            ViewUse::Classified => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "track {} classified (yaw {:.0}°, sharpness {:.3}): {} {:.2}, age {:.1} ({}), {} views",
+                    r.id,
+                    r.quality.yaw.unwrap_or(f32::NAN),
+                    r.quality.sharpness.unwrap_or(f32::NAN),
+                    e.gender.as_str(),
+                    e.gender_confidence,
+                    e.age.unwrap_or(f32::NAN),
+                    r.age_group,
+                    e.samples
+                );
+                if r.froze() {
+                    gst::debug!(CAT, imp = self, "track {} frozen after {} views: no more model work", r.id, e.samples);
+                }
+            }
+            ViewUse::NotNeeded => {}
+            why if r.view_changed => gst::debug!(
+                CAT,
+                imp = self,
+                "track {} not classified: {} (yaw {:.0}°, sharpness {:.3})",
+                r.id,
+                why.as_str(),
+                r.quality.yaw.unwrap_or(f32::NAN),
+                r.quality.sharpness.unwrap_or(f32::NAN)
+            ),
+            _ => {}
+        }
+    }
+
     /// Applies the properties that may change while playing, once after
     /// each change (crop-scales, model and threads take effect in start()).
     fn retune(&self, state: &mut State) -> Result<(), String> {
@@ -379,35 +427,57 @@ impl BaseTransformImpl for Demographics {
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["property `crop-scales`: {}", e]))?;
         let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
         let config = settings.config(groups, crop_scales);
-        let engine = core::Demographics::load(config, &library).map_err(|e| {
+        let engine = Estimator::load(config, &library).map_err(|e| {
             if e.0.contains("not found") || e.0.contains("does not exist") {
                 gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e])
             } else {
                 gst::error_msg!(gst::LibraryError::Init, ["{}", e])
             }
         })?;
-        let (g, a) = engine.model().families();
+        let model = engine.model();
+        let (g, a) = model.families();
+        let (g_size, a_size) = model.input_sizes();
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} / {} ({}) with ONNX Runtime {}",
+            "Started: gender {} ({}x{} crops), age {} ({}x{} crops) from {:?}, ONNX Runtime {}, {} thread(s), \
+             crop-scales {:?}, flip {}, calibrate {}",
             g.name(),
+            g_size,
+            g_size,
             a.name(),
-            settings.model,
-            library.display()
+            a_size,
+            a_size,
+            model.paths(),
+            library.display(),
+            settings.threads,
+            engine.config().crop_scales,
+            settings.flip,
+            settings.calibrate
         );
         *self.state.lock().unwrap() = Some(State { engine, info: None, revision: settings.revision });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        if let Some(state) = self.state.lock().unwrap().take() {
+            let stats = state.engine.stats();
+            gst::info!(
+                CAT,
+                imp = self,
+                "Stopped after {} frames: {} model runs, {} faces classified",
+                stats.frames,
+                stats.model_runs,
+                stats.faces_classified
+            );
+        }
         Ok(())
     }
 
-    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info =
             gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        gst::debug!(CAT, imp = self, "Configured for caps {} to {}", incaps, outcaps);
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(info);
         }
@@ -419,6 +489,7 @@ impl BaseTransformImpl for Demographics {
             // A new stream or a seek: track ids start over, so does the evidence.
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.engine.reset();
+                gst::debug!(CAT, imp = self, "{:?}: every track's estimate forgotten", event.type_());
             }
         }
         self.parent_sink_event(event)
@@ -439,24 +510,31 @@ impl BaseTransformImpl for Demographics {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
+        // ROIs whose id is no track id (not from facedetect) get no estimate;
+        // the annotation below skips the same ones.
         let faces: Vec<FaceInput> = meta::faces(buf)
             .iter()
-            .map(|f| {
+            .filter_map(|f| {
+                let Ok(id) = TrackId::try_from(f.id) else {
+                    gst::warning!(CAT, imp = self, "face ROI with id {} is not a track id: not classified", f.id);
+                    return None;
+                };
                 let landmarks = f.landmarks.map(|p| [p[0] as f32, p[1] as f32]);
                 let has_landmarks = landmarks.iter().flatten().any(|v| *v != 0.0);
-                FaceInput {
-                    id: f.id as i64,
+                Some(FaceInput {
+                    id,
                     bbox: BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32),
                     landmarks: has_landmarks.then_some(landmarks),
                     confidence: f.confidence as f32,
                     fresh: !f.predicted,
-                }
+                })
             })
             .collect();
         if faces.is_empty() {
             engine.skip_frame();
             return Ok(gst::FlowSuccess::Ok);
         }
+        let started_at = Instant::now();
         // Map read-only in a scope: the frame is neither written nor copied.
         let results = {
             let frame = video::map_readable(&*self.obj(), buf, info)?;
@@ -468,23 +546,21 @@ impl BaseTransformImpl for Demographics {
         };
         drop(guard);
         let classified = results.iter().filter(|r| r.view == ViewUse::Classified).count();
-        if classified > 0 {
-            gst::log!(CAT, imp = self, "classified {classified} of {} faces in one batch", results.len());
-        }
-        for r in results.iter().filter(|r| r.view != ViewUse::NotNeeded) {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "face {}: {:?}, yaw {:?}, sharpness {:?}",
-                r.id,
-                r.view,
-                r.quality.yaw,
-                r.quality.sharpness
-            );
+        gst::log!(
+            CAT,
+            imp = self,
+            "pts {}: {} faces, {} classified (one batch), {:.1} ms",
+            buf.pts().display(),
+            results.len(),
+            classified,
+            started_at.elapsed().as_secs_f64() * 1e3
+        );
+        for r in &results {
+            self.log_decision(r);
         }
         let mut results = results.iter();
         for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
-            if roi.roi_type() != meta::ROI_TYPE_FACE {
+            if roi.roi_type() != meta::ROI_TYPE_FACE || TrackId::try_from(roi.id()).is_err() {
                 continue;
             }
             let Some(face) = results.next() else { break };

