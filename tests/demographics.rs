@@ -12,7 +12,6 @@ use gstblickfang::meta::{self, DemographicsRoi};
 use blickfang::demographics::{self as core, Estimator, EstimatorConfig, FaceInput, ViewUse};
 use blickfang::geometry::BBox;
 use blickfang::runtime;
-use blickfang::tracker::TrackId;
 
 /// facedetect ! demographics (with these properties) as one harness.
 fn harness(props: &str, caps: &gst::Caps) -> gst_check::Harness {
@@ -160,7 +159,7 @@ fn t1_engine_inputs() -> (gst::Buffer, gst::Caps, Vec<FaceInput>) {
     let faces = meta::faces(&out)
         .iter()
         .map(|f| FaceInput {
-            id: TrackId::try_from(f.id).expect("facedetect's ROI ids are track ids"),
+            id: f.id,
             bbox: BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32),
             landmarks: Some(f.landmarks.map(|p| [p[0] as f32, p[1] as f32])),
             confidence: f.confidence as f32,

@@ -11,7 +11,6 @@ use blickfang::demographics::{
 };
 use blickfang::geometry::BBox;
 use blickfang::runtime;
-use blickfang::tracker::TrackId;
 
 use crate::meta;
 use crate::video;
@@ -510,15 +509,16 @@ impl BaseTransformImpl for Demographics {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        // ROIs whose id is no track id (not from facedetect) get no estimate;
-        // the annotation below skips the same ones.
+        // ROIs whose id is no track id (track 0: not from facedetect) get no
+        // estimate; the annotation below skips the same ones.
         let faces: Vec<FaceInput> = meta::faces(buf)
             .iter()
             .filter_map(|f| {
-                let Ok(id) = TrackId::try_from(f.id) else {
-                    gst::warning!(CAT, imp = self, "face ROI with id {} is not a track id: not classified", f.id);
+                let id = f.id;
+                if id == 0 {
+                    gst::warning!(CAT, imp = self, "face ROI without a track id: not classified");
                     return None;
-                };
+                }
                 let landmarks = f.landmarks.map(|p| [p[0] as f32, p[1] as f32]);
                 let has_landmarks = landmarks.iter().flatten().any(|v| *v != 0.0);
                 Some(FaceInput {
@@ -560,7 +560,7 @@ impl BaseTransformImpl for Demographics {
         }
         let mut results = results.iter();
         for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
-            if roi.roi_type() != meta::ROI_TYPE_FACE || TrackId::try_from(roi.id()).is_err() {
+            if roi.roi_type() != meta::ROI_TYPE_FACE || meta::track_id(roi.id()) == 0 {
                 continue;
             }
             let Some(face) = results.next() else { break };

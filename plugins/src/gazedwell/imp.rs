@@ -212,8 +212,36 @@ impl ObjectImpl for GazeDwell {
         PROPERTIES.as_ref()
     }
 
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        gst::info!(CAT, imp = self, "Changing {} to {:?}", pspec.name(), value);
+    fn set_property(&self, id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let old = self.property(id, pspec);
+        self.apply_property(value, pspec);
+        crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &self.property(id, pspec));
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "headpose-model" => s.headpose_model.to_value(),
+            "onnxruntime" => s.onnxruntime.to_value(),
+            "threads" => s.threads.to_value(),
+            "looking-yaw" => s.looking.centre_yaw.to_value(),
+            "looking-pitch" => s.looking.centre_pitch.to_value(),
+            "looking-tolerance" => s.looking.tolerance.to_value(),
+            "looking-hysteresis" => s.looking.hysteresis.to_value(),
+            "camera-hfov" => s.looking.camera_hfov.to_value(),
+            "grace" => s.dwell.grace.to_value(),
+            "min-dwell" => s.dwell.min_dwell.to_value(),
+            "min-attention" => s.dwell.min_attention.to_value(),
+            "min-group-size" => s.min_group_size.to_value(),
+            "content-id" => s.content_id.to_value(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+}
+
+impl GazeDwell {
+    /// Stores a property's new value (logged by `set_property`).
+    fn apply_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
             "headpose-model" => s.headpose_model = value.get::<Option<String>>().unwrap().unwrap_or_default(),
@@ -237,26 +265,6 @@ impl ObjectImpl for GazeDwell {
                     state.pending_content = Some(id);
                 }
             }
-            name => unimplemented!("property {name}"),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
-        match pspec.name() {
-            "headpose-model" => s.headpose_model.to_value(),
-            "onnxruntime" => s.onnxruntime.to_value(),
-            "threads" => s.threads.to_value(),
-            "looking-yaw" => s.looking.centre_yaw.to_value(),
-            "looking-pitch" => s.looking.centre_pitch.to_value(),
-            "looking-tolerance" => s.looking.tolerance.to_value(),
-            "looking-hysteresis" => s.looking.hysteresis.to_value(),
-            "camera-hfov" => s.looking.camera_hfov.to_value(),
-            "grace" => s.dwell.grace.to_value(),
-            "min-dwell" => s.dwell.min_dwell.to_value(),
-            "min-attention" => s.dwell.min_attention.to_value(),
-            "min-group-size" => s.min_group_size.to_value(),
-            "content-id" => s.content_id.to_value(),
             name => unimplemented!("property {name}"),
         }
     }

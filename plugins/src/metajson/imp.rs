@@ -148,17 +148,10 @@ impl ObjectImpl for MetaJson {
         PROPERTIES.as_ref()
     }
 
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        gst::info!(CAT, imp = self, "Changing {} to {:?}", pspec.name(), value);
-        let mut s = self.settings.lock().unwrap();
-        match pspec.name() {
-            "mode" => s.mode = value.get().unwrap(),
-            "skip-empty" => s.skip_empty = value.get().unwrap(),
-            "screen-id" => s.screen_id = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
-            "source-id" => s.source_id = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
-            "utc" => s.utc = value.get().unwrap(),
-            name => unimplemented!("property {name}"),
-        }
+    fn set_property(&self, id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let old = self.property(id, pspec);
+        self.apply_property(value, pspec);
+        crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &self.property(id, pspec));
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -169,6 +162,21 @@ impl ObjectImpl for MetaJson {
             "screen-id" => s.screen_id.to_value(),
             "source-id" => s.source_id.to_value(),
             "utc" => s.utc.to_value(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+}
+
+impl MetaJson {
+    /// Stores a property's new value (logged by `set_property`).
+    fn apply_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "mode" => s.mode = value.get().unwrap(),
+            "skip-empty" => s.skip_empty = value.get().unwrap(),
+            "screen-id" => s.screen_id = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
+            "source-id" => s.source_id = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
+            "utc" => s.utc = value.get().unwrap(),
             name => unimplemented!("property {name}"),
         }
     }
