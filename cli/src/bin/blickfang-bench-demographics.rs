@@ -22,12 +22,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use blickfang::demographics::{AgeGenderModel, DEFAULT_MODEL, FaceGeometry, align};
 use blickfang::frame::FrameSampler;
 use blickfang::runtime;
+use blickfang_cli::bench::fixture;
 use clap::Parser;
 use gst::prelude::*;
 use gstblickfang::meta;
-
-#[path = "common/bench_fixture.rs"]
-mod bench_fixture;
 
 #[derive(Parser)]
 #[command(
@@ -188,7 +186,7 @@ fn clip_run(clip: &Path, props: &str) -> Result<(Vec<Duration>, Duration)> {
 }
 
 fn amortised(cli: &Cli) -> Result<()> {
-    let clip = cli.clip.clone().unwrap_or_else(bench_fixture::clip_path);
+    let clip = cli.clip.clone().unwrap_or_else(fixture::clip_path);
     if !clip.is_file() {
         println!(
             "\n2. amortised: skipped, no clip {} (run `make bench` once to generate it, or pass --clip)",

@@ -1,0 +1,3 @@
+//! What the benchmark binaries share: the generated input clip.
+
+pub mod fixture;

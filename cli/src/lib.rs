@@ -1,0 +1,4 @@
+//! Code the `blickfang-cli` binaries share (not an API: the binaries are the
+//! product of this crate).
+
+pub mod bench;
