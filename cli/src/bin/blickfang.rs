@@ -50,7 +50,7 @@ enum Command {
         predictions: PathBuf,
     },
     /// Age and gender accuracy of `analyze` output on UTKFace or FairFace
-    /// (labels.csv under $BLICKFANG_SHARED_DIR/data, default <repo>/../shared).
+    /// (labels.csv under $BLICKFANG_SHARED_DIR/data, default ../shared from the current directory).
     EvaluateDemographics {
         /// utkface or fairface.
         #[arg(long)]
