@@ -104,3 +104,71 @@ pub fn determined(n: usize, equations: &[Vec<f64>]) -> Vec<bool> {
     }
     out
 }
+
+/// Records of a demo fleet, written by the product's record writer
+/// (`RecordBuilder`): `screens` screens over a week (Monday 2026-11-02,
+/// 08:00 to 20:00 UTC), a playlist of 5-minute content periods, people
+/// arriving at random with `contents` shares. Returns the NDJSON and the
+/// truth per content item: (OTS, watchers) with gazedwell's default thresholds.
+pub fn demo_records(screens: usize, seed: u64) -> (String, std::collections::BTreeMap<String, (u64, u64)>) {
+    use blickfang::records::{RecordBuilder, RecordType, Timing, utc_rfc3339};
+    use serde_json::json;
+    const PLAYLIST: [&str; 4] = ["spring-sale", "coffee-promo", "new-phone", "store-info"];
+    const PERIOD: f64 = 300.0;
+    let start = 1_793_577_600i64; // 2026-11-02T00:00Z, a Monday
+    let mut rng = Rng(seed);
+    let mut out = String::new();
+    let mut truth = std::collections::BTreeMap::new();
+    for s in 0..screens {
+        let screen = format!("store-{}/screen-{}", s / 2 + 1, s % 2 + 1);
+        let mut b = RecordBuilder::new(screen, format!("run-{s}"), None);
+        let utc = |t: f64| utc_rfc3339(((start as f64 + t) * 1e9) as i128);
+        let content_at = |t: f64| PLAYLIST[((t / PERIOD) as usize + s) % PLAYLIST.len()];
+        for day in 0..7 {
+            for hour in 8..20 {
+                let h0 = (day * 86_400 + hour * 3600) as f64;
+                // Proof of play: one content report per period.
+                for p in 0..12 {
+                    let (ps, pe) = (h0 + p as f64 * PERIOD, h0 + (p + 1) as f64 * PERIOD);
+                    let fields = json!({"content_id": content_at(ps), "start": ps, "end": pe, "running_time": pe,
+                        "utc": utc(pe), "min_group_size": 5, "ending": "normal"});
+                    let r = b.event(RecordType::ContentReport, &Timing::default(), fields.as_object().unwrap());
+                    out.push_str(&r.to_string());
+                    out.push('\n');
+                }
+                let busy = if (12..14).contains(&hour) || day >= 5 { 30 } else { 12 };
+                for _ in 0..rng.below(busy) {
+                    let first = h0 + rng.unit() * 3500.0;
+                    let dwell = 0.5 + rng.unit() * rng.unit() * 90.0;
+                    let looking = rng.unit() * rng.unit();
+                    let last = first + dwell;
+                    let mut contents = Vec::new();
+                    let mut t = first;
+                    while t < last {
+                        let end = (((t / PERIOD).floor() + 1.0) * PERIOD).min(last);
+                        let d = end - t;
+                        let a = (d * looking * 100.0).round() / 100.0;
+                        let c = content_at(t);
+                        contents.push(json!({"content_id": c, "start": t, "end": end, "dwell_time": d, "attention_time": a}));
+                        if d >= 1.0 {
+                            let e: &mut (u64, u64) = truth.entry(c.to_string()).or_default();
+                            e.0 += 1;
+                            e.1 += u64::from(a >= 1.0);
+                        }
+                        t = end;
+                    }
+                    let gender = ["female", "male"][rng.below(2) as usize];
+                    let age_group = ["10-19", "20-29", "30-39", "40-49", "50-59", "60-69"][rng.below(6) as usize];
+                    let fields = json!({"event": "left", "id": 1 + rng.below(1000), "running_time": last, "utc": utc(last),
+                        "dwell_time": dwell, "attention_time": dwell * looking, "glances": 1,
+                        "gender": gender, "age_group": age_group,
+                        "contents": contents, "ending": "normal"});
+                    let r = b.event(RecordType::PersonEvent, &Timing::default(), fields.as_object().unwrap());
+                    out.push_str(&r.to_string());
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    (out, truth)
+}
