@@ -130,7 +130,8 @@ fn random_reports_publish_no_small_count_and_no_recoverable_cell() {
         let (screens, max_people) = (1 + rng.below(4) as usize, 1 + rng.below(9));
         let cells = random_cells(&mut rng, screens, max_people);
         let k = [2, 3, 5, 5, 10][case % 5];
-        let by = [vec![Dimension::Content], vec![Dimension::Store, Dimension::Day], vec![Dimension::Screen]][case % 3].clone();
+        let by = [vec![Dimension::Content], vec![Dimension::Store, Dimension::Day], vec![Dimension::Screen]][case % 3]
+            .clone();
         let query = Query { by: by.clone(), filter: Filter::default(), min_group_size: k };
         let report = build(&cells, &query, &Catalogue::default(), Default::default());
         for t in [&report.main, &report.by_content, &report.by_weekday_hour] {
@@ -161,7 +162,8 @@ fn random_reports_publish_no_small_count_and_no_recoverable_cell() {
                 // Means and ratios only over at least k people.
                 for m in [Metric::Conversion, Metric::AttentionTimeMean, Metric::DwellTimeMean, Metric::Attraction] {
                     if r.get(m).value().is_some() {
-                        let people = if m == Metric::AttentionTimeMean { r.get(Metric::Watchers) } else { r.get(Metric::Ots) };
+                        let people =
+                            if m == Metric::AttentionTimeMean { r.get(Metric::Watchers) } else { r.get(Metric::Ots) };
                         assert!(people.value().is_some_and(|p| p >= k as f64), "case {case}: {m:?} over {people:?}");
                     }
                 }
@@ -173,7 +175,10 @@ fn random_reports_publish_no_small_count_and_no_recoverable_cell() {
                 assert_eq!(r.get(Metric::Ots).value().map(|v| v as u64).unwrap_or(truth(i, "ots")), truth(i, "ots"));
                 assert_eq!(r.get(Metric::Watchers).value().map(|v| v as u64).unwrap_or(truth(i, "w")), truth(i, "w"));
                 for (b, v) in r.attention_histogram.iter().enumerate() {
-                    assert_eq!(v.value().map(|v| v as u64).unwrap_or(truth(i, &format!("a{b}"))), truth(i, &format!("a{b}")));
+                    assert_eq!(
+                        v.value().map(|v| v as u64).unwrap_or(truth(i, &format!("a{b}"))),
+                        truth(i, &format!("a{b}"))
+                    );
                 }
             }
             if let Some(Shown::Value(total)) = Some(t.total.get(Metric::Ots))
@@ -201,7 +206,9 @@ fn random_reports_publish_no_small_count_and_no_recoverable_cell() {
                     other => other.to_string(),
                 };
                 assert_eq!(*cell, expect, "column {name}");
-                let is_count = ["ots", "watchers"].contains(name) || name.contains("histogram_") || name.starts_with("demographics_");
+                let is_count = ["ots", "watchers"].contains(name)
+                    || name.contains("histogram_")
+                    || name.starts_with("demographics_");
                 if is_count && let Ok(x) = cell.parse::<f64>() {
                     assert!(x == 0.0 || x >= k as f64, "CSV {name} = {x}");
                 }
@@ -232,8 +239,7 @@ fn one_small_row_among_big_ones_is_not_recoverable_from_the_total() {
         cells.push(c);
     }
     let report = build(&cells, &Query::default(), &Catalogue::default(), Default::default());
-    let ots: BTreeMap<&str, Shown> =
-        report.main.rows.iter().map(|r| (r.key[0].as_str(), r.get(Metric::Ots))).collect();
+    let ots: BTreeMap<&str, Shown> = report.main.rows.iter().map(|r| (r.key[0].as_str(), r.get(Metric::Ots))).collect();
     assert_eq!(ots["a"], Shown::Suppressed);
     let hidden = ots.values().filter(|v| **v == Shown::Suppressed).count()
         + usize::from(report.main.total.get(Metric::Ots) == Shown::Suppressed);
@@ -252,7 +258,8 @@ fn the_checker_finds_a_lone_hidden_cell() {
             c.counts.add_person(1.0 + p as f64 * 2.5, p as f64, p >= 1, "female", "20-29");
         }
     }
-    let mut report = build(&cells, &Query { min_group_size: 1, ..Default::default() }, &Catalogue::default(), Default::default());
+    let mut report =
+        build(&cells, &Query { min_group_size: 1, ..Default::default() }, &Catalogue::default(), Default::default());
     let t = &mut report.main;
     let j = t.rows[0].dwell_histogram.iter().position(|v| v.value().is_some_and(|x| x > 0.0)).unwrap();
     t.rows[0].dwell_histogram[j] = Shown::Suppressed;

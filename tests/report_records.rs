@@ -54,7 +54,11 @@ fn a_records_file_makes_a_valid_report_equal_to_the_truth() {
     assert_eq!(again.cells, cells.cells);
     // By store and weekday, with a small k: valid too.
     let query = Query { by: vec![Dimension::Store, Dimension::Weekday], min_group_size: 3, ..Default::default() };
-    let json: Value = serde_json::from_str(&render(&build(&cells.cells, &query, &Catalogue::default(), Header::default()), Format::Json)).unwrap();
+    let json: Value = serde_json::from_str(&render(
+        &build(&cells.cells, &query, &Catalogue::default(), Header::default()),
+        Format::Json,
+    ))
+    .unwrap();
     assert!(schemas.validate(&json, idx).is_ok());
     assert_eq!(json["rows"][0]["key"], serde_json::json!({"store": "store-1", "weekday": "Mon"}));
 }
@@ -66,9 +70,11 @@ fn two_people_are_suppressed_everywhere() {
     let mut people = 0;
     let small: String = text
         .lines()
-        .filter(|l| !l.contains("\"person-event\"") || {
-            people += 1;
-            people <= 2
+        .filter(|l| {
+            !l.contains("\"person-event\"") || {
+                people += 1;
+                people <= 2
+            }
         })
         .map(|l| format!("{l}\n"))
         .collect();

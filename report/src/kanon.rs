@@ -111,17 +111,15 @@ impl Grid {
     /// published zero (only useful against exact recovery).
     fn pick(&self, candidates: impl Iterator<Item = (usize, usize)>) -> Option<(usize, usize)> {
         let is_margin = |(i, j): (usize, usize)| i == self.rows || j == self.cols;
-        candidates
-            .filter(|&(i, j)| !self.is_hidden(i, j))
-            .min_by_key(|&(i, j)| {
-                let v = self.value(i, j);
-                let class = match (v > 0, is_margin((i, j))) {
-                    (true, false) => 0,
-                    (true, true) => 1,
-                    (false, _) => 2,
-                };
-                (class, v, i, j)
-            })
+        candidates.filter(|&(i, j)| !self.is_hidden(i, j)).min_by_key(|&(i, j)| {
+            let v = self.value(i, j);
+            let class = match (v > 0, is_margin((i, j))) {
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, _) => 2,
+            };
+            (class, v, i, j)
+        })
     }
 
     /// Rules 2 and 3 on every line; true if anything changed.
@@ -131,7 +129,8 @@ impl Grid {
         for (cells, margin) in lines {
             loop {
                 let hidden = cells.iter().chain([&margin]).filter(|&&(i, j)| self.is_hidden(i, j)).count();
-                let sum: u64 = cells.iter().filter(|&&(i, j)| self.is_hidden(i, j)).map(|&(i, j)| self.value(i, j)).sum();
+                let sum: u64 =
+                    cells.iter().filter(|&&(i, j)| self.is_hidden(i, j)).map(|&(i, j)| self.value(i, j)).sum();
                 let margin_published = !self.is_hidden(margin.0, margin.1);
                 let small_sum = margin_published && sum > 0 && sum < k;
                 if hidden != 1 && !small_sum {

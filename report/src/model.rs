@@ -227,7 +227,7 @@ impl Filter {
         self.from.is_none_or(|f| c.hour >= f)
             && self.to.is_none_or(|t| c.hour < t)
             && (self.screens.is_empty() || self.screens.iter().any(|p| screen_matches(p, &c.screen)))
-            && (self.contents.is_empty() || self.contents.iter().any(|id| *id == c.content_id))
+            && (self.contents.is_empty() || self.contents.contains(&c.content_id))
     }
 }
 
@@ -268,9 +268,7 @@ pub fn key_of(cell: &ReportCell, dim: Dimension, catalogue: &Catalogue) -> Strin
     match dim {
         Dimension::Content => cell.content_id.clone(),
         Dimension::Screen => cell.screen.clone(),
-        Dimension::Store => {
-            screen.and_then(|s| s.store.clone()).unwrap_or_else(|| store_of(&cell.screen).to_string())
-        }
+        Dimension::Store => screen.and_then(|s| s.store.clone()).unwrap_or_else(|| store_of(&cell.screen).to_string()),
         Dimension::Hour => format!("{:02}", local.rem_euclid(86_400) / 3600),
         Dimension::Day => time::date(local.div_euclid(86_400)),
         Dimension::Weekday => time::WEEKDAYS[time::weekday(local.div_euclid(86_400))].to_string(),

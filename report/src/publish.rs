@@ -187,7 +187,8 @@ struct Masks {
 /// attention bins, demographics — all with the rows' OTS as margin column.
 fn grids(table: &Table) -> Vec<Grid> {
     let rows = &table.rows;
-    let audience: Vec<Vec<u64>> = rows.iter().map(|r| vec![r.counts.watchers, r.counts.ots - r.counts.watchers]).collect();
+    let audience: Vec<Vec<u64>> =
+        rows.iter().map(|r| vec![r.counts.watchers, r.counts.ots - r.counts.watchers]).collect();
     let dwell: Vec<Vec<u64>> = rows.iter().map(|r| r.counts.dwell_histogram.to_vec()).collect();
     let attention: Vec<Vec<u64>> = rows.iter().map(|r| r.counts.attention_histogram.to_vec()).collect();
     let demo: Vec<Vec<u64>> = rows
@@ -243,7 +244,8 @@ pub fn publish(tables: &[&Table], k: u64) -> Vec<PublishedTable> {
 fn published(table: &Table, grids: &[Grid], k: u64) -> PublishedTable {
     let row = |i: usize, key: Vec<String>, c: &Counts| -> PublishedRow {
         let (audience, dwell, attention, demo) = (&grids[0], &grids[1], &grids[2], &grids[3]);
-        let count = |g: &Grid, j: usize| if g.is_hidden(i, j) { Shown::Suppressed } else { Shown::Value(g.value(i, j) as f64) };
+        let count =
+            |g: &Grid, j: usize| if g.is_hidden(i, j) { Shown::Suppressed } else { Shown::Value(g.value(i, j) as f64) };
         let ots_hidden = audience.is_hidden(i, audience.cols());
         let watchers_hidden = audience.is_hidden(i, 0);
         let over = |hidden: bool, people: u64, f: &dyn Fn() -> f64| {
@@ -299,8 +301,7 @@ mod tests {
 
     #[test]
     fn small_rows_are_suppressed_with_their_means() {
-        let cells =
-            vec![cell("a", &[(3.0, 2.0); 2]), cell("b", &[(3.0, 2.0); 10]), cell("c", &[(12.0, 3.0); 7])];
+        let cells = vec![cell("a", &[(3.0, 2.0); 2]), cell("b", &[(3.0, 2.0); 10]), cell("c", &[(12.0, 3.0); 7])];
         let t = aggregate(&cells, &[Dimension::Content], &Filter::default(), &Catalogue::default());
         let p = &publish(&[&t], 5)[0];
         let a = &p.rows[0];

@@ -127,7 +127,8 @@ pub fn cells_from_records(input: impl BufRead, opts: &RecordOptions) -> Result<R
             let age_group = v.get("age_group").and_then(Value::as_str).unwrap_or("unknown");
             let contents = v.get("contents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
             for share in contents {
-                let content = share.get("content_id").and_then(Value::as_str).ok_or_else(|| field("no `content_id`"))?;
+                let content =
+                    share.get("content_id").and_then(Value::as_str).ok_or_else(|| field("no `content_id`"))?;
                 let (start, dwell, attention) =
                     (num(share, "start")?, num(share, "dwell_time")?, num(share, "attention_time")?);
                 if dwell < opts.min_dwell {
@@ -209,7 +210,10 @@ mod tests {
     #[test]
     fn bad_input_is_named() {
         let old = r#"{"schema":"blickfang/1","type":"frame"}"#;
-        assert!(matches!(cells_from_records(old.as_bytes(), &RecordOptions::default()), Err(RecordError::Version { line: 1, .. })));
+        assert!(matches!(
+            cells_from_records(old.as_bytes(), &RecordOptions::default()),
+            Err(RecordError::Version { line: 1, .. })
+        ));
         let only_reports = json!({"schema": SCHEMA, "type": "content-report", "screen": "s", "run": "r", "seq": 0,
             "content_id": "a", "start": 0.0, "end": 1.0, "min_group_size": 5, "ending": "eos"});
         assert!(matches!(

@@ -149,7 +149,9 @@ pub fn demo_records(screens: usize, seed: u64) -> (String, std::collections::BTr
                         let d = end - t;
                         let a = (d * looking * 100.0).round() / 100.0;
                         let c = content_at(t);
-                        contents.push(json!({"content_id": c, "start": t, "end": end, "dwell_time": d, "attention_time": a}));
+                        contents.push(
+                            json!({"content_id": c, "start": t, "end": end, "dwell_time": d, "attention_time": a}),
+                        );
                         if d >= 1.0 {
                             let e: &mut (u64, u64) = truth.entry(c.to_string()).or_default();
                             e.0 += 1;
