@@ -59,6 +59,8 @@ apt_test=(
     mosquitto strace openssl
     # examples/signage_player.py (PyGObject) and its test.
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+    # The report's browser test: headless Chromium driven over the DevTools protocol.
+    chromium
 )
 
 install_apt() {

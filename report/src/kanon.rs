@@ -1,0 +1,374 @@
+//! k-anonymity at the output: cell suppression with complementary
+//! suppression, on tables of people counts with their row and column totals.
+//!
+//! A [`Grid`] is an R × C table of counts extended by its margins: row R
+//! holds the column totals, column C the row totals, (R, C) the grand total;
+//! every extended row and column sums to its margin (a *line*).
+//! [`Grid::protect`] hides cells so that
+//!
+//! 1. **primary**: no published count lies in (0, k) — a count of 0 people
+//!    is safe and published as 0; a hidden cell is never shown as 0;
+//! 2. **no lone hidden cell**: a line holds either no hidden cell or at least
+//!    two (else the one would be its margin minus the published cells);
+//!    the complement is the smallest non-zero published cell, else the margin;
+//! 3. **no small hidden sum**: where a line's margin is published, its hidden
+//!    cells add up to 0 or at least k (their sum is the margin minus the rest);
+//! 4. **no cell determined by any combination of lines**: the hidden cells as
+//!    edges between row and column nodes form a graph without bridges — a
+//!    hidden cell is determined by the published cells of a two-way table
+//!    exactly when it is a bridge of that graph; a bridge gets a complement
+//!    that closes a cycle through it.
+//!
+//! Several grids may share their margin column (the OTS of a row is the
+//! margin of the audience, both histograms and the demographics):
+//! [`protect_joint`] hides a shared margin in all of them.
+//!
+//! What this does **not** protect: differences between two reports with
+//! different filters or periods (a report for Monday and one for Monday to
+//! Tuesday differ by Tuesday, suppressed or not), nor sums of several hidden
+//! cells spanning more than one line; intervals (a hidden cell lies between
+//! 0 and its line's margin) are narrowed but not widened to a set width.
+
+/// A two-way table of counts with its margins and a hidden mask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    rows: usize,
+    cols: usize,
+    /// (rows + 1) × (cols + 1), row-major; the last row and column are margins.
+    values: Vec<u64>,
+    hidden: Vec<bool>,
+}
+
+impl Grid {
+    /// A grid of `cells` (rows × `cols`) with computed margins.
+    pub fn new(cells: &[Vec<u64>], cols: usize) -> Self {
+        let rows = cells.len();
+        let w = cols + 1;
+        let mut values = vec![0u64; (rows + 1) * w];
+        for (i, r) in cells.iter().enumerate() {
+            assert_eq!(r.len(), cols, "every row has {cols} cells");
+            for (j, &v) in r.iter().enumerate() {
+                values[i * w + j] = v;
+                values[i * w + cols] += v;
+                values[rows * w + j] += v;
+                values[rows * w + cols] += v;
+            }
+        }
+        Self { rows, cols, hidden: vec![false; values.len()], values }
+    }
+
+    /// Rows without the margin row.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns without the margin column.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn at(&self, i: usize, j: usize) -> usize {
+        i * (self.cols + 1) + j
+    }
+
+    /// The count at extended position (i, j) (i = rows: column total, j = cols: row total).
+    pub fn value(&self, i: usize, j: usize) -> u64 {
+        self.values[self.at(i, j)]
+    }
+
+    pub fn is_hidden(&self, i: usize, j: usize) -> bool {
+        self.hidden[self.at(i, j)]
+    }
+
+    /// Hides (i, j); whether it was published before.
+    pub fn hide(&mut self, i: usize, j: usize) -> bool {
+        let a = self.at(i, j);
+        !std::mem::replace(&mut self.hidden[a], true)
+    }
+
+    /// Every extended line: (its cells, its margin), as (i, j) positions.
+    fn lines(&self) -> impl Iterator<Item = (Vec<(usize, usize)>, (usize, usize))> + '_ {
+        let (r, c) = (self.rows, self.cols);
+        let row_lines = (0..=r).map(move |i| ((0..c).map(|j| (i, j)).collect(), (i, c)));
+        let col_lines = (0..=c).map(move |j| ((0..r).map(|i| (i, j)).collect(), (r, j)));
+        row_lines.chain(col_lines)
+    }
+
+    /// Hides every count in (0, k); true if anything changed.
+    pub fn hide_small(&mut self, k: u64) -> bool {
+        let mut changed = false;
+        for a in 0..self.values.len() {
+            if self.values[a] > 0 && self.values[a] < k && !self.hidden[a] {
+                self.hidden[a] = true;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// The complement to hide among `candidates`: the smallest non-zero
+    /// published non-margin cell, else a published non-zero margin, else a
+    /// published zero (only useful against exact recovery).
+    fn pick(&self, candidates: impl Iterator<Item = (usize, usize)>) -> Option<(usize, usize)> {
+        let is_margin = |(i, j): (usize, usize)| i == self.rows || j == self.cols;
+        candidates.filter(|&(i, j)| !self.is_hidden(i, j)).min_by_key(|&(i, j)| {
+            let v = self.value(i, j);
+            let class = match (v > 0, is_margin((i, j))) {
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, _) => 2,
+            };
+            (class, v, i, j)
+        })
+    }
+
+    /// Rules 2 and 3 on every line; true if anything changed.
+    fn protect_lines(&mut self, k: u64) -> bool {
+        let mut changed = false;
+        let lines: Vec<_> = self.lines().collect();
+        for (cells, margin) in lines {
+            loop {
+                let hidden = cells.iter().chain([&margin]).filter(|&&(i, j)| self.is_hidden(i, j)).count();
+                let sum: u64 =
+                    cells.iter().filter(|&&(i, j)| self.is_hidden(i, j)).map(|&(i, j)| self.value(i, j)).sum();
+                let margin_published = !self.is_hidden(margin.0, margin.1);
+                let small_sum = margin_published && sum > 0 && sum < k;
+                if hidden != 1 && !small_sum {
+                    break;
+                }
+                // Against a small sum only a non-zero cell (or the margin) helps.
+                let pick = if small_sum {
+                    self.pick(cells.iter().copied().filter(|&(i, j)| self.value(i, j) > 0))
+                        .or(margin_published.then_some(margin))
+                } else {
+                    self.pick(cells.iter().copied().chain([margin]))
+                };
+                match pick {
+                    Some((i, j)) => {
+                        self.hide(i, j);
+                        changed = true;
+                    }
+                    None => break,
+                }
+            }
+        }
+        changed
+    }
+
+    /// Hidden cells as edges: row node i, column node rows + 1 + j.
+    fn hidden_edges(&self) -> Vec<(usize, usize)> {
+        let mut edges = Vec::new();
+        for i in 0..=self.rows {
+            for j in 0..=self.cols {
+                if self.is_hidden(i, j) {
+                    edges.push((i, j));
+                }
+            }
+        }
+        edges
+    }
+
+    /// The hidden cells that some combination of published cells determines
+    /// (the bridges of the hidden-cell graph).
+    pub fn recoverable(&self) -> Vec<(usize, usize)> {
+        let edges = self.hidden_edges();
+        bridges(self.rows + self.cols + 2, &edges, self.rows + 1).into_iter().map(|e| edges[e]).collect()
+    }
+
+    /// Rule 4: a complement for every bridge; true if anything changed.
+    fn protect_bridges(&mut self) -> bool {
+        let edges = self.hidden_edges();
+        let n = self.rows + self.cols + 2;
+        let rows = self.rows;
+        let col_node = move |j: usize| rows + 1 + j;
+        let mut changed = false;
+        for e in bridges(n, &edges, self.rows + 1) {
+            let (bi, bj) = edges[e];
+            if !self.is_hidden(bi, bj) {
+                continue;
+            }
+            // The side of the row node and the side of the column node, the bridge removed.
+            let current = self.hidden_edges();
+            let mut adj = vec![Vec::new(); n];
+            for &(i, j) in &current {
+                if (i, j) != (bi, bj) {
+                    adj[i].push(col_node(j));
+                    adj[col_node(j)].push(i);
+                }
+            }
+            let a = reach(&adj, bi);
+            if a[col_node(bj)] {
+                continue; // an earlier complement already closed a cycle
+            }
+            let b = reach(&adj, col_node(bj));
+            let rows_b: Vec<usize> = (0..=self.rows).filter(|&i| b[i]).collect();
+            let cols_a: Vec<usize> = (0..=self.cols).filter(|&j| a[col_node(j)]).collect();
+            let candidates = rows_b.iter().flat_map(|&i| cols_a.iter().map(move |&j| (i, j)));
+            let pick = self.pick(candidates);
+            if let Some((i, j)) = pick {
+                self.hide(i, j);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Rules 1 to 4 until nothing changes.
+    pub fn protect(&mut self, k: u64) {
+        self.hide_small(k);
+        loop {
+            let lines = self.protect_lines(k);
+            let bridges = self.protect_bridges();
+            if !lines && !bridges {
+                break;
+            }
+        }
+    }
+}
+
+/// Which nodes `from` reaches.
+fn reach(adj: &[Vec<usize>], from: usize) -> Vec<bool> {
+    let mut seen = vec![false; adj.len()];
+    let mut stack = vec![from];
+    seen[from] = true;
+    while let Some(u) = stack.pop() {
+        for &v in &adj[u] {
+            if !seen[v] {
+                seen[v] = true;
+                stack.push(v);
+            }
+        }
+    }
+    seen
+}
+
+/// Indices of the bridge edges of a multigraph on `n` nodes whose edges
+/// (row i, column j) join node i and node `col_base + j` (iterative Tarjan).
+fn bridges(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
+    let mut adj: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+    for (e, &(i, j)) in edges.iter().enumerate() {
+        adj[i].push((col_base + j, e));
+        adj[col_base + j].push((i, e));
+    }
+    let mut disc = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut out = Vec::new();
+    let mut timer = 0;
+    for root in 0..n {
+        if disc[root] != usize::MAX || adj[root].is_empty() {
+            continue;
+        }
+        // (node, edge it was entered by, next adjacency index)
+        let mut stack = vec![(root, usize::MAX, 0usize)];
+        disc[root] = timer;
+        low[root] = timer;
+        timer += 1;
+        while let Some(&mut (u, via, ref mut next)) = stack.last_mut() {
+            if *next < adj[u].len() {
+                let (v, e) = adj[u][*next];
+                *next += 1;
+                if e == via {
+                    continue;
+                }
+                if disc[v] == usize::MAX {
+                    disc[v] = timer;
+                    low[v] = timer;
+                    timer += 1;
+                    stack.push((v, e, 0));
+                } else {
+                    low[u] = low[u].min(disc[v]);
+                }
+            } else {
+                stack.pop();
+                if let Some(&(p, _, _)) = stack.last() {
+                    low[p] = low[p].min(low[u]);
+                    if low[u] > disc[p] {
+                        out.push(via);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Protects grids that share their margin column (same rows, same row
+/// totals): a row total hidden in one is hidden in all, until nothing changes.
+pub fn protect_joint(grids: &mut [Grid], k: u64) {
+    let Some(rows) = grids.first().map(Grid::rows) else { return };
+    loop {
+        let mut shared = vec![false; rows + 1];
+        for g in grids.iter_mut() {
+            g.protect(k);
+            for (i, s) in shared.iter_mut().enumerate() {
+                *s |= g.is_hidden(i, g.cols());
+            }
+        }
+        let mut changed = false;
+        for g in grids.iter_mut() {
+            let c = g.cols();
+            for (i, &s) in shared.iter().enumerate() {
+                if s {
+                    changed |= g.hide(i, c);
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_small_cell_gets_a_complement() {
+        let mut g = Grid::new(&[vec![3, 10, 20], vec![8, 9, 30]], 3);
+        g.protect(5);
+        assert!(g.is_hidden(0, 0));
+        // Not the only hidden one in row 0 or in column 0.
+        assert!((1..=3).any(|j| g.is_hidden(0, j)));
+        assert!((1..=2).any(|i| g.is_hidden(i, 0)));
+        assert!(g.recoverable().is_empty(), "{g:?}");
+        for i in 0..=2 {
+            for j in 0..=3 {
+                let v = g.value(i, j);
+                assert!(g.is_hidden(i, j) || v == 0 || v >= 5);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_is_published_and_big_counts_stay() {
+        let mut g = Grid::new(&[vec![0, 10], vec![6, 9]], 2);
+        g.protect(5);
+        assert!(!g.hidden.iter().any(|&h| h));
+    }
+
+    #[test]
+    fn bridges_are_found() {
+        // A 2x2 block is a cycle: no bridge; a path is all bridges.
+        let cycle = [(0, 0), (0, 1), (1, 0), (1, 1)];
+        assert!(bridges(6, &cycle, 3).is_empty());
+        let path = [(0, 0), (1, 0), (1, 1)];
+        assert_eq!(bridges(6, &path, 3).len(), 3);
+    }
+
+    #[test]
+    fn joint_grids_share_row_totals() {
+        // Row 0 has 3 people: hidden as a total in both grids.
+        let a = Grid::new(&[vec![1, 2], vec![10, 10], vec![10, 12]], 2);
+        let b = Grid::new(&[vec![3, 0], vec![5, 15], vec![11, 11]], 2);
+        let mut gs = [a, b];
+        protect_joint(&mut gs, 5);
+        for g in &gs {
+            assert!(g.is_hidden(0, 2));
+            assert!(g.recoverable().is_empty());
+            for i in 0..=3 {
+                assert_eq!(g.is_hidden(i, 2), gs[0].is_hidden(i, 2));
+            }
+        }
+    }
+}

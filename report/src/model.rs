@@ -1,0 +1,370 @@
+//! The report's input cell and its aggregation into a table.
+//!
+//! A [`ReportCell`] holds the additive counts of one screen × content item ×
+//! hour — exactly what the fleet's hourly rollup holds per row, and what
+//! [`crate::records::cells_from_records`] makes of one screen's records — so
+//! both inputs go through the one [`aggregate`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use blickfang::report::{ATTENTION_BINS, DWELL_BINS};
+
+use crate::time;
+
+/// Bins of the dwell histogram: [`DWELL_BINS`] plus one open bin.
+pub const DWELL_BIN_COUNT: usize = DWELL_BINS.len() + 1;
+/// Bins of the attention histogram: [`ATTENTION_BINS`] plus one open bin.
+pub const ATTENTION_BIN_COUNT: usize = ATTENTION_BINS.len() + 1;
+
+/// The additive counts of one screen × content item × hour (UTC).
+///
+/// People are counted per person-content share (a person who saw two content
+/// items counts once for each): a share with at least `min_dwell` seconds is
+/// an OTS, one with at least `min_attention` seconds of attention a watcher
+/// (gazedwell's thresholds, [`blickfang::dwell::DwellConfig`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportCell {
+    pub screen: String,
+    pub content_id: String,
+    /// Start of the hour, Unix seconds (UTC), a multiple of 3600.
+    pub hour: i64,
+    pub counts: Counts,
+}
+
+/// Additive counts: a cell's, a row's or the total's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counts {
+    /// Content periods that started in the hour (proof of play).
+    pub plays: u64,
+    /// Seconds the content was on screen (proof of play).
+    pub on_screen_time: f64,
+    /// Opportunities to see: people present at least `min_dwell`.
+    pub ots: u64,
+    /// People who looked at least `min_attention`.
+    pub watchers: u64,
+    /// Attention seconds of every OTS.
+    pub attention_time_total: f64,
+    /// Attention seconds of the watchers only (for the mean per watcher).
+    pub watcher_attention_time: f64,
+    /// Dwell seconds of every OTS.
+    pub dwell_time_total: f64,
+    /// OTS per dwell bin ([`DWELL_BINS`], last bin open).
+    pub dwell_histogram: [u64; DWELL_BIN_COUNT],
+    /// OTS per attention bin ([`ATTENTION_BINS`], last bin open).
+    pub attention_histogram: [u64; ATTENTION_BIN_COUNT],
+    /// OTS per (gender, age group); `unknown` where not estimated.
+    pub demographics: BTreeMap<(String, String), u64>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self {
+            plays: 0,
+            on_screen_time: 0.0,
+            ots: 0,
+            watchers: 0,
+            attention_time_total: 0.0,
+            watcher_attention_time: 0.0,
+            dwell_time_total: 0.0,
+            dwell_histogram: [0; DWELL_BIN_COUNT],
+            attention_histogram: [0; ATTENTION_BIN_COUNT],
+            demographics: BTreeMap::new(),
+        }
+    }
+}
+
+/// The bin of `value` among upper `bounds` (last bin open), as the edge's
+/// content reports bin.
+pub fn bin(value: f64, bounds: &[f64]) -> usize {
+    bounds.iter().position(|&b| value < b).unwrap_or(bounds.len())
+}
+
+impl Counts {
+    /// Adds one person-content share (already known to be an OTS).
+    pub fn add_person(&mut self, dwell: f64, attention: f64, watcher: bool, gender: &str, age_group: &str) {
+        self.ots += 1;
+        self.dwell_time_total += dwell;
+        self.attention_time_total += attention;
+        self.dwell_histogram[bin(dwell, &DWELL_BINS)] += 1;
+        self.attention_histogram[bin(attention, &ATTENTION_BINS)] += 1;
+        if watcher {
+            self.watchers += 1;
+            self.watcher_attention_time += attention;
+        }
+        *self.demographics.entry((gender.to_string(), age_group.to_string())).or_default() += 1;
+    }
+
+    pub fn add(&mut self, o: &Counts) {
+        self.plays += o.plays;
+        self.on_screen_time += o.on_screen_time;
+        self.ots += o.ots;
+        self.watchers += o.watchers;
+        self.attention_time_total += o.attention_time_total;
+        self.watcher_attention_time += o.watcher_attention_time;
+        self.dwell_time_total += o.dwell_time_total;
+        for (a, b) in self.dwell_histogram.iter_mut().zip(o.dwell_histogram) {
+            *a += b;
+        }
+        for (a, b) in self.attention_histogram.iter_mut().zip(o.attention_histogram) {
+            *a += b;
+        }
+        for (k, v) in &o.demographics {
+            if let Some(n) = self.demographics.get_mut(k) {
+                *n += v;
+            } else {
+                self.demographics.insert(k.clone(), *v);
+            }
+        }
+    }
+}
+
+/// What a row of the table groups by. Hours, days and weekdays are local to
+/// the screen's store ([`ScreenInfo::utc_offset_minutes`], UTC by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dimension {
+    Content,
+    Screen,
+    /// The screen id up to its first `/` (`store-12/entrance` → `store-12`),
+    /// unless the screen catalogue names a store.
+    Store,
+    /// Hour of the day, `00`..`23`.
+    Hour,
+    /// The date, `YYYY-MM-DD`.
+    Day,
+    /// `Mon`..`Sun`.
+    Weekday,
+    Brand,
+    Campaign,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 8] = [
+        Dimension::Content,
+        Dimension::Screen,
+        Dimension::Store,
+        Dimension::Hour,
+        Dimension::Day,
+        Dimension::Weekday,
+        Dimension::Brand,
+        Dimension::Campaign,
+    ];
+
+    /// The column name, in every format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Content => "content",
+            Dimension::Screen => "screen",
+            Dimension::Store => "store",
+            Dimension::Hour => "hour",
+            Dimension::Day => "day",
+            Dimension::Weekday => "weekday",
+            Dimension::Brand => "brand",
+            Dimension::Campaign => "campaign",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    /// `content,day` → [Content, Day].
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, String> {
+        s.split(',')
+            .map(|p| {
+                Self::parse(p.trim()).ok_or_else(|| {
+                    let names: Vec<_> = Self::ALL.iter().map(|d| d.name()).collect();
+                    format!("unknown --by {p:?} (one or more of {})", names.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+/// What the catalogue knows about a screen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScreenInfo {
+    pub store: Option<String>,
+    pub name: Option<String>,
+    /// Local time = UTC + this (a fixed offset; no daylight-saving rules).
+    pub utc_offset_minutes: i32,
+}
+
+/// What the catalogue knows about a content item.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContentInfo {
+    pub name: Option<String>,
+    pub campaign: Option<String>,
+    pub brand: Option<String>,
+}
+
+/// Screen metadata and the content catalogue (empty: UTC, stores from ids).
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub screens: HashMap<String, ScreenInfo>,
+    pub contents: HashMap<String, ContentInfo>,
+}
+
+/// The part of a screen id that names its store: up to the first `/`.
+pub fn store_of(screen: &str) -> &str {
+    screen.split('/').next().unwrap_or(screen)
+}
+
+/// Which cells a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Unix seconds (UTC), inclusive.
+    pub from: Option<i64>,
+    /// Unix seconds (UTC), exclusive.
+    pub to: Option<i64>,
+    /// Screen ids or patterns with a trailing `*` (`store-12/*`); empty: all.
+    pub screens: Vec<String>,
+    /// Content ids; empty: all.
+    pub contents: Vec<String>,
+}
+
+impl Filter {
+    pub fn accepts(&self, c: &ReportCell) -> bool {
+        self.from.is_none_or(|f| c.hour >= f)
+            && self.to.is_none_or(|t| c.hour < t)
+            && (self.screens.is_empty() || self.screens.iter().any(|p| screen_matches(p, &c.screen)))
+            && (self.contents.is_empty() || self.contents.contains(&c.content_id))
+    }
+}
+
+fn screen_matches(pattern: &str, screen: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => screen.starts_with(prefix),
+        None => pattern == screen,
+    }
+}
+
+/// One row of a [`Table`]: its key (one value per [`Table::by`]) and counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub key: Vec<String>,
+    pub counts: Counts,
+}
+
+/// Cells aggregated by some dimensions: rows sorted by key, and the total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub by: Vec<Dimension>,
+    pub rows: Vec<Row>,
+    pub total: Counts,
+    /// Every (gender, age group) seen, sorted: the demographics columns.
+    pub demographics: Vec<(String, String)>,
+    /// Distinct screens among the cells.
+    pub screens: BTreeSet<String>,
+    /// First and last hour (Unix seconds) among the cells.
+    pub hours: Option<(i64, i64)>,
+}
+
+/// The key value of `cell` for `dim`.
+pub fn key_of(cell: &ReportCell, dim: Dimension, catalogue: &Catalogue) -> String {
+    let screen = catalogue.screens.get(&cell.screen);
+    let local = cell.hour + 60 * i64::from(screen.map_or(0, |s| s.utc_offset_minutes));
+    let content = || catalogue.contents.get(&cell.content_id);
+    let unknown = || "unknown".to_string();
+    match dim {
+        Dimension::Content => cell.content_id.clone(),
+        Dimension::Screen => cell.screen.clone(),
+        Dimension::Store => screen.and_then(|s| s.store.clone()).unwrap_or_else(|| store_of(&cell.screen).to_string()),
+        Dimension::Hour => format!("{:02}", local.rem_euclid(86_400) / 3600),
+        Dimension::Day => time::date(local.div_euclid(86_400)),
+        Dimension::Weekday => time::WEEKDAYS[time::weekday(local.div_euclid(86_400))].to_string(),
+        Dimension::Brand => content().and_then(|c| c.brand.clone()).unwrap_or_else(unknown),
+        Dimension::Campaign => content().and_then(|c| c.campaign.clone()).unwrap_or_else(unknown),
+    }
+}
+
+/// Sort order of key values: hours and days sort as text; weekdays Mon..Sun.
+fn sort_key(by: &[Dimension], key: &[String]) -> Vec<(usize, String)> {
+    by.iter()
+        .zip(key)
+        .map(|(d, v)| match d {
+            Dimension::Weekday => (time::WEEKDAYS.iter().position(|w| w == v).unwrap_or(7), String::new()),
+            _ => (0, v.clone()),
+        })
+        .collect()
+}
+
+/// The cells `filter` accepts, summed per key of `by`, plus the total. The
+/// one aggregation both inputs (the fleet's rollup, a records file) go
+/// through; it takes a slice so a benchmark can time it.
+pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalogue: &Catalogue) -> Table {
+    let mut groups: HashMap<Vec<String>, Counts> = HashMap::new();
+    let mut total = Counts::default();
+    let mut screens = BTreeSet::new();
+    let mut hours: Option<(i64, i64)> = None;
+    let mut key = Vec::with_capacity(by.len());
+    for c in cells.iter().filter(|c| filter.accepts(c)) {
+        key.clear();
+        key.extend(by.iter().map(|&d| key_of(c, d, catalogue)));
+        match groups.get_mut(&key) {
+            Some(g) => g.add(&c.counts),
+            None => {
+                groups.insert(key.clone(), c.counts.clone());
+            }
+        }
+        total.add(&c.counts);
+        if !screens.contains(&c.screen) {
+            screens.insert(c.screen.clone());
+        }
+        hours = Some(hours.map_or((c.hour, c.hour), |(a, b)| (a.min(c.hour), b.max(c.hour))));
+    }
+    let mut rows: Vec<Row> = groups.into_iter().map(|(key, counts)| Row { key, counts }).collect();
+    rows.sort_by_cached_key(|r| sort_key(by, &r.key));
+    let demographics = total.demographics.keys().cloned().collect();
+    Table { by: by.to_vec(), rows, total, demographics, screens, hours }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(screen: &str, content: &str, hour: i64, ots: u64) -> ReportCell {
+        let mut counts = Counts { plays: 1, on_screen_time: 30.0, ..Default::default() };
+        for _ in 0..ots {
+            counts.add_person(3.0, 1.5, true, "female", "20-29");
+        }
+        ReportCell { screen: screen.into(), content_id: content.into(), hour, counts }
+    }
+
+    #[test]
+    fn aggregates_by_content_and_weekday() {
+        // 2026-11-02 is a Monday.
+        let mon = time::days_from_civil(2026, 11, 2) * 86_400;
+        let cells = vec![
+            cell("store-1/a", "ad-1", mon + 9 * 3600, 3),
+            cell("store-1/b", "ad-1", mon + 10 * 3600, 4),
+            cell("store-2/a", "ad-2", mon + 86_400, 6),
+        ];
+        let t = aggregate(&cells, &[Dimension::Content, Dimension::Weekday], &Filter::default(), &Catalogue::default());
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.rows[0].key, vec!["ad-1", "Mon"]);
+        assert_eq!(t.rows[0].counts.ots, 7);
+        assert_eq!(t.rows[0].counts.plays, 2);
+        assert_eq!(t.rows[1].key, vec!["ad-2", "Tue"]);
+        assert_eq!(t.total.ots, 13);
+        assert_eq!(t.screens.len(), 3);
+        let by_store = aggregate(&cells, &[Dimension::Store], &Filter::default(), &Catalogue::default());
+        assert_eq!(by_store.rows.iter().map(|r| r.key[0].as_str()).collect::<Vec<_>>(), ["store-1", "store-2"]);
+        let f = Filter { screens: vec!["store-1/*".into()], to: Some(mon + 10 * 3600), ..Default::default() };
+        let t = aggregate(&cells, &[Dimension::Hour], &f, &Catalogue::default());
+        assert_eq!((t.rows.len(), t.rows[0].key[0].as_str(), t.total.ots), (1, "09", 3));
+    }
+
+    #[test]
+    fn local_time_and_catalogue() {
+        let mut cat = Catalogue::default();
+        cat.screens.insert("s".into(), ScreenInfo { utc_offset_minutes: 60, ..Default::default() });
+        cat.contents.insert("ad".into(), ContentInfo { brand: Some("Acme".into()), ..Default::default() });
+        let c = cell("s", "ad", 23 * 3600, 1);
+        assert_eq!(key_of(&c, Dimension::Hour, &cat), "00");
+        assert_eq!(key_of(&c, Dimension::Day, &cat), "1970-01-02");
+        assert_eq!(key_of(&c, Dimension::Brand, &cat), "Acme");
+        assert_eq!(key_of(&c, Dimension::Campaign, &cat), "unknown");
+        assert_eq!(Dimension::parse_list("content, day").unwrap(), [Dimension::Content, Dimension::Day]);
+        assert!(Dimension::parse_list("color").is_err());
+    }
+}

@@ -1,0 +1,330 @@
+//! The published report: a [`Table`] after k-anonymity, each value a number,
+//! `suppressed`, or undefined (a mean over nobody), and the metric words
+//! every format uses.
+
+use blickfang::report::{ATTENTION_BINS, DWELL_BINS};
+
+use crate::kanon::{Grid, protect_joint};
+use crate::model::{Counts, Dimension, Table};
+
+/// The metrics of a row, in column order. Their names and definitions are
+/// the ones every format (CSV header, JSON field, HTML table) uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    Plays,
+    OnScreenTime,
+    Ots,
+    Watchers,
+    Conversion,
+    AttentionTimeTotal,
+    AttentionTimeMean,
+    DwellTimeMean,
+    Attraction,
+}
+
+/// | metric | definition |
+/// |---|---|
+/// | `plays` | content periods that started in the period (proof of play: the edge's content reports) |
+/// | `on_screen_time` | seconds the content was on screen (proof of play) |
+/// | `ots` | opportunities to see: people in front of the screen at least `min_dwell` seconds while the content played (a person counts once per content item seen) |
+/// | `watchers` | OTS who looked at the screen at least `min_attention` seconds while the content played |
+/// | `conversion` | watchers / OTS |
+/// | `attention_time_total` | seconds the OTS looked at the screen, summed |
+/// | `attention_time_mean` | attention seconds per watcher: the watchers' attention time / watchers |
+/// | `dwell_time_mean` | seconds in front of the screen per OTS: dwell time / OTS |
+/// | `attraction` | attention time / dwell time of the OTS (the share of their time they looked) |
+/// | `dwell_histogram` | OTS per dwell-time bin |
+/// | `attention_histogram` | OTS per attention-time bin |
+/// | `demographics` | OTS per gender × age group (`unknown` where not estimated) |
+pub const DEFINITIONS: [(&str, &str); 12] = [
+    ("plays", "content periods that started in the period (proof of play)"),
+    ("on_screen_time", "seconds the content was on screen (proof of play)"),
+    (
+        "ots",
+        "opportunities to see: people in front of the screen at least min_dwell seconds while the content played \
+         (a person counts once per content item seen)",
+    ),
+    ("watchers", "OTS who looked at the screen at least min_attention seconds while the content played"),
+    ("conversion", "watchers / OTS"),
+    ("attention_time_total", "seconds the OTS looked at the screen, summed"),
+    ("attention_time_mean", "attention seconds per watcher: the watchers' attention time / watchers"),
+    ("dwell_time_mean", "seconds in front of the screen per OTS: dwell time / OTS"),
+    ("attraction", "attention time / dwell time of the OTS: the share of their time they looked"),
+    ("dwell_histogram", "OTS per dwell-time bin (seconds, lower bound inclusive)"),
+    ("attention_histogram", "OTS per attention-time bin (seconds, lower bound inclusive)"),
+    ("demographics", "OTS per gender and age group (unknown where not estimated)"),
+];
+
+impl Metric {
+    pub const ALL: [Metric; 9] = [
+        Metric::Plays,
+        Metric::OnScreenTime,
+        Metric::Ots,
+        Metric::Watchers,
+        Metric::Conversion,
+        Metric::AttentionTimeTotal,
+        Metric::AttentionTimeMean,
+        Metric::DwellTimeMean,
+        Metric::Attraction,
+    ];
+
+    pub fn name(self) -> &'static str {
+        DEFINITIONS[self as usize].0
+    }
+
+    pub fn definition(self) -> &'static str {
+        DEFINITIONS[self as usize].1
+    }
+
+    /// Whether the value counts people (an integer subject to k).
+    pub fn is_count(self) -> bool {
+        matches!(self, Metric::Ots | Metric::Watchers)
+    }
+}
+
+/// A published value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shown {
+    Value(f64),
+    /// Hidden for k-anonymity (a small count, or a complement that would reveal one).
+    Suppressed,
+    /// A mean or ratio over nobody.
+    Undefined,
+}
+
+/// The marker of a suppressed value, in every format.
+pub const SUPPRESSED: &str = "suppressed";
+
+impl Shown {
+    pub fn value(self) -> Option<f64> {
+        match self {
+            Shown::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// As text: the number (integers without a point), `suppressed`, or empty.
+    pub fn text(self) -> String {
+        match self {
+            Shown::Value(v) => format_number(v),
+            Shown::Suppressed => SUPPRESSED.to_string(),
+            Shown::Undefined => String::new(),
+        }
+    }
+}
+
+/// Numbers as every format writes them: rounded values print as typed.
+pub fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+}
+
+/// Seconds are published to 0.1 s, ratios to 0.001.
+fn seconds(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn ratio(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// One published row (or the total).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedRow {
+    /// One value per [`PublishedTable::by`]; empty for the total.
+    pub key: Vec<String>,
+    /// One value per [`Metric::ALL`].
+    pub metrics: Vec<Shown>,
+    pub dwell_histogram: Vec<Shown>,
+    pub attention_histogram: Vec<Shown>,
+    /// One value per [`PublishedTable::demographics`].
+    pub demographics: Vec<Shown>,
+}
+
+impl PublishedRow {
+    pub fn get(&self, m: Metric) -> Shown {
+        self.metrics[m as usize]
+    }
+}
+
+/// A table as published: every value passed k-anonymity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedTable {
+    pub by: Vec<Dimension>,
+    pub min_group_size: u64,
+    pub demographics: Vec<(String, String)>,
+    pub rows: Vec<PublishedRow>,
+    pub total: PublishedRow,
+}
+
+/// Histogram bin names: `0-2s`, `2-5s`, ..., `60s+`.
+pub fn bin_names(bounds: &[f64]) -> Vec<String> {
+    let mut lo = 0.0;
+    let mut out = Vec::new();
+    for &b in bounds {
+        out.push(format!("{}-{}s", format_number(lo), format_number(b)));
+        lo = b;
+    }
+    out.push(format!("{}s+", format_number(lo)));
+    out
+}
+
+pub fn dwell_bin_names() -> Vec<String> {
+    bin_names(&DWELL_BINS)
+}
+
+pub fn attention_bin_names() -> Vec<String> {
+    bin_names(&ATTENTION_BINS)
+}
+
+/// The suppression state of one table, per grid (audience, dwell,
+/// attention, demographics), so several tables of one report can share
+/// their totals' masks.
+struct Masks {
+    grids: Vec<Grid>,
+}
+
+/// The grids of a table: audience (watchers, not watchers), dwell bins,
+/// attention bins, demographics — all with the rows' OTS as margin column.
+fn grids(table: &Table) -> Vec<Grid> {
+    let rows = &table.rows;
+    let audience: Vec<Vec<u64>> =
+        rows.iter().map(|r| vec![r.counts.watchers, r.counts.ots - r.counts.watchers]).collect();
+    let dwell: Vec<Vec<u64>> = rows.iter().map(|r| r.counts.dwell_histogram.to_vec()).collect();
+    let attention: Vec<Vec<u64>> = rows.iter().map(|r| r.counts.attention_histogram.to_vec()).collect();
+    let demo: Vec<Vec<u64>> = rows
+        .iter()
+        .map(|r| table.demographics.iter().map(|k| r.counts.demographics.get(k).copied().unwrap_or(0)).collect())
+        .collect();
+    vec![
+        Grid::new(&audience, 2),
+        Grid::new(&dwell, dwell.first().map_or(crate::model::DWELL_BIN_COUNT, Vec::len)),
+        Grid::new(&attention, crate::model::ATTENTION_BIN_COUNT),
+        Grid::new(&demo, table.demographics.len()),
+    ]
+}
+
+/// Suppresses the tables of one report together: each table's grids share
+/// their OTS margin; the totals row (the same people in every table of the
+/// report) is hidden in all tables where it is hidden in one.
+pub fn publish(tables: &[&Table], k: u64) -> Vec<PublishedTable> {
+    let mut masks: Vec<Masks> = tables.iter().map(|t| Masks { grids: grids(t) }).collect();
+    loop {
+        for m in masks.iter_mut() {
+            protect_joint(&mut m.grids, k);
+        }
+        // Union of the totals rows, grid by grid (same columns in every table).
+        let mut changed = false;
+        for g in 0..4 {
+            let Some(cols) = masks.iter().map(|m| m.grids[g].cols()).max() else { continue };
+            for j in 0..=cols {
+                let hidden = masks.iter().any(|m| {
+                    let grid = &m.grids[g];
+                    let jj = if j == cols { grid.cols() } else { j };
+                    jj <= grid.cols() && grid.is_hidden(grid.rows(), jj)
+                });
+                if hidden {
+                    for m in masks.iter_mut() {
+                        let grid = &mut m.grids[g];
+                        let jj = if j == cols { grid.cols() } else { j };
+                        if jj <= grid.cols() {
+                            let r = grid.rows();
+                            changed |= grid.hide(r, jj);
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    tables.iter().zip(&masks).map(|(t, m)| published(t, &m.grids, k)).collect()
+}
+
+fn published(table: &Table, grids: &[Grid], k: u64) -> PublishedTable {
+    let row = |i: usize, key: Vec<String>, c: &Counts| -> PublishedRow {
+        let (audience, dwell, attention, demo) = (&grids[0], &grids[1], &grids[2], &grids[3]);
+        let count =
+            |g: &Grid, j: usize| if g.is_hidden(i, j) { Shown::Suppressed } else { Shown::Value(g.value(i, j) as f64) };
+        let ots_hidden = audience.is_hidden(i, audience.cols());
+        let watchers_hidden = audience.is_hidden(i, 0);
+        let over = |hidden: bool, people: u64, f: &dyn Fn() -> f64| {
+            if hidden || (people > 0 && people < k) {
+                Shown::Suppressed
+            } else if people == 0 {
+                Shown::Undefined
+            } else {
+                Shown::Value(f())
+            }
+        };
+        let over_seconds = |hidden: bool, v: f64| if hidden { Shown::Suppressed } else { Shown::Value(seconds(v)) };
+        let metrics = vec![
+            Shown::Value(c.plays as f64),
+            Shown::Value(seconds(c.on_screen_time)),
+            count(audience, audience.cols()),
+            count(audience, 0),
+            over(ots_hidden || watchers_hidden, c.ots, &|| ratio(c.watchers as f64 / c.ots as f64)),
+            over_seconds(ots_hidden, c.attention_time_total),
+            over(watchers_hidden, c.watchers, &|| seconds(c.watcher_attention_time / c.watchers as f64)),
+            over(ots_hidden, c.ots, &|| seconds(c.dwell_time_total / c.ots as f64)),
+            over(ots_hidden || c.dwell_time_total <= 0.0, c.ots, &|| {
+                ratio(c.attention_time_total / c.dwell_time_total)
+            }),
+        ];
+        PublishedRow {
+            key,
+            metrics,
+            dwell_histogram: (0..dwell.cols()).map(|j| count(dwell, j)).collect(),
+            attention_histogram: (0..attention.cols()).map(|j| count(attention, j)).collect(),
+            demographics: (0..demo.cols()).map(|j| count(demo, j)).collect(),
+        }
+    };
+    let rows = table.rows.iter().enumerate().map(|(i, r)| row(i, r.key.clone(), &r.counts)).collect();
+    let total = row(table.rows.len(), Vec::new(), &table.total);
+    PublishedTable { by: table.by.clone(), min_group_size: k, demographics: table.demographics.clone(), rows, total }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Catalogue, Filter, ReportCell, aggregate};
+
+    fn cell(content: &str, people: &[(f64, f64)]) -> ReportCell {
+        let mut c = ReportCell { screen: "s".into(), content_id: content.into(), hour: 0, ..Default::default() };
+        c.counts.plays = 1;
+        c.counts.on_screen_time = 30.0;
+        for &(d, a) in people {
+            c.counts.add_person(d, a, a >= 1.0, "female", "20-29");
+        }
+        c
+    }
+
+    #[test]
+    fn small_rows_are_suppressed_with_their_means() {
+        let cells = vec![cell("a", &[(3.0, 2.0); 2]), cell("b", &[(3.0, 2.0); 10]), cell("c", &[(12.0, 3.0); 7])];
+        let t = aggregate(&cells, &[Dimension::Content], &Filter::default(), &Catalogue::default());
+        let p = &publish(&[&t], 5)[0];
+        let a = &p.rows[0];
+        assert_eq!(a.get(Metric::Ots), Shown::Suppressed);
+        assert_eq!(a.get(Metric::AttentionTimeMean), Shown::Suppressed);
+        assert_eq!(a.get(Metric::Plays), Shown::Value(1.0), "plays count no people");
+        // Row a alone hidden in the OTS column would be total - b - c: one more is hidden.
+        let hidden = p.rows.iter().chain([&p.total]).filter(|r| r.get(Metric::Ots) == Shown::Suppressed).count();
+        assert!(hidden >= 2);
+        assert_eq!(Metric::Conversion.name(), "conversion");
+        assert_eq!(dwell_bin_names()[0], "0-2s");
+        assert_eq!(dwell_bin_names().last().unwrap(), "60s+");
+    }
+
+    #[test]
+    fn nobody_is_zero_and_means_over_nobody_are_undefined() {
+        let t = aggregate(&[cell("a", &[])], &[Dimension::Content], &Filter::default(), &Catalogue::default());
+        let p = &publish(&[&t], 5)[0];
+        assert_eq!(p.rows[0].get(Metric::Ots), Shown::Value(0.0));
+        assert_eq!(p.rows[0].get(Metric::Conversion), Shown::Undefined);
+        assert_eq!(Shown::Undefined.text(), "");
+        assert_eq!(Shown::Suppressed.text(), "suppressed");
+        assert_eq!(Shown::Value(2.5).text(), "2.5");
+        assert_eq!(Shown::Value(7.0).text(), "7");
+    }
+}

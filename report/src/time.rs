@@ -1,0 +1,96 @@
+//! Calendar arithmetic (proleptic Gregorian, UTC): dates for keys and
+//! headers, RFC 3339 for records' `utc`. No time-zone database: stores get a
+//! fixed offset from the catalogue.
+
+pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of days since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `YYYY-MM-DD` of days since 1970-01-01.
+pub fn date(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// 0 = Monday of days since 1970-01-01 (a Thursday).
+pub fn weekday(days: i64) -> usize {
+    (days + 3).rem_euclid(7) as usize
+}
+
+/// `YYYY-MM-DDTHH:MMZ` of Unix seconds.
+pub fn minute(secs: i64) -> String {
+    let sod = secs.rem_euclid(86_400);
+    format!("{}T{:02}:{:02}Z", date(secs.div_euclid(86_400)), sod / 3600, sod / 60 % 60)
+}
+
+/// Unix seconds of `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS[.fff]]Z` (UTC).
+pub fn parse(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (date, rest) = match s.split_once('T') {
+        Some((d, r)) => (d, Some(r.strip_suffix('Z')?)),
+        None => (s, None),
+    };
+    let mut dp = date.split('-');
+    let y: i64 = dp.next()?.parse().ok()?;
+    let m: u32 = dp.next()?.parse().ok()?;
+    let d: u32 = dp.next()?.parse().ok()?;
+    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut secs = (days_from_civil(y, m, d) * 86_400) as f64;
+    if let Some(t) = rest {
+        let mut tp = t.split(':');
+        let h: u32 = tp.next()?.parse().ok()?;
+        let mi: u32 = tp.next()?.parse().ok()?;
+        let sec: f64 = tp.next().map_or(Some(0.0), |v| v.parse().ok())?;
+        if tp.next().is_some() || h > 23 || mi > 59 || !(0.0..61.0).contains(&sec) {
+            return None;
+        }
+        secs += f64::from(h * 3600 + mi * 60) + sec;
+    }
+    Some(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for z in [-800_000, -1, 0, 1, 19_000, 20_758, 2_000_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(WEEKDAYS[weekday(0)], "Thu");
+        assert_eq!(WEEKDAYS[weekday(days_from_civil(2026, 11, 2))], "Mon");
+        assert_eq!(parse("2024-02-29T23:59:59.500Z"), Some(1_709_251_199.5));
+        assert_eq!(parse("2026-11-01"), Some(days_from_civil(2026, 11, 1) as f64 * 86_400.0));
+        assert_eq!(parse("2026-11-01T10:00Z"), Some(days_from_civil(2026, 11, 1) as f64 * 86_400.0 + 36_000.0));
+        assert_eq!(parse("2026-13-01"), None);
+        assert_eq!(parse("yesterday"), None);
+        assert_eq!(minute(3600 * 25 + 60), "1970-01-02T01:01Z");
+    }
+}
