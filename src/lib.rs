@@ -14,4 +14,5 @@ pub mod redact;
 pub mod report;
 pub mod runtime;
 pub mod spool;
+pub mod time;
 pub mod tracker;

@@ -89,7 +89,7 @@ pub struct Timing {
     pub pts: Option<f64>,
     /// Running time (the pipeline's clock position of the frame), seconds.
     pub running_time: Option<f64>,
-    /// Wall clock, RFC 3339 UTC (see [`utc_rfc3339`]).
+    /// Wall clock, RFC 3339 UTC (see [`crate::time::utc_rfc3339`]).
     pub utc: Option<String>,
 }
 
@@ -322,34 +322,6 @@ pub fn with_dropped(line: &str, dropped: u64) -> Option<String> {
     Some(v.to_string())
 }
 
-/// A Unix time in nanoseconds as RFC 3339 UTC with milliseconds,
-/// e.g. `2024-05-01T12:00:00.123Z`: the one formatting of `utc` in records
-/// and bus messages.
-pub fn utc_rfc3339(unix_nanos: i128) -> String {
-    let millis = unix_nanos.div_euclid(1_000_000);
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days as i64);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, sod / 60 % 60, sod % 60)
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// A `frame` record as read back, as far as the evaluators need it (the
 /// CLI's output is records; the evaluators read records, not a shape of their own).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -549,14 +521,6 @@ mod tests {
         assert_eq!(v["seq"], 5);
         assert!(line.starts_with(r#"{"schema""#), "order kept: {line}");
         assert_eq!(with_dropped("[1]", 1), None);
-    }
-
-    #[test]
-    fn utc_formatting() {
-        assert_eq!(utc_rfc3339(0), "1970-01-01T00:00:00.000Z");
-        // 2024-02-29T23:59:59.999Z
-        assert_eq!(utc_rfc3339(1_709_251_199_999_000_000), "2024-02-29T23:59:59.999Z");
-        assert_eq!(utc_rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

@@ -584,7 +584,7 @@ fn live_sources_get_wall_clock_utc_by_default() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
     // Same fixed-width format: the strings compare as the times do.
     let (from, to) =
-        (blickfang::records::utc_rfc3339(now - 60_000_000_000), blickfang::records::utc_rfc3339(now + 1_000_000_000));
+        (blickfang::time::utc_rfc3339(now - 60_000_000_000), blickfang::time::utc_rfc3339(now + 1_000_000_000));
     for r in &live {
         let utc = r["utc"].as_str().unwrap_or_else(|| panic!("no utc: {r}"));
         assert!(from.as_str() <= utc && utc <= to.as_str(), "{utc} not within a minute of now");

@@ -30,7 +30,7 @@
 //! Times: `running-time` fields are the stream's running time in seconds;
 //! `utc` fields are the pipeline clock mapped to the system's wall clock at
 //! that running time ([`wall_clock_utc`]), formatted once
-//! (`blickfang::records::utc_rfc3339`).
+//! (`blickfang::time::utc_rfc3339`).
 
 use gst::glib;
 use gst::prelude::*;
@@ -84,7 +84,7 @@ pub fn wall_clock_utc(element: &gst::Element, running_time: Option<gst::ClockTim
         Some(clock.time().nseconds() as i128 - at.nseconds() as i128)
     })()
     .unwrap_or(0);
-    blickfang::records::utc_rfc3339(now - age)
+    blickfang::time::utc_rfc3339(now - age)
 }
 
 /// Seconds of a clock time (the unit of every time field in our structures).

@@ -16,7 +16,6 @@ pub mod model;
 pub mod publish;
 pub mod records;
 pub mod render;
-pub mod time;
 
 pub use model::{Catalogue, Dimension, Filter, ReportCell, Table, aggregate};
 pub use publish::{Metric, PublishedTable, Shown};

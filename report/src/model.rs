@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use blickfang::report::{ATTENTION_BINS, DWELL_BINS};
 
-use crate::time;
+use blickfang::time;
 
 /// Bins of the dwell histogram: [`DWELL_BINS`] plus one open bin.
 pub const DWELL_BIN_COUNT: usize = DWELL_BINS.len() + 1;

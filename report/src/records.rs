@@ -23,7 +23,7 @@ use blickfang::records::SCHEMA;
 use serde_json::Value;
 
 use crate::model::{Counts, ReportCell};
-use crate::time;
+use blickfang::time;
 
 /// How records become cells.
 #[derive(Debug, Clone, Copy, PartialEq)]

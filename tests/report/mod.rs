@@ -111,7 +111,8 @@ pub fn determined(n: usize, equations: &[Vec<f64>]) -> Vec<bool> {
 /// arriving at random with `contents` shares. Returns the NDJSON and the
 /// truth per content item: (OTS, watchers) with gazedwell's default thresholds.
 pub fn demo_records(screens: usize, seed: u64) -> (String, std::collections::BTreeMap<String, (u64, u64)>) {
-    use blickfang::records::{RecordBuilder, RecordType, Timing, utc_rfc3339};
+    use blickfang::records::{RecordBuilder, RecordType, Timing};
+    use blickfang::time::utc_rfc3339;
     use serde_json::json;
     const PLAYLIST: [&str; 4] = ["spring-sale", "coffee-promo", "new-phone", "store-info"];
     const PERIOD: f64 = 300.0;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::publish::{PublishedRow, attention_bin_names, format_number};
-use crate::{Metric, PublishedTable, Report, Shown, time};
+use blickfang::time;
+
+use crate::{Metric, PublishedTable, Report, Shown};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")

@@ -5,7 +5,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::publish::{DEFINITIONS, PublishedRow, attention_bin_names, dwell_bin_names};
-use crate::{PublishedTable, Report, Shown, time};
+use blickfang::time;
+
+use crate::{PublishedTable, Report, Shown};
 
 fn shown(v: Shown) -> Value {
     match v {

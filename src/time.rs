@@ -1,6 +1,6 @@
-//! Calendar arithmetic (proleptic Gregorian, UTC): dates for keys and
-//! headers, RFC 3339 for records' `utc`. No time-zone database: stores get a
-//! fixed offset from the catalogue.
+//! Calendar arithmetic (proleptic Gregorian, UTC), written once for the
+//! whole product: RFC 3339 for the records' `utc` (formatting and parsing),
+//! dates, weekdays and hours for the report's keys. No time-zone database.
 
 pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
@@ -43,6 +43,17 @@ pub fn weekday(days: i64) -> usize {
 pub fn minute(secs: i64) -> String {
     let sod = secs.rem_euclid(86_400);
     format!("{}T{:02}:{:02}Z", date(secs.div_euclid(86_400)), sod / 3600, sod / 60 % 60)
+}
+
+/// A Unix time in nanoseconds as RFC 3339 UTC with milliseconds,
+/// e.g. `2024-05-01T12:00:00.123Z`: the one formatting of `utc` in records
+/// and bus messages.
+pub fn utc_rfc3339(unix_nanos: i128) -> String {
+    let millis = unix_nanos.div_euclid(1_000_000);
+    let secs = millis.div_euclid(1000);
+    let ms = millis.rem_euclid(1000);
+    let sod = secs.rem_euclid(86_400);
+    format!("{}T{:02}:{:02}:{:02}.{ms:03}Z", date(secs.div_euclid(86_400) as i64), sod / 3600, sod / 60 % 60, sod % 60)
 }
 
 /// Unix seconds of `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS[.fff]]Z` (UTC).
@@ -92,5 +103,13 @@ mod tests {
         assert_eq!(parse("2026-13-01"), None);
         assert_eq!(parse("yesterday"), None);
         assert_eq!(minute(3600 * 25 + 60), "1970-01-02T01:01Z");
+    }
+
+    #[test]
+    fn utc_formatting_round_trips_through_parse() {
+        assert_eq!(utc_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_rfc3339(1_709_251_199_999_000_000), "2024-02-29T23:59:59.999Z");
+        assert_eq!(utc_rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(parse(&utc_rfc3339(1_709_251_199_500_000_000)), Some(1_709_251_199.5));
     }
 }
