@@ -11,6 +11,7 @@
 
 mod mosquitto;
 mod postgres;
+mod records_schema;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -168,6 +169,16 @@ fn simulated_fleet_rollup_equals_truth() {
     let text = c.metrics.prometheus();
     assert!(text.contains(&format!("blickfang_collect_stored_total {}", c.metrics.stored.load(Relaxed))), "{text}");
     c.stop(&rt);
+}
+
+#[test]
+fn simulator_records_are_valid_records() {
+    let (_, sim) = small_fleet(20, 5);
+    let mut text = Vec::new();
+    sim.write_records(&mut text).unwrap();
+    let records = records_schema::RecordSchema::load().check_lines(&String::from_utf8(text).unwrap());
+    assert_eq!(records.len(), sim.messages.len());
+    assert!(records.iter().any(|r| r["event"] == "left" && r["contents"].as_array().is_some_and(|c| c.len() > 1)));
 }
 
 #[test]

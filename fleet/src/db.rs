@@ -116,6 +116,9 @@ pub async fn write_batch(
     }
 }
 
+/// A screen in one batch: first and last seen (µs), the latest `dropped` (at, count).
+type ScreenSpan = (i64, i64, Option<(i64, i64)>);
+
 async fn write_in<'a>(
     tx: &impl GenericClient,
     batch: &'a [Judged],
@@ -125,7 +128,7 @@ async fn write_in<'a>(
     let mut out = Outcome::default();
     let mut lefts: BTreeMap<&Key, &PersonLeft> = BTreeMap::new();
     let mut periods: BTreeMap<&Key, &ContentPeriod> = BTreeMap::new();
-    let mut screens: BTreeMap<&str, (i64, i64, Option<(i64, i64)>)> = BTreeMap::new();
+    let mut screens: BTreeMap<&str, ScreenSpan> = BTreeMap::new();
     let mut rejected = Vec::new();
     let mut parked = Vec::new();
     let mut see = |s: &'a ScreenSeen| {
@@ -267,7 +270,7 @@ async fn write_in<'a>(
 
     if !screens.is_empty() {
         // BTreeMap: sorted by screen, so concurrent batches lock rows in one order.
-        let s: Vec<(&str, (i64, i64, Option<(i64, i64)>))> = screens.into_iter().collect();
+        let s: Vec<(&str, ScreenSpan)> = screens.into_iter().collect();
         tx.execute(
             "INSERT INTO screens AS o (screen, first_seen, last_seen, last_dropped, last_dropped_at)
              SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int8[], $5::timestamptz[])

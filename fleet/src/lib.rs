@@ -9,6 +9,7 @@
 //! - [`metrics`]: counters, Prometheus text, progress;
 //! - [`simulate`]: virtual screens and the exact truth.
 
+pub mod cli;
 pub mod collector;
 pub mod db;
 pub mod ingest;
