@@ -8,7 +8,8 @@
 #                              mirror folder, else upstream). `make setup`, `make run`.
 #   scripts/setup.sh --test    + the peers the tests compare with or start: OpenCV's
 #                              GStreamer plugin and Haar data, deface, mosquitto,
-#                              strace, PyGObject. `make test`.
+#                              strace, PyGObject, PostgreSQL 15 (and the user
+#                              blickfang-pg the fleet tests run it as). `make test`.
 #   scripts/setup.sh --bench   + cv2 5 (YuNet's reference) for the benchmarks. `make bench*`.
 #
 # The peers stay out of the plain setup: a user running blickfang needs none of
@@ -57,6 +58,8 @@ apt_test=(
     # Metadata out: the broker the MQTT tests start on 127.0.0.1, mosquitto_passwd
     # (in mosquitto) for their credentials, and strace for the no-frames-on-disk proof.
     mosquitto strace openssl
+    # The fleet tests' database: initdb/pg_ctl (in `pg_config --bindir`) into a temporary folder.
+    postgresql-15 postgresql-client-15
     # examples/signage_player.py (PyGObject) and its test.
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
     # The report's browser test: headless Chromium driven over the DevTools protocol.
@@ -171,5 +174,10 @@ if [ -n "$mode" ]; then
 fi
 if [ "$mode" = --bench ]; then
     install_bench_deps
+fi
+# PostgreSQL refuses to run as root: the fleet tests run their server as this user.
+if [ -n "$mode" ] && [ "$(id -u)" = 0 ] && ! id blickfang-pg >/dev/null 2>&1; then
+    say "creating the user blickfang-pg (the fleet tests' PostgreSQL runs as it)"
+    useradd --system --no-create-home --shell /usr/sbin/nologin blickfang-pg
 fi
 say "ready${mode:+ (with the ${mode#--} peers)}: ONNX Runtime and models in $data_dir"

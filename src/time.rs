@@ -56,32 +56,47 @@ pub fn utc_rfc3339(unix_nanos: i128) -> String {
     format!("{}T{:02}:{:02}:{:02}.{ms:03}Z", date(secs.div_euclid(86_400) as i64), sod / 3600, sod / 60 % 60, sod % 60)
 }
 
-/// Unix seconds of `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS[.fff]]Z` (UTC).
+/// Unix seconds of `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS[.fff]]Z` (UTC).
 pub fn parse(s: &str) -> Option<f64> {
+    parse_us(s).map(|us| us as f64 / 1e6)
+}
+
+/// Microseconds since the epoch of `YYYY-MM-DD` or
+/// `YYYY-MM-DDTHH:MM[:SS[.ffffff]]Z` (UTC), exact in integers (digits
+/// beyond the microsecond are cut), so sums of times are exact in any order.
+pub fn parse_us(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, rest) = match s.split_once('T') {
         Some((d, r)) => (d, Some(r.strip_suffix('Z')?)),
         None => (s, None),
     };
+    let number = |v: &str, digits: usize| -> Option<i64> {
+        (v.len() == digits && v.bytes().all(|c| c.is_ascii_digit())).then(|| v.parse().ok()).flatten()
+    };
     let mut dp = date.split('-');
-    let y: i64 = dp.next()?.parse().ok()?;
-    let m: u32 = dp.next()?.parse().ok()?;
-    let d: u32 = dp.next()?.parse().ok()?;
+    let (y, m, d) = (number(dp.next()?, 4)?, number(dp.next()?, 2)?, number(dp.next()?, 2)?);
     if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    let mut secs = (days_from_civil(y, m, d) * 86_400) as f64;
+    let mut us = days_from_civil(y, m as u32, d as u32) * 86_400_000_000;
     if let Some(t) = rest {
-        let mut tp = t.split(':');
-        let h: u32 = tp.next()?.parse().ok()?;
-        let mi: u32 = tp.next()?.parse().ok()?;
-        let sec: f64 = tp.next().map_or(Some(0.0), |v| v.parse().ok())?;
-        if tp.next().is_some() || h > 23 || mi > 59 || !(0.0..61.0).contains(&sec) {
+        let (hms, frac) = t.split_once('.').map_or((t, None), |(a, b)| (a, Some(b)));
+        let mut tp = hms.split(':');
+        let (h, mi) = (number(tp.next()?, 2)?, number(tp.next()?, 2)?);
+        let sec = tp.next().map_or(Some(0), |v| number(v, 2))?;
+        if tp.next().is_some() || h > 23 || mi > 59 || sec > 60 || (frac.is_some() && hms.len() != 8) {
             return None;
         }
-        secs += f64::from(h * 3600 + mi * 60) + sec;
+        let frac_us = match frac {
+            None => 0,
+            Some(f) if !f.is_empty() && f.bytes().all(|c| c.is_ascii_digit()) => {
+                f.bytes().chain(std::iter::repeat(b'0')).take(6).fold(0, |acc, c| acc * 10 + i64::from(c - b'0'))
+            }
+            Some(_) => return None,
+        };
+        us += (h * 3600 + mi * 60 + sec) * 1_000_000 + frac_us;
     }
-    Some(secs)
+    Some(us)
 }
 
 #[cfg(test)]
@@ -111,5 +126,12 @@ mod tests {
         assert_eq!(utc_rfc3339(1_709_251_199_999_000_000), "2024-02-29T23:59:59.999Z");
         assert_eq!(utc_rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(parse(&utc_rfc3339(1_709_251_199_500_000_000)), Some(1_709_251_199.5));
+        assert_eq!(parse_us("2026-11-02T08:00:00.5Z"), Some(1_793_606_400_500_000));
+        assert_eq!(parse_us("2026-11-02T08:00:00.1234567Z"), Some(1_793_606_400_123_456));
+        for bad in
+            ["2026-11-02T08:00:00.Z", "2026-11-02T08:00:00", "26-11-02", "2026-11-02T8:00Z", "2026-11-02T08:00.5Z"]
+        {
+            assert_eq!(parse_us(bad), None, "{bad}");
+        }
     }
 }

@@ -65,6 +65,10 @@ enum Command {
         /// JSON lines written by `blickfang analyze` over the dataset's images.
         predictions: PathBuf,
     },
+    /// Fleet: every screen's records from an MQTT broker into PostgreSQL (a long-running service).
+    Collect(blickfang_fleet::cli::CollectArgs),
+    /// Fleet: virtual screens' records to a broker or a records file, and their exact truth.
+    Simulate(blickfang_fleet::cli::SimulateArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -144,6 +148,8 @@ fn main() {
                 evaluate_demographics(&dataset, labels.as_deref(), confidence_threshold, &predictions)
             }
             Command::EvaluateHeadpose { labels, predictions } => evaluate_headpose(&labels, &predictions),
+            Command::Collect(args) => blickfang_fleet::cli::collect(args),
+            Command::Simulate(args) => blickfang_fleet::cli::simulate(args),
         });
     if let Err(e) = result {
         eprintln!("blickfang: {e}");

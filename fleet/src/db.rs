@@ -1,0 +1,435 @@
+//! PostgreSQL: migrations (`fleet/migrations/*.sql`, a `schema_version`
+//! table) and the batch write — one transaction per batch: raw rows inserted
+//! with `ON CONFLICT (screen, run, seq) DO NOTHING RETURNING`, the rollup
+//! deltas computed in Rust from the rows actually inserted (a duplicate never
+//! counts twice), upserted adding the deltas, keys sorted (concurrent
+//! collectors lock rows in one order), retried on deadlock (40P01) and
+//! serialization failure (40001).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, GenericClient};
+
+use crate::ingest::{ContentPeriod, Ingested, Key, PersonLeft, Reason, ScreenSeen};
+use crate::rollup::{CellKey, Rollup, Thresholds, US_PER_HOUR};
+
+/// The migrations, in order: (version, SQL).
+pub const MIGRATIONS: [(i32, &str); 2] =
+    [(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_parked_retention.sql"))];
+
+/// Bytes of a rejected message kept in `rejected.head`.
+pub const REJECTED_HEAD_BYTES: usize = 256;
+
+/// Applies the migrations above the database's version, up to `target`
+/// (all: `None`), in one transaction under an advisory lock (collectors
+/// starting together migrate once). Returns the version reached.
+pub async fn migrate(client: &mut Client, target: Option<i32>) -> Result<i32, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7262737);
+         CREATE TABLE IF NOT EXISTS schema_version (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await?;
+    let current: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[]).await?.get(0);
+    let mut reached = current;
+    for (version, sql) in MIGRATIONS {
+        if version > current && target.is_none_or(|t| version <= t) {
+            tx.batch_execute(sql).await?;
+            tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&version]).await?;
+            reached = version;
+        }
+    }
+    tx.commit().await?;
+    Ok(reached)
+}
+
+/// A message and its judgement.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub ingested: Ingested,
+}
+
+/// What one committed batch did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Person events and content periods inserted.
+    pub stored: u64,
+    /// Already stored (redelivered or published twice).
+    pub duplicates: u64,
+    pub ignored: u64,
+    pub parked: u64,
+    pub rejected: BTreeMap<Reason, u64>,
+    /// The newest wall clock among the records (for the lag).
+    pub newest_us: Option<i64>,
+}
+
+fn ts(us: i64) -> SystemTime {
+    if us >= 0 {
+        UNIX_EPOCH + Duration::from_micros(us as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_micros(us.unsigned_abs())
+    }
+}
+
+fn us_of(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_micros() as i64,
+        Err(e) => -(e.duration().as_micros() as i64),
+    }
+}
+
+/// Whether an error is worth retrying the whole batch for: a deadlock or a
+/// serialization failure (the transaction was rolled back).
+pub fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
+}
+
+/// Writes a batch in one transaction and commits it; retries on deadlock.
+pub async fn write_batch(
+    client: &mut Client,
+    batch: &[Judged],
+    t: &Thresholds,
+    rejected_keep: i64,
+) -> Result<Outcome, tokio_postgres::Error> {
+    let mut attempt = 0;
+    loop {
+        let tx = client.transaction().await?;
+        match write_in(&tx, batch, t, rejected_keep).await {
+            Ok(outcome) => match tx.commit().await {
+                Ok(()) => return Ok(outcome),
+                Err(e) if is_retryable(&e) && attempt < 10 => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) if is_retryable(&e) && attempt < 10 => {
+                let _ = tx.rollback().await;
+            }
+            Err(e) => return Err(e),
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
+    }
+}
+
+/// A screen in one batch: first and last seen (µs), the latest `dropped` (at, count).
+type ScreenSpan = (i64, i64, Option<(i64, i64)>);
+
+async fn write_in<'a>(
+    tx: &impl GenericClient,
+    batch: &'a [Judged],
+    t: &Thresholds,
+    rejected_keep: i64,
+) -> Result<Outcome, tokio_postgres::Error> {
+    let mut out = Outcome::default();
+    let mut lefts: BTreeMap<&Key, &PersonLeft> = BTreeMap::new();
+    let mut periods: BTreeMap<&Key, &ContentPeriod> = BTreeMap::new();
+    let mut screens: BTreeMap<&str, ScreenSpan> = BTreeMap::new();
+    let mut rejected = Vec::new();
+    let mut parked = Vec::new();
+    let mut see = |s: &'a ScreenSeen| {
+        let e = screens.entry(s.screen.as_str()).or_insert((s.at_us, s.at_us, None));
+        e.0 = e.0.min(s.at_us);
+        e.1 = e.1.max(s.at_us);
+        if let Some(d) = s.dropped
+            && e.2.is_none_or(|(at, _)| s.at_us >= at)
+        {
+            e.2 = Some((s.at_us, d));
+        }
+    };
+    for j in batch {
+        match &j.ingested {
+            Ingested::Left(l, s) => {
+                see(s);
+                if lefts.insert(&l.key, l).is_some() {
+                    out.duplicates += 1;
+                }
+            }
+            Ingested::Period(p, s) => {
+                see(s);
+                if periods.insert(&p.key, p).is_some() {
+                    out.duplicates += 1;
+                }
+            }
+            Ingested::Ignored(s) => {
+                see(s);
+                out.ignored += 1;
+            }
+            Ingested::Parked { version } => {
+                parked.push((version.clone(), j.topic.clone(), j.payload.clone()));
+                out.parked += 1;
+            }
+            Ingested::Rejected { reason, .. } => {
+                *out.rejected.entry(*reason).or_default() += 1;
+                // Frames are refused by design, not a fault worth a row each.
+                if *reason != Reason::Frame {
+                    let head = &j.payload[..j.payload.len().min(REJECTED_HEAD_BYTES)];
+                    rejected.push((reason.as_str().to_string(), j.topic.clone(), head.to_vec()));
+                }
+            }
+        }
+    }
+    let mut delta = Rollup::default();
+
+    if !lefts.is_empty() {
+        let l: Vec<&PersonLeft> = lefts.values().copied().collect();
+        let rows = tx
+            .query(
+                "INSERT INTO person_events (screen, run, seq, at, dwell_us, attention_us, glances, gender, age_group, ending)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::int8[], $6::int8[],
+                                      $7::int4[], $8::text[], $9::text[], $10::text[])
+                 ON CONFLICT (screen, run, seq) DO NOTHING
+                 RETURNING screen, run, seq",
+                &[
+                    &l.iter().map(|x| x.key.screen.as_str()).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.key.run.as_str()).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.key.seq).collect::<Vec<_>>(),
+                    &l.iter().map(|x| ts(x.at_us)).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.dwell_us).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.attention_us).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.glances).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.gender.as_deref()).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.age_group.as_deref()).collect::<Vec<_>>(),
+                    &l.iter().map(|x| x.ending.as_deref()).collect::<Vec<_>>(),
+                ],
+            )
+            .await?;
+        let inserted = returned_keys(&rows);
+        out.duplicates += (l.len() - inserted.len()) as u64;
+        let new: Vec<&PersonLeft> = l.into_iter().filter(|x| inserted.contains(&x.key)).collect();
+        out.stored += new.len() as u64;
+        let shares: Vec<(&PersonLeft, i32, &crate::ingest::Share)> =
+            new.iter().flat_map(|x| x.contents.iter().enumerate().map(move |(i, s)| (*x, i as i32, s))).collect();
+        if !shares.is_empty() {
+            tx.execute(
+                "INSERT INTO person_shares (screen, run, seq, idx, content_id, start_at, end_at, dwell_us, attention_us)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int4[], $5::text[], $6::timestamptz[],
+                                      $7::timestamptz[], $8::int8[], $9::int8[])",
+                &[
+                    &shares.iter().map(|x| x.0.key.screen.as_str()).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| x.0.key.run.as_str()).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| x.0.key.seq).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| x.1).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| x.2.content_id.as_str()).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| ts(x.2.start_us)).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| ts(x.2.end_us)).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| x.2.dwell_us).collect::<Vec<_>>(),
+                    &shares.iter().map(|x| x.2.attention_us).collect::<Vec<_>>(),
+                ],
+            )
+            .await?;
+        }
+        for x in &new {
+            delta.add_left(x, t);
+            out.newest_us = out.newest_us.max(Some(x.at_us));
+        }
+    }
+
+    if !periods.is_empty() {
+        let p: Vec<&ContentPeriod> = periods.values().copied().collect();
+        let rows = tx
+            .query(
+                "INSERT INTO content_periods (screen, run, seq, content_id, start_at, end_at, ending, min_group_size,
+                                              ots, watchers, report)
+                 SELECT s, r, q, c, a, b, e, k, o, w, j::jsonb
+                 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                             $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::text[]) AS t(s, r, q, c, a, b, e, k, o, w, j)
+                 ON CONFLICT (screen, run, seq) DO NOTHING
+                 RETURNING screen, run, seq",
+                &[
+                    &p.iter().map(|x| x.key.screen.as_str()).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.key.run.as_str()).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.key.seq).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.content_id.as_str()).collect::<Vec<_>>(),
+                    &p.iter().map(|x| ts(x.start_us)).collect::<Vec<_>>(),
+                    &p.iter().map(|x| ts(x.end_us)).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.ending.as_deref()).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.min_group_size).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.ots).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.watchers).collect::<Vec<_>>(),
+                    &p.iter().map(|x| x.report.as_str()).collect::<Vec<_>>(),
+                ],
+            )
+            .await?;
+        let inserted = returned_keys(&rows);
+        out.duplicates += (p.len() - inserted.len()) as u64;
+        for x in p.into_iter().filter(|x| inserted.contains(&x.key)) {
+            out.stored += 1;
+            delta.add_period(x);
+            out.newest_us = out.newest_us.max(Some(x.end_us));
+        }
+    }
+
+    if !delta.cells.is_empty() {
+        upsert_rollup(tx, &delta).await?;
+    }
+
+    if !screens.is_empty() {
+        // BTreeMap: sorted by screen, so concurrent batches lock rows in one order.
+        let s: Vec<(&str, ScreenSpan)> = screens.into_iter().collect();
+        tx.execute(
+            "INSERT INTO screens AS o (screen, first_seen, last_seen, last_dropped, last_dropped_at)
+             SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int8[], $5::timestamptz[])
+             ON CONFLICT (screen) DO UPDATE SET
+                 first_seen = least(o.first_seen, excluded.first_seen),
+                 last_seen = greatest(o.last_seen, excluded.last_seen),
+                 last_dropped = CASE WHEN excluded.last_dropped_at >= coalesce(o.last_dropped_at, excluded.last_dropped_at)
+                                     THEN excluded.last_dropped ELSE o.last_dropped END,
+                 last_dropped_at = greatest(o.last_dropped_at, excluded.last_dropped_at)",
+            &[
+                &s.iter().map(|x| x.0).collect::<Vec<_>>(),
+                &s.iter().map(|x| ts(x.1.0)).collect::<Vec<_>>(),
+                &s.iter().map(|x| ts(x.1.1)).collect::<Vec<_>>(),
+                &s.iter().map(|x| x.1.2.map(|d| d.1)).collect::<Vec<_>>(),
+                &s.iter().map(|x| x.1.2.map(|d| ts(d.0))).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+
+    if !rejected.is_empty() {
+        tx.execute(
+            "INSERT INTO rejected (reason, topic, head) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+            &[
+                &rejected.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+                &rejected.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+                &rejected.iter().map(|x| x.2.as_slice()).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+        tx.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - $1", &[&rejected_keep]).await?;
+    }
+    if !parked.is_empty() {
+        tx.execute(
+            "INSERT INTO parked (version, topic, payload) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+            &[
+                &parked.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+                &parked.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+                &parked.iter().map(|x| x.2.as_slice()).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    Ok(out)
+}
+
+fn returned_keys(rows: &[tokio_postgres::Row]) -> HashSet<Key> {
+    rows.iter().map(|r| Key { screen: r.get(0), run: r.get(1), seq: r.get(2) }).collect()
+}
+
+async fn upsert_rollup(tx: &impl GenericClient, delta: &Rollup) -> Result<(), tokio_postgres::Error> {
+    // BTreeMap order: keys sorted.
+    let keys: Vec<&CellKey> = delta.cells.keys().collect();
+    let cells: Vec<&crate::rollup::Cell> = delta.cells.values().collect();
+    let col = |f: &dyn Fn(&crate::rollup::Cell) -> i64| cells.iter().map(|c| f(c)).collect::<Vec<i64>>();
+    let hist = |i: usize, dwell: bool| {
+        cells.iter().map(|c| if dwell { c.dwell_histogram[i] } else { c.attention_histogram[i] }).collect::<Vec<i64>>()
+    };
+    let screens: Vec<&str> = keys.iter().map(|k| k.screen.as_str()).collect();
+    let contents: Vec<&str> = keys.iter().map(|k| k.content_id.as_str()).collect();
+    let hours: Vec<SystemTime> = keys.iter().map(|k| ts(k.hour * US_PER_HOUR)).collect();
+    let (plays, on_screen, ots, watchers) =
+        (col(&|c| c.plays), col(&|c| c.on_screen_us), col(&|c| c.ots), col(&|c| c.watchers));
+    let (dwell, attention, watcher_attention) =
+        (col(&|c| c.dwell_us), col(&|c| c.attention_us), col(&|c| c.watcher_attention_us));
+    let (d0, d1, d2, d3, d4, d5) =
+        (hist(0, true), hist(1, true), hist(2, true), hist(3, true), hist(4, true), hist(5, true));
+    let (a0, a1, a2, a3, a4, a5) =
+        (hist(0, false), hist(1, false), hist(2, false), hist(3, false), hist(4, false), hist(5, false));
+    tx.execute(
+        "INSERT INTO rollup_hourly AS o (screen, content_id, hour, plays, on_screen_us, ots, watchers, dwell_us,
+             attention_us, watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
+             attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
+             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[],
+             $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[])
+         ON CONFLICT (screen, content_id, hour) DO UPDATE SET
+             plays = o.plays + excluded.plays, on_screen_us = o.on_screen_us + excluded.on_screen_us,
+             ots = o.ots + excluded.ots, watchers = o.watchers + excluded.watchers,
+             dwell_us = o.dwell_us + excluded.dwell_us, attention_us = o.attention_us + excluded.attention_us,
+             watcher_attention_us = o.watcher_attention_us + excluded.watcher_attention_us,
+             dwell_h0 = o.dwell_h0 + excluded.dwell_h0, dwell_h1 = o.dwell_h1 + excluded.dwell_h1,
+             dwell_h2 = o.dwell_h2 + excluded.dwell_h2, dwell_h3 = o.dwell_h3 + excluded.dwell_h3,
+             dwell_h4 = o.dwell_h4 + excluded.dwell_h4, dwell_h5 = o.dwell_h5 + excluded.dwell_h5,
+             attention_h0 = o.attention_h0 + excluded.attention_h0, attention_h1 = o.attention_h1 + excluded.attention_h1,
+             attention_h2 = o.attention_h2 + excluded.attention_h2, attention_h3 = o.attention_h3 + excluded.attention_h3,
+             attention_h4 = o.attention_h4 + excluded.attention_h4, attention_h5 = o.attention_h5 + excluded.attention_h5",
+        &[
+            &screens, &contents, &hours, &plays, &on_screen, &ots, &watchers, &dwell, &attention, &watcher_attention,
+            &d0, &d1, &d2, &d3, &d4, &d5, &a0, &a1, &a2, &a3, &a4, &a5,
+        ],
+    )
+    .await?;
+    let mut demo: Vec<(&CellKey, &str, &str, i64)> = Vec::new();
+    for (k, c) in &delta.cells {
+        for (g, n) in &c.demographics {
+            let (gender, age) = g.split_once('/').unwrap_or((g.as_str(), "unknown"));
+            demo.push((k, gender, age, *n));
+        }
+    }
+    if !demo.is_empty() {
+        tx.execute(
+            "INSERT INTO rollup_hourly_demographics AS o (screen, content_id, hour, gender, age_group, ots)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])
+             ON CONFLICT (screen, content_id, hour, gender, age_group) DO UPDATE SET ots = o.ots + excluded.ots",
+            &[
+                &demo.iter().map(|x| x.0.screen.as_str()).collect::<Vec<_>>(),
+                &demo.iter().map(|x| x.0.content_id.as_str()).collect::<Vec<_>>(),
+                &demo.iter().map(|x| ts(x.0.hour * US_PER_HOUR)).collect::<Vec<_>>(),
+                &demo.iter().map(|x| x.1).collect::<Vec<_>>(),
+                &demo.iter().map(|x| x.2).collect::<Vec<_>>(),
+                &demo.iter().map(|x| x.3).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The whole hourly rollup, as the [`Rollup`] type (tests compare it with the truth).
+pub async fn read_rollup(client: &impl GenericClient) -> Result<Rollup, tokio_postgres::Error> {
+    let mut r = Rollup::default();
+    let rows = client
+        .query(
+            "SELECT screen, content_id, hour, plays, on_screen_us, ots, watchers, dwell_us, attention_us,
+                    watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
+                    attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5
+             FROM rollup_hourly",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
+        let c = r.cells.entry(key).or_default();
+        (c.plays, c.on_screen_us, c.ots, c.watchers) = (row.get(3), row.get(4), row.get(5), row.get(6));
+        (c.dwell_us, c.attention_us, c.watcher_attention_us) = (row.get(7), row.get(8), row.get(9));
+        for i in 0..6 {
+            c.dwell_histogram[i] = row.get(10 + i);
+            c.attention_histogram[i] = row.get(16 + i);
+        }
+    }
+    for row in client
+        .query("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics", &[])
+        .await?
+    {
+        let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
+        let (g, a): (String, String) = (row.get(3), row.get(4));
+        r.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
+    }
+    Ok(r)
+}
+
+/// The retention job: raw rows (person events with their shares, content
+/// periods, rejected and parked messages) older than `days` days are deleted;
+/// the rollup is kept. Returns the rows deleted.
+pub async fn apply_retention(client: &impl GenericClient, days: u32) -> Result<u64, tokio_postgres::Error> {
+    let cutoff = SystemTime::now() - Duration::from_secs(u64::from(days) * 86_400);
+    let mut n = client.execute("DELETE FROM person_events WHERE at < $1", &[&cutoff]).await?;
+    n += client.execute("DELETE FROM content_periods WHERE end_at < $1", &[&cutoff]).await?;
+    n += client.execute("DELETE FROM rejected WHERE received_at < $1", &[&cutoff]).await?;
+    Ok(n)
+}

@@ -1,0 +1,364 @@
+//! The fleet end to end with the real servers (a mosquitto and a PostgreSQL
+//! the tests start on 127.0.0.1, nothing mocked): the simulator's records
+//! through the broker into the collector, the hourly rollup compared with the
+//! simulator's truth cell by cell; bad input mid-stream; migrations and
+//! retention; the collector SIGKILLed and restarted with its id; PostgreSQL
+//! stopped and restarted mid-run.
+//!
+//! Collectors run in-process (a tokio task) or, where a test kills one, as
+//! a child process: this test binary run again with `child_collector` and
+//! the settings in `BLICKFANG_FLEET_CHILD` (a TOML text).
+
+mod mosquitto;
+mod postgres;
+mod records_schema;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use blickfang_fleet::collector::{self, Settings};
+use blickfang_fleet::db;
+use blickfang_fleet::ingest::Reason;
+use blickfang_fleet::metrics::Metrics;
+use blickfang_fleet::rollup::Rollup;
+use blickfang_fleet::simulate::{self, SimSettings, Simulation};
+use mosquitto::Mosquitto;
+use postgres::Postgres;
+
+const CHILD_ENV: &str = "BLICKFANG_FLEET_CHILD";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn settings(broker: &Mosquitto, pg: &Postgres, client_id: &str) -> Settings {
+    Settings {
+        mqtt: format!("mqtt://127.0.0.1:{}", broker.port),
+        database: pg.url(),
+        client_id: client_id.into(),
+        batch_size: 200,
+        max_wait_ms: 50,
+        progress_s: 1,
+        ..Settings::default()
+    }
+}
+
+fn small_fleet(screens: usize, seed: u64) -> (SimSettings, Simulation) {
+    let s = SimSettings { screens, duration_s: 600, seed, duplicates_per_mille: 20, ..SimSettings::default() };
+    let sim = simulate::simulate(&s);
+    (s, sim)
+}
+
+/// Distinct records the database should end with (left events and content reports).
+fn expected_rows(sim: &Simulation) -> i64 {
+    sim.messages
+        .iter()
+        .filter(|(_, p)| p.contains("\"event\":\"left\"") || p.contains("\"type\":\"content-report\""))
+        .map(|(_, p)| p.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len() as i64
+}
+
+fn publish(broker: &Mosquitto, id: &str, messages: &[(String, String)]) {
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    runtime().block_on(simulate::publish(&url, id, messages)).expect("published");
+}
+
+async fn pg_client(pg: &Postgres) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Rows in person_events + content_periods (0 while the tables do not exist yet).
+fn stored_rows(rt: &tokio::runtime::Runtime, pg: &Postgres) -> i64 {
+    rt.block_on(async {
+        let Ok((client, conn)) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await else { return 0 };
+        tokio::spawn(conn);
+        client
+            .query_one("SELECT (SELECT count(*) FROM person_events) + (SELECT count(*) FROM content_periods)", &[])
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+    })
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The database's rollup equals the truth, every cell (the differing cells named).
+fn assert_rollup_is_truth(rt: &tokio::runtime::Runtime, pg: &Postgres, truth: &Rollup) {
+    let got = rt.block_on(async { db::read_rollup(&pg_client(pg).await).await.unwrap() });
+    let mut diffs = Vec::new();
+    for (k, c) in &truth.cells {
+        match got.cells.get(k) {
+            Some(g) if g == c => {}
+            other => diffs.push(format!("{k:?}: truth {c:?}, database {other:?}")),
+        }
+    }
+    for k in got.cells.keys().filter(|k| !truth.cells.contains_key(*k)) {
+        diffs.push(format!("{k:?}: not in the truth"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} of {} cells differ:\n{}",
+        diffs.len(),
+        truth.cells.len(),
+        diffs[..diffs.len().min(5)].join("\n")
+    );
+    assert!(truth.cells.len() > 20, "a meaningful fleet: {} cells", truth.cells.len());
+}
+
+/// An in-process collector.
+struct Running {
+    metrics: Arc<Metrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn start_collector(rt: &tokio::runtime::Runtime, s: Settings) -> Running {
+    let metrics = Arc::new(Metrics::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(collector::run(s, metrics.clone(), async move {
+        let _ = stopped.await;
+    }));
+    // Subscribed once the first progress line could be printed: wait for the connection instead.
+    std::thread::sleep(Duration::from_millis(700));
+    Running { metrics, stop: Some(stop), task }
+}
+
+impl Running {
+    fn handled(&self) -> u64 {
+        let m = &self.metrics;
+        m.stored.load(Relaxed)
+            + m.duplicates.load(Relaxed)
+            + m.ignored.load(Relaxed)
+            + m.parked.load(Relaxed)
+            + m.rejected_total()
+    }
+
+    fn stop(mut self, rt: &tokio::runtime::Runtime) {
+        let _ = self.stop.take().unwrap().send(());
+        rt.block_on(self.task).unwrap().unwrap();
+    }
+}
+
+#[test]
+fn simulated_fleet_rollup_equals_truth() {
+    let broker = Mosquitto::start();
+    let pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(50, 7);
+    let c = start_collector(&rt, settings(&broker, &pg, "exact-1"));
+    let started = Instant::now();
+    publish(&broker, "sim-exact", &sim.messages);
+    let n = sim.messages.len() as u64;
+    wait_for("every message handled", Duration::from_secs(60), || c.handled() >= n);
+    eprintln!("{} messages ({} records) through broker and collector in {:?}", n, sim.records, started.elapsed());
+    assert_eq!(c.metrics.rejected_total(), 0);
+    assert!(c.metrics.duplicates.load(Relaxed) > 0, "the simulator published some records twice");
+    assert_eq!(stored_rows(&rt, &pg), expected_rows(&sim));
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    // The Prometheus endpoint says the same.
+    let text = c.metrics.prometheus();
+    assert!(text.contains(&format!("blickfang_collect_stored_total {}", c.metrics.stored.load(Relaxed))), "{text}");
+    c.stop(&rt);
+}
+
+#[test]
+fn simulator_records_are_valid_records() {
+    let (_, sim) = small_fleet(20, 5);
+    let mut text = Vec::new();
+    sim.write_records(&mut text).unwrap();
+    let records = records_schema::RecordSchema::load().check_lines(&String::from_utf8(text).unwrap());
+    assert_eq!(records.len(), sim.messages.len());
+    assert!(records.iter().any(|r| r["event"] == "left" && r["contents"].as_array().is_some_and(|c| c.len() > 1)));
+}
+
+#[test]
+fn bad_input_is_counted_not_stored_and_the_stream_goes_on() {
+    let broker = Mosquitto::start();
+    let pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(8, 11);
+    let mut s = settings(&broker, &pg, "bad-1");
+    s.max_record_bytes = 64 * 1024;
+    s.metrics = Some("127.0.0.1:0".parse().unwrap());
+    let c = start_collector(&rt, s);
+    let good_left = sim.messages.iter().find(|(_, p)| p.contains("\"event\":\"left\"")).unwrap().clone();
+    let topic = good_left.0.clone();
+    let frame_topic = topic.replace("person-event", "frame");
+    let frame = good_left.1.replace("\"type\":\"person-event\"", "\"type\":\"frame\"");
+    let bad: Vec<(String, String, Option<Reason>)> = vec![
+        (topic.clone(), "{\"schema\":\"blickfang/2\",".into(), Some(Reason::Malformed)),
+        (topic.clone(), good_left.1.replace("blickfang/2", "blickfang/1"), Some(Reason::Schema)),
+        (topic.clone(), good_left.1.replace("\"seq\":", "\"seq\":\"x\",\"was\":"), Some(Reason::WrongType)),
+        (topic.clone(), format!("{}{}", good_left.1, " ".repeat(70 * 1024)), Some(Reason::Oversize)),
+        ("blickfang/store-999_screen-9/person-event".into(), good_left.1.clone(), Some(Reason::TopicMismatch)),
+        (frame_topic, frame, Some(Reason::Frame)),
+        // A newer schema is parked, not rejected.
+        (
+            topic.clone(),
+            good_left.1.replace("blickfang/2", "blickfang/3").replace("\"seq\":", "\"seq\":1000000,\"x\":"),
+            None,
+        ),
+    ];
+    let half = sim.messages.len() / 2;
+    let mut messages: Vec<(String, String)> = sim.messages[..half].to_vec();
+    for (t, p, _) in &bad {
+        messages.push((t.clone(), p.clone()));
+        messages.push(sim.messages[half].clone()); // good records around each bad one
+    }
+    messages.extend_from_slice(&sim.messages[half..]);
+    publish(&broker, "sim-bad", &messages);
+    let n = messages.len() as u64;
+    wait_for("every message handled", Duration::from_secs(60), || c.handled() >= n);
+    for (_, _, reason) in &bad {
+        if let Some(r) = reason {
+            assert_eq!(c.metrics.rejected(*r), 1, "{r:?}: {}", c.metrics.prometheus());
+        }
+    }
+    assert_eq!(c.metrics.parked.load(Relaxed), 1);
+    assert!(!c.task.is_finished(), "the service is still running");
+    assert_eq!(stored_rows(&rt, &pg), expected_rows(&sim));
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    let (rejected, parked) = rt.block_on(async {
+        let client = pg_client(&pg).await;
+        let rows = client.query("SELECT reason, topic, length(head) FROM rejected ORDER BY id", &[]).await.unwrap();
+        let parked: i64 = client.query_one("SELECT count(*) FROM parked", &[]).await.unwrap().get(0);
+        (rows, parked)
+    });
+    let reasons: Vec<String> = rejected.iter().map(|r| r.get(0)).collect();
+    assert_eq!(reasons, ["malformed", "schema", "wrong-type", "oversize", "topic-mismatch"], "frames are only counted");
+    assert!(rejected.iter().all(|r| r.get::<_, i32>(2) <= db::REJECTED_HEAD_BYTES as i32), "first bytes only");
+    assert_eq!(parked, 1);
+    // Still running: one more good record goes in.
+    let more = small_fleet(1, 99).1;
+    publish(&broker, "sim-more", &more.messages[..5]);
+    wait_for("after the bad input", Duration::from_secs(20), || c.handled() >= n + 5);
+    c.stop(&rt);
+}
+
+#[test]
+fn migrations_from_empty_and_from_the_previous_version_and_retention() {
+    let pg = Postgres::start();
+    let rt = runtime();
+    rt.block_on(async {
+        let (mut client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        assert_eq!(db::migrate(&mut client, Some(1)).await.unwrap(), 1);
+        client
+            .execute(
+                "INSERT INTO person_events (screen, run, seq, at, dwell_us, attention_us, glances)
+                 VALUES ('s', 'r', 0, now() - interval '40 days', 1, 0, 0), ('s', 'r', 1, now(), 1, 0, 0)",
+                &[],
+            )
+            .await
+            .unwrap();
+        client
+            .execute("INSERT INTO rollup_hourly (screen, content_id, hour, ots) VALUES ('s', 'a', now(), 3)", &[])
+            .await
+            .unwrap();
+        // From the previous version to the latest, data kept; again: nothing to do.
+        assert_eq!(db::migrate(&mut client, None).await.unwrap(), db::MIGRATIONS.len() as i32);
+        assert_eq!(db::migrate(&mut client, None).await.unwrap(), db::MIGRATIONS.len() as i32);
+        let versions: Vec<i32> = client
+            .query("SELECT version FROM schema_version ORDER BY 1", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, [1, 2]);
+        assert_eq!(db::apply_retention(&client, 30).await.unwrap(), 1, "the 40-day-old event");
+        let left: i64 = client.query_one("SELECT count(*) FROM person_events", &[]).await.unwrap().get(0);
+        let rollup: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_hourly", &[]).await.unwrap().get(0);
+        assert_eq!((left, rollup), (1, 3), "raw events deleted, the rollup kept");
+    });
+    // From empty, straight to the latest.
+    let pg2 = Postgres::start();
+    rt.block_on(async {
+        let (mut client, conn) = tokio_postgres::connect(&pg2.url(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        assert_eq!(db::migrate(&mut client, None).await.unwrap(), 2);
+    });
+}
+
+#[test]
+fn postgres_stopped_and_restarted_mid_run() {
+    let broker = Mosquitto::start();
+    let mut pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(30, 23);
+    let c = start_collector(&rt, settings(&broker, &pg, "pgrestart-1"));
+    let half = sim.messages.len() / 2;
+    publish(&broker, "sim-pg-1", &sim.messages[..half]);
+    wait_for("some rows", Duration::from_secs(30), || stored_rows(&rt, &pg) > 0);
+    pg.stop();
+    publish(&broker, "sim-pg-2", &sim.messages[half..]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = c.metrics.db_errors.load(Relaxed);
+    assert!(before > 0, "the collector noticed the database was gone");
+    pg.restart();
+    let n = sim.messages.len() as u64;
+    wait_for("every message handled", Duration::from_secs(60), || {
+        c.handled() >= n && stored_rows(&rt, &pg) == expected_rows(&sim)
+    });
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    c.stop(&rt);
+}
+
+/// A collector child process (see the module doc); killed by its test.
+#[test]
+fn child_collector() {
+    let Ok(toml) = std::env::var(CHILD_ENV) else { return };
+    let s: Settings = toml::from_str(&toml).unwrap();
+    let rt = runtime();
+    rt.block_on(collector::run(s, Arc::new(Metrics::default()), std::future::pending())).unwrap();
+}
+
+fn spawn_child(s: &Settings) -> std::process::Child {
+    let toml = format!(
+        "mqtt = {:?}\ndatabase = {:?}\nclient_id = {:?}\nbatch_size = {}\nmax_wait_ms = {}\nprogress_s = 1\n",
+        s.mqtt, s.database, s.client_id, s.batch_size, s.max_wait_ms
+    );
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_collector", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, toml)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn collector_killed_and_restarted_with_its_id_loses_nothing_and_counts_nothing_twice() {
+    let broker = Mosquitto::start();
+    let pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(40, 31);
+    let mut s = settings(&broker, &pg, "slot-1");
+    s.batch_size = 50;
+    let mut child = spawn_child(&s);
+    std::thread::sleep(Duration::from_millis(1500)); // connected and subscribed
+    publish(&broker, "sim-kill", &sim.messages);
+    let expected = expected_rows(&sim);
+    wait_for("the collector mid-run", Duration::from_secs(30), || stored_rows(&rt, &pg) > 0);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at_kill = stored_rows(&rt, &pg);
+    eprintln!("killed with {at_kill} of {expected} rows stored");
+    assert!(at_kill < expected, "killed mid-run");
+    let mut child = spawn_child(&s);
+    wait_for("every record stored", Duration::from_secs(60), || stored_rows(&rt, &pg) == expected);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stored_rows(&rt, &pg), expected);
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,155 @@
+//! A real PostgreSQL server on 127.0.0.1 for the fleet tests: `initdb` into a
+//! temporary folder, a free port, trust authentication for `postgres` on
+//! 127.0.0.1 only, stopped (fast) on drop. The binaries come from
+//! `pg_config --bindir` (Debian keeps them off PATH). PostgreSQL refuses to run
+//! as root: as root the server runs as the unprivileged user `blickfang-pg`,
+//! which `scripts/setup.sh --test` creates, and the folder is theirs.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The unprivileged user the server runs as when the tests run as root.
+pub const PG_USER: &str = "blickfang-pg";
+
+pub struct Postgres {
+    pub port: u16,
+    pub dir: PathBuf,
+    bindir: PathBuf,
+    running: bool,
+}
+
+fn bindir() -> PathBuf {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    for v in ["17", "16", "15"] {
+        let dir = PathBuf::from(format!("/usr/lib/postgresql/{v}/bin"));
+        if dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    panic!("PostgreSQL server binaries not found (apt package postgresql-15; `make test` installs it)");
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// `program args...`, as `PG_USER` when we are root.
+fn run_as_pg(program: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", PG_USER, "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).env("LC_ALL", "C").output().unwrap_or_else(|e| panic!("{}: {e}", program.display()))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Postgres {
+    /// initdb and start.
+    pub fn start() -> Self {
+        let bindir = bindir();
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("blickfang-pg-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            let ok = Command::new("chown").arg(format!("{PG_USER}:")).arg(&dir).status().map(|s| s.success());
+            assert!(
+                matches!(ok, Ok(true)),
+                "cannot give {} to user {PG_USER}: create it (scripts/setup.sh --test does: useradd --system {PG_USER})",
+                dir.display()
+            );
+        }
+        let data = dir.join("data");
+        let out = run_as_pg(
+            &bindir.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        );
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut pg = Self { port, dir, bindir, running: false };
+        pg.restart();
+        pg
+    }
+
+    /// Starts the server (again, on the same data and port) and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        assert!(!self.running, "already running");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+            self.port,
+            self.dir.display()
+        );
+        let out = run_as_pg(
+            &self.bindir.join("pg_ctl"),
+            &[
+                "-D",
+                self.dir.join("data").to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                self.dir.join("postgres.log").to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl start failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.log());
+        self.running = true;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "postgres did not listen on {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server (fast: open transactions roll back).
+    pub fn stop(&mut self) {
+        if self.running {
+            let _ = run_as_pg(
+                &self.bindir.join("pg_ctl"),
+                &["-D", self.dir.join("data").to_str().unwrap(), "-m", "fast", "-w", "stop"],
+            );
+            self.running = false;
+        }
+    }
+
+    /// A libpq-style connection string (tokio-postgres reads it).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
