@@ -274,7 +274,7 @@ impl Demographics {
         frame: &FrameView<'_>,
         faces: &[FaceInput],
     ) -> Result<Vec<FaceDemographics>, RuntimeError> {
-        let sampler = FrameSampler::new(frame).map_err(|e| RuntimeError(format!("cannot read frame: {e}")))?;
+        let sampler = FrameSampler::new(frame)?;
         let now = self.frame;
         let mut uses = Vec::with_capacity(faces.len());
         let mut batch = Vec::new();
