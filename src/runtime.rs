@@ -27,6 +27,9 @@ pub const DATA_DIR_ENV: &str = "BLICKFANG_DATA_DIR";
 
 const ORT_LIB_NAME: &str = "libonnxruntime.so";
 
+/// The environment variable that switches ONNX Runtime's telemetry off.
+pub const TELEMETRY_ENV: &str = "ORT_DISABLE_TELEMETRY";
+
 /// Problems finding or starting ONNX Runtime or a model, or running one.
 /// Callers decide by variant (a missing model is a different GStreamer error
 /// than a broken one); the message says what to do about it, and carries the
@@ -67,6 +70,11 @@ pub enum RuntimeError {
     /// A model property that names no model, or too many.
     #[error("model {spec:?}: expected {expected}")]
     ModelSpec { spec: String, expected: String },
+    /// ONNX Runtime would start with its telemetry on.
+    #[error(
+        "ONNX Runtime's telemetry is not switched off: set {TELEMETRY_ENV}=1 before the process starts threads (blickfang's plugin and CLI do; a program using blickfang's core calls runtime::disable_telemetry() first thing in main)"
+    )]
+    TelemetryOn,
     /// No model given where at least one is needed.
     #[error("no {what} model given")]
     NoModel { what: &'static str },
@@ -178,6 +186,38 @@ pub fn find_onnxruntime(explicit: Option<&Path>) -> PathBuf {
 static LOADED_FROM: Mutex<Option<PathBuf>> = Mutex::new(None);
 static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
 
+/// Switches ONNX Runtime's telemetry off for this process, unless the
+/// variable is already set (an operator's explicit choice is kept).
+///
+/// ONNX Runtime (1.29 and later, on Linux too) writes a device id and an
+/// event cache under `~/.cache/Microsoft/DeveloperTools` when its environment
+/// is created, and about ten seconds later resolves and contacts
+/// `mobile.events.data.microsoft.com`. The API switch ort sets
+/// (`with_telemetry(false)`, `DisableTelemetryEvents`) acts only after the
+/// environment exists and stops neither (measured with strace, see
+/// tests/no_frames_on_disk.rs); only [`TELEMETRY_ENV`], read when the
+/// environment is created, does. [`environment`] refuses to start ONNX
+/// Runtime without it.
+///
+/// # Safety
+/// Writes the process environment: call it only while no other thread can
+/// be reading or writing it outside `std::env` (C code calling `getenv`):
+/// first thing in `main`, or from the plugin's `plugin_init`
+/// (plugins/src/lib.rs says why that is safe enough). Nothing is written
+/// when the variable is set already, so a program that sets it itself (or
+/// whose service unit does) never reaches the write.
+pub unsafe fn disable_telemetry() {
+    if std::env::var_os(TELEMETRY_ENV).is_none() {
+        // SAFETY: the caller guarantees no concurrent environment access.
+        unsafe { std::env::set_var(TELEMETRY_ENV, "1") };
+    }
+}
+
+/// Whether ONNX Runtime may start: its telemetry variable must be set.
+fn telemetry_off(value: Option<std::ffi::OsString>) -> Result<(), RuntimeError> {
+    value.map(|_| ()).ok_or(RuntimeError::TelemetryOn)
+}
+
 /// The process-wide ONNX Runtime environment, loading the library on first
 /// use. ort allows one library and one environment per process, so a later
 /// call naming a different library is an error rather than silently ignored.
@@ -191,15 +231,9 @@ pub fn environment(library: &Path) -> Result<&'static ort::environment::Environm
         }
         return Ok(env);
     }
-    // ONNX Runtime >= 1.29 collects telemetry on Linux too: it writes a device
-    // id and an event cache under ~/.cache/Microsoft/DeveloperTools and
-    // uploads them. Only this variable, set before the library starts, turns
-    // all of it off (tests/no_frames_on_disk.rs sees every file written).
-    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
-        // SAFETY: once per process, under LOADED_FROM's lock, before ONNX
-        // Runtime (the variable's only reader) is loaded.
-        unsafe { std::env::set_var("ORT_DISABLE_TELEMETRY", "1") };
-    }
+    // Never set here: this runs from an element's start(), when other
+    // threads (streaming, ONNX Runtime's pools) may be reading the environment.
+    telemetry_off(std::env::var_os(TELEMETRY_ENV))?;
     let builder = ort::init_from(library)
         .map_err(|e| RuntimeError::LibraryLoad { path: library.to_path_buf(), reason: e.to_string() })?;
     let env = builder
@@ -228,7 +262,16 @@ mod tests {
     }
 
     #[test]
+    fn onnx_runtime_never_starts_with_telemetry_on() {
+        assert_eq!(telemetry_off(None), Err(RuntimeError::TelemetryOn));
+        assert_eq!(telemetry_off(Some("1".into())), Ok(()));
+    }
+
+    #[test]
     fn missing_library_is_an_error() {
+        // SAFETY: the core's tests are pure Rust: every other environment
+        // access in this process goes through std::env and its lock.
+        unsafe { disable_telemetry() };
         let missing = Path::new("/nonexistent/libonnxruntime.so");
         // Either ORT is not loaded yet (load fails, naming the path) or another
         // test loaded it first (then a different path is refused).
