@@ -41,6 +41,8 @@ fn mul_high(a: i16, b: i16) -> i16 {
 
 /// One planar row of the blur fill: `t + d v + base + slope u` in 1/64
 /// levels, rounded and saturated to bytes. With AVX2, 16 lanes at a time.
+/// `#[inline]`: called once per row from another module (codegen unit).
+#[inline]
 pub(super) fn blur_row(row: &mut [u8], t: &[i16], d: &[i16], u: &[i16], q: RowQ) {
     #[inline(always)]
     fn kernel(row: &mut [u8], t: &[i16], d: &[i16], u: &[i16], q: RowQ) {
@@ -65,7 +67,8 @@ pub(super) fn blur_row(row: &mut [u8], t: &[i16], d: &[i16], u: &[i16], q: RowQ)
     kernel(row, t, d, u, q)
 }
 
-/// `sums[i] += row[i]`, with AVX2 where the CPU has it.
+/// `sums[i] += row[i]`, with AVX2 where the CPU has it. `#[inline]`, as `blur_row`.
+#[inline]
 pub(super) fn add_row(sums: &mut [u32], row: &[u8]) {
     #[inline(always)]
     fn kernel(sums: &mut [u32], row: &[u8]) {
