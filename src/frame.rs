@@ -29,6 +29,24 @@ pub enum YuvMatrix {
     Bt709,
 }
 
+impl YuvMatrix {
+    /// The luma weights (Kr, Kb) of R' and B' (Kg = 1 - Kr - Kb): the one
+    /// place the BT.601 and BT.709 constants are written.
+    pub const fn luma_weights(self) -> (f64, f64) {
+        match self {
+            YuvMatrix::Bt601 => (0.299, 0.114),
+            YuvMatrix::Bt709 => (0.2126, 0.0722),
+        }
+    }
+}
+
+/// Limited ("studio") range: luma starts at this code value ...
+pub const LIMITED_LUMA_OFFSET: u8 = 16;
+/// ... and spans this many codes (16..=235);
+pub const LIMITED_LUMA_SPAN: u8 = 219;
+/// chroma spans this many codes around 128 (16..=240).
+pub const LIMITED_CHROMA_SPAN: u8 = 224;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Colorimetry {
     pub matrix: YuvMatrix,
@@ -39,6 +57,60 @@ pub struct Colorimetry {
 impl Default for Colorimetry {
     fn default() -> Self {
         Self { matrix: YuvMatrix::Bt601, full_range: false }
+    }
+}
+
+impl Colorimetry {
+    /// The Y', Cb, Cr code values of an R'G'B' colour (e.g. a fill colour).
+    pub fn rgb_to_yuv(self, rgb: [u8; 3]) -> [u8; 3] {
+        let (kr, kb) = self.matrix.luma_weights();
+        let (kr, kb) = (kr as f32, kb as f32);
+        let [r, g, b] = rgb.map(|v| v as f32);
+        let y = kr * r + (1.0 - kr - kb) * g + kb * b;
+        let u = (b - y) / (2.0 * (1.0 - kb));
+        let v = (r - y) / (2.0 * (1.0 - kr));
+        let (y, u, v) = if self.full_range {
+            (y, u + 128.0, v + 128.0)
+        } else {
+            let (luma, chroma) = (f32::from(LIMITED_LUMA_SPAN), f32::from(LIMITED_CHROMA_SPAN));
+            (f32::from(LIMITED_LUMA_OFFSET) + y * luma / 255.0, 128.0 + u * chroma / 255.0, 128.0 + v * chroma / 255.0)
+        };
+        [y, u, v].map(|x| x.round().clamp(0.0, 255.0) as u8)
+    }
+}
+
+/// Where a format keeps its components: the one table of our raw layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One plane, one byte per pixel.
+    Gray,
+    /// Y', then Cb and Cr planes subsampled 2x2, in planes `u` and `v`.
+    Planar { u: usize, v: usize },
+    /// Y', then one plane of Cb, Cr pairs subsampled 2x2; `u` is the
+    /// offset of Cb in a pair.
+    SemiPlanar { u: usize },
+    /// One plane; byte offsets of R, G, B inside a pixel of `pixel` bytes
+    /// (alpha or padding elsewhere).
+    Packed { rgb: [usize; 3], pixel: usize },
+}
+
+impl PixelFormat {
+    #[inline]
+    pub const fn layout(self) -> Layout {
+        use PixelFormat::*;
+        match self {
+            Gray8 => Layout::Gray,
+            I420 => Layout::Planar { u: 1, v: 2 },
+            Yv12 => Layout::Planar { u: 2, v: 1 },
+            Nv12 => Layout::SemiPlanar { u: 0 },
+            Nv21 => Layout::SemiPlanar { u: 1 },
+            Rgb => Layout::Packed { rgb: [0, 1, 2], pixel: 3 },
+            Bgr => Layout::Packed { rgb: [2, 1, 0], pixel: 3 },
+            Rgba | Rgbx => Layout::Packed { rgb: [0, 1, 2], pixel: 4 },
+            Bgra | Bgrx => Layout::Packed { rgb: [2, 1, 0], pixel: 4 },
+            Argb | Xrgb => Layout::Packed { rgb: [1, 2, 3], pixel: 4 },
+            Abgr | Xbgr => Layout::Packed { rgb: [3, 2, 1], pixel: 4 },
+        }
     }
 }
 
@@ -66,12 +138,17 @@ struct YuvCoefficients {
 
 impl YuvCoefficients {
     fn new(c: Colorimetry) -> Self {
-        let (kr, kb) = match c.matrix {
-            YuvMatrix::Bt601 => (0.299, 0.114),
-            YuvMatrix::Bt709 => (0.2126, 0.0722),
-        };
+        let (kr, kb) = c.matrix.luma_weights();
         let kg = 1.0 - kr - kb;
-        let (y_offset, y_gain, c_gain) = if c.full_range { (0, 1.0, 1.0) } else { (16, 255.0 / 219.0, 255.0 / 224.0) };
+        let (y_offset, y_gain, c_gain) = if c.full_range {
+            (0, 1.0, 1.0)
+        } else {
+            (
+                i32::from(LIMITED_LUMA_OFFSET),
+                255.0 / f64::from(LIMITED_LUMA_SPAN),
+                255.0 / f64::from(LIMITED_CHROMA_SPAN),
+            )
+        };
         let s = 65536.0;
         Self {
             y_offset,
@@ -95,50 +172,35 @@ impl YuvCoefficients {
     }
 }
 
-/// Byte offsets of R, G, B inside one pixel of a packed format, and the pixel size.
-fn packed_layout(format: PixelFormat) -> Option<([usize; 3], usize)> {
-    use PixelFormat::*;
-    Some(match format {
-        Rgb => ([0, 1, 2], 3),
-        Bgr => ([2, 1, 0], 3),
-        Rgba | Rgbx => ([0, 1, 2], 4),
-        Bgra | Bgrx => ([2, 1, 0], 4),
-        Argb | Xrgb => ([1, 2, 3], 4),
-        Abgr | Xbgr => ([3, 2, 1], 4),
-        _ => return None,
-    })
-}
-
 /// Errors in the shape of a frame or a tensor request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameError(pub String);
-
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FrameError {
+    #[error("empty frame {width}x{height}")]
+    Empty { width: usize, height: usize },
+    #[error("plane {plane} too small for {format:?} {width}x{height} (stride {stride}, {len} bytes)")]
+    PlaneTooSmall { plane: usize, format: PixelFormat, width: usize, height: usize, stride: usize, len: usize },
+    #[error("bad input geometry {0:?}")]
+    InputGeometry(InputGeometry),
+    #[error("tensor holds {len} values, {needed} needed")]
+    TensorSize { len: usize, needed: usize },
+    #[error("bad crop {crop:?} -> {width}x{height} into {len} values")]
+    Crop { crop: (f32, f32, f32, f32), width: usize, height: usize, len: usize },
 }
-
-impl std::error::Error for FrameError {}
 
 impl<'a> FrameView<'a> {
     /// Checks that every plane is large enough for the claimed size, so that
     /// sampling can never read out of bounds.
     pub fn validate(&self) -> Result<(), FrameError> {
-        use PixelFormat::*;
         let (w, h) = (self.width, self.height);
         if w == 0 || h == 0 {
-            return Err(FrameError(format!("empty frame {w}x{h}")));
+            return Err(FrameError::Empty { width: w, height: h });
         }
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let need: &[(usize, usize)] = &match self.format {
-            I420 | Yv12 => [(w, h), (cw, ch), (cw, ch)],
-            Nv12 | Nv21 => [(w, h), (cw * 2, ch), (0, 0)],
-            Gray8 => [(w, h), (0, 0), (0, 0)],
-            f => {
-                let (_, px) = packed_layout(f).expect("packed");
-                [(w * px, h), (0, 0), (0, 0)]
-            }
+        let need: &[(usize, usize)] = &match self.format.layout() {
+            Layout::Planar { .. } => [(w, h), (cw, ch), (cw, ch)],
+            Layout::SemiPlanar { .. } => [(w, h), (cw * 2, ch), (0, 0)],
+            Layout::Gray => [(w, h), (0, 0), (0, 0)],
+            Layout::Packed { pixel, .. } => [(w * pixel, h), (0, 0), (0, 0)],
         };
         for (i, &(row_bytes, rows)) in need.iter().enumerate() {
             if rows == 0 {
@@ -146,11 +208,14 @@ impl<'a> FrameView<'a> {
             }
             let stride = self.strides[i];
             if stride < row_bytes || self.planes[i].len() < stride * (rows - 1) + row_bytes {
-                return Err(FrameError(format!(
-                    "plane {i} too small for {:?} {w}x{h} (stride {stride}, {} bytes)",
-                    self.format,
-                    self.planes[i].len()
-                )));
+                return Err(FrameError::PlaneTooSmall {
+                    plane: i,
+                    format: self.format,
+                    width: w,
+                    height: h,
+                    stride,
+                    len: self.planes[i].len(),
+                });
             }
         }
         Ok(())
@@ -159,29 +224,25 @@ impl<'a> FrameView<'a> {
     /// Samples R, G, B at integer pixel (x, y).
     #[inline]
     fn rgb_at(&self, x: usize, y: usize, yuv: &YuvCoefficients) -> [f32; 3] {
-        use PixelFormat::*;
-        match self.format {
-            Gray8 => {
+        match self.format.layout() {
+            Layout::Gray => {
                 let v = self.planes[0][y * self.strides[0] + x] as f32;
                 [v, v, v]
             }
-            I420 | Yv12 => {
-                let (ui, vi) = if self.format == I420 { (1, 2) } else { (2, 1) };
+            Layout::Planar { u: ui, v: vi } => {
                 let luma = self.planes[0][y * self.strides[0] + x] as f32;
                 let (cx, cy) = (x / 2, y / 2);
                 let u = self.planes[ui][cy * self.strides[ui] + cx] as f32;
                 let v = self.planes[vi][cy * self.strides[vi] + cx] as f32;
                 yuv.to_rgb(luma, u, v)
             }
-            Nv12 | Nv21 => {
+            Layout::SemiPlanar { u: ui } => {
                 let luma = self.planes[0][y * self.strides[0] + x] as f32;
                 let o = (y / 2) * self.strides[1] + (x / 2) * 2;
-                let (a, b) = (self.planes[1][o] as f32, self.planes[1][o + 1] as f32);
-                let (u, v) = if self.format == Nv12 { (a, b) } else { (b, a) };
+                let (u, v) = (self.planes[1][o + ui] as f32, self.planes[1][o + (1 - ui)] as f32);
                 yuv.to_rgb(luma, u, v)
             }
-            f => {
-                let (idx, px) = packed_layout(f).expect("packed");
+            Layout::Packed { rgb: idx, pixel: px } => {
                 let o = y * self.strides[0] + x * px;
                 let p = &self.planes[0][o..o + px];
                 [p[idx[0]] as f32, p[idx[1]] as f32, p[idx[2]] as f32]
@@ -217,21 +278,26 @@ struct Tap {
     w1: f32,
 }
 
+impl Tap {
+    /// The taps at `pos` (pixel centres at integers) on an axis of `size`
+    /// pixels, edges replicated: the one way every sampler here builds them.
+    /// In f64, as OpenCV's resize computes its coordinates; exact for f32
+    /// positions. A zero weight names one pixel twice, so that sampling
+    /// reads it once.
+    #[inline]
+    fn at(pos: f64, size: usize) -> Tap {
+        let s = pos.clamp(0.0, (size - 1) as f64);
+        let i0 = s.floor() as usize;
+        let w1 = (s - i0 as f64) as f32;
+        Tap { i0, i1: if w1 == 0.0 { i0 } else { i0 + 1 }, w1 }
+    }
+}
+
+/// The taps of a `src` to `dst` resize: half-pixel centres, clamped at the
+/// borders, as cv2.resize's INTER_LINEAR.
 fn taps(src: usize, dst: usize) -> Vec<Tap> {
     let scale = src as f64 / dst as f64;
-    (0..dst)
-        .map(|d| {
-            if src == dst {
-                return Tap { i0: d, i1: d, w1: 0.0 };
-            }
-            // Half-pixel centres, clamped at the borders, as cv2.resize does.
-            let s = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
-            let i0 = (s.floor() as usize).min(src - 1);
-            let i1 = (i0 + 1).min(src - 1);
-            let w1 = if i1 == i0 { 0.0 } else { (s - i0 as f64) as f32 };
-            Tap { i0, i1, w1 }
-        })
-        .collect()
+    (0..dst).map(|d| Tap::at((d as f64 + 0.5) * scale - 0.5, src)).collect()
 }
 
 /// Channel order a model expects in its planar input.
@@ -272,10 +338,10 @@ pub fn fill_planar_input(
     frame.validate()?;
     let InputGeometry { scaled_width: sw, scaled_height: sh, input_width: iw, input_height: ih } = geometry;
     if sw == 0 || sh == 0 || sw > iw || sh > ih {
-        return Err(FrameError(format!("bad input geometry {geometry:?}")));
+        return Err(FrameError::InputGeometry(geometry));
     }
     if dst.len() != 3 * iw * ih {
-        return Err(FrameError(format!("tensor holds {} values, {} needed", dst.len(), 3 * iw * ih)));
+        return Err(FrameError::TensorSize { len: dst.len(), needed: 3 * iw * ih });
     }
     cache.prepare(frame.width, frame.height, sw, sh);
     let yuv = YuvCoefficients::new(frame.colorimetry);
@@ -316,15 +382,10 @@ pub fn fill_planar_crop(
     let (ow, oh) = out;
     let (cx, cy, cw, ch) = crop;
     if ow == 0 || oh == 0 || cw <= 0.0 || ch <= 0.0 || dst.len() != 3 * ow * oh {
-        return Err(FrameError(format!("bad crop {crop:?} -> {ow}x{oh} into {} values", dst.len())));
+        return Err(FrameError::Crop { crop, width: ow, height: oh, len: dst.len() });
     }
     let yuv = YuvCoefficients::new(frame.colorimetry);
-    let tap = |pos: f32, size: usize| -> Tap {
-        let s = pos.clamp(0.0, (size - 1) as f32);
-        let i0 = s.floor() as usize;
-        let i1 = (i0 + 1).min(size - 1);
-        Tap { i0, i1, w1: s - i0 as f32 }
-    };
+    let tap = |pos: f32, size: usize| Tap::at(f64::from(pos), size);
     let plane = ow * oh;
     let (c0, c2) = match order {
         ChannelOrder::Bgr => (2, 0),
@@ -385,13 +446,7 @@ impl<'f, 'a> FrameSampler<'f, 'a> {
     #[inline]
     pub fn rgb(&self, x: f32, y: f32) -> [f32; 3] {
         let (w, h) = (self.frame.width, self.frame.height);
-        let tap = |v: f32, n: usize| {
-            let v = v.clamp(0.0, (n - 1) as f32);
-            let i0 = v.floor() as usize;
-            let i1 = (i0 + 1).min(n - 1);
-            Tap { i0, i1, w1: if i1 == i0 { 0.0 } else { v - i0 as f32 } }
-        };
-        self.frame.rgb_bilinear(&tap(x, w), &tap(y, h), &self.yuv)
+        self.frame.rgb_bilinear(&Tap::at(f64::from(x), w), &Tap::at(f64::from(y), h), &self.yuv)
     }
 }
 
@@ -460,6 +515,73 @@ mod tests {
         fill_planar_crop(&frame, (-1.0, 0.0, 4.0, 1.0), (2, 1), ChannelOrder::Rgb, &mut dst).unwrap();
         assert_eq!(dst[0], 0.0);
         assert_eq!(dst[1], 200.0);
+    }
+
+    #[test]
+    fn luma_weights_are_the_same_in_f32() {
+        // redact converts them to f32; the literals it had are what it gets.
+        assert_eq!(YuvMatrix::Bt601.luma_weights(), (0.299, 0.114));
+        let f32s = |m: YuvMatrix| (m.luma_weights().0 as f32, m.luma_weights().1 as f32);
+        assert_eq!(f32s(YuvMatrix::Bt601), (0.299f32, 0.114f32));
+        assert_eq!(f32s(YuvMatrix::Bt709), (0.2126f32, 0.0722f32));
+    }
+
+    #[test]
+    fn rgb_to_yuv_inverts_the_sampling_conversion() {
+        for full_range in [false, true] {
+            for matrix in [YuvMatrix::Bt601, YuvMatrix::Bt709] {
+                let c = Colorimetry { matrix, full_range };
+                let yuv = YuvCoefficients::new(c);
+                for rgb in [[0u8, 0, 0], [255, 255, 255], [200, 30, 90], [10, 180, 240]] {
+                    let [y, u, v] = c.rgb_to_yuv(rgb).map(f32::from);
+                    let back = yuv.to_rgb(y, u, v);
+                    for k in 0..3 {
+                        assert!((back[k] - rgb[k] as f32).abs() <= 3.0, "{c:?} {rgb:?} -> {back:?}");
+                    }
+                }
+            }
+        }
+        let black = Colorimetry::default().rgb_to_yuv([0, 0, 0]);
+        assert_eq!(black, [LIMITED_LUMA_OFFSET, 128, 128]);
+    }
+
+    #[test]
+    fn taps_are_opencv_half_pixel_and_clamped() {
+        // 4 -> 2: centres at 0.5 and 2.5.
+        let t = taps(4, 2);
+        assert_eq!((t[0].i0, t[0].i1, t[0].w1), (0, 1, 0.5));
+        assert_eq!((t[1].i0, t[1].i1, t[1].w1), (2, 3, 0.5));
+        // Same size: every pixel once.
+        assert!(taps(5, 5).iter().enumerate().all(|(d, t)| t.i0 == d && t.i1 == d && t.w1 == 0.0));
+        // 2 -> 4: the outer halves clamp to the edge pixels.
+        let t = taps(2, 4);
+        assert_eq!((t[0].i0, t[0].i1, t[0].w1), (0, 0, 0.0));
+        assert_eq!((t[3].i0, t[3].i1, t[3].w1), (1, 1, 0.0));
+        // Outside positions replicate the edges.
+        let t = Tap::at(-3.0, 10);
+        assert_eq!((t.i0, t.i1, t.w1), (0, 0, 0.0));
+        let t = Tap::at(42.0, 10);
+        assert_eq!((t.i0, t.i1, t.w1), (9, 9, 0.0));
+        let t = Tap::at(2.25, 10);
+        assert_eq!((t.i0, t.i1, t.w1), (2, 3, 0.25));
+    }
+
+    #[test]
+    fn layouts_name_every_plane_a_format_uses() {
+        assert_eq!(PixelFormat::Yv12.layout(), Layout::Planar { u: 2, v: 1 });
+        assert_eq!(PixelFormat::Nv21.layout(), Layout::SemiPlanar { u: 1 });
+        assert_eq!(PixelFormat::Xbgr.layout(), Layout::Packed { rgb: [3, 2, 1], pixel: 4 });
+    }
+
+    #[test]
+    fn errors_are_variants() {
+        let data = [0u8; 6];
+        let frame = rgb_frame(2, 1, &data);
+        let mut dst = vec![0.0; 5];
+        let g = InputGeometry { scaled_width: 2, scaled_height: 1, input_width: 2, input_height: 1 };
+        let err = fill_planar_input(&frame, g, ChannelOrder::Rgb, &mut dst, &mut ResizeCache::default());
+        assert_eq!(err, Err(FrameError::TensorSize { len: 5, needed: 6 }));
+        assert!(matches!(rgb_frame(0, 1, &data).validate(), Err(FrameError::Empty { width: 0, height: 1 })));
     }
 
     #[test]

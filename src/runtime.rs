@@ -15,6 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use crate::detect::DecodeError;
+use crate::frame::FrameError;
+
 /// The environment variable naming the ONNX Runtime shared library.
 pub const ORT_LIB_ENV: &str = "BLICKFANG_ORT_LIB";
 /// The environment variable naming the folder that holds the models.
@@ -24,18 +27,106 @@ pub const DATA_DIR_ENV: &str = "BLICKFANG_DATA_DIR";
 
 const ORT_LIB_NAME: &str = "libonnxruntime.so";
 
-/// Problems finding or starting ONNX Runtime or a model; the message says what
-/// to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuntimeError(pub String);
+/// The environment variable that switches ONNX Runtime's telemetry off.
+pub const TELEMETRY_ENV: &str = "ORT_DISABLE_TELEMETRY";
 
-impl std::fmt::Display for RuntimeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// Problems finding or starting ONNX Runtime or a model, or running one.
+/// Callers decide by variant (a missing model is a different GStreamer error
+/// than a broken one); the message says what to do about it, and carries the
+/// cause's text because a GStreamer error shows only the message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuntimeError {
+    /// A model named relative to the model folders is in none of them.
+    #[error(
+        "model {model} not found in {} (run `make setup`, set {MODEL_DIR_ENV}, or give an absolute path)",
+        list(searched)
+    )]
+    ModelNotFound { model: String, searched: Vec<PathBuf> },
+    /// A model named by its path does not exist.
+    #[error("model file {} does not exist", path.display())]
+    ModelMissing { path: PathBuf },
+    /// The ONNX Runtime library cannot be loaded.
+    #[error(
+        "cannot load ONNX Runtime from {}: {reason} (run `make setup`, or set {ORT_LIB_ENV} / the `onnxruntime` property to libonnxruntime.so)",
+        path.display()
+    )]
+    LibraryLoad { path: PathBuf, reason: String },
+    /// The library loaded but its environment did not start.
+    #[error("cannot start ONNX Runtime from {}: {reason}", path.display())]
+    EnvironmentStart { path: PathBuf, reason: String },
+    /// One process holds one ONNX Runtime library.
+    #[error(
+        "ONNX Runtime is already loaded from {} in this process; cannot also load {}",
+        loaded.display(),
+        requested.display()
+    )]
+    AlreadyLoaded { loaded: PathBuf, requested: PathBuf },
+    /// ONNX Runtime cannot open the model file (not ONNX, unsupported operators, ...).
+    #[error("cannot load model {}: {reason}", path.display())]
+    ModelLoad { path: PathBuf, reason: String },
+    /// The model loads but is not what the element expects.
+    #[error("model {} is not {expected} ({found}); {hint}", path.display())]
+    WrongModel { path: PathBuf, expected: &'static str, found: String, hint: &'static str },
+    /// A model property that names no model, or too many.
+    #[error("model {spec:?}: expected {expected}")]
+    ModelSpec { spec: String, expected: String },
+    /// ONNX Runtime would start with its telemetry on.
+    #[error(
+        "ONNX Runtime's telemetry is not switched off: set {TELEMETRY_ENV}=1 before the process starts threads (blickfang's plugin and CLI do; a program using blickfang's core calls runtime::disable_telemetry() first thing in main)"
+    )]
+    TelemetryOn,
+    /// No model given where at least one is needed.
+    #[error("no {what} model given")]
+    NoModel { what: &'static str },
+    /// The frame cannot be read as its caps say (or a crop of it made).
+    #[error("cannot read frame: {0}")]
+    Frame(FrameError),
+    /// The face geometry handed to a model cannot be cropped.
+    #[error("degenerate face geometry {0}")]
+    FaceGeometry(String),
+    /// The input tensor cannot be built.
+    #[error("cannot build input tensor: {0}")]
+    Tensor(String),
+    /// ONNX Runtime failed to run the model.
+    #[error("{}: inference failed: {reason}", model.display())]
+    Inference { model: PathBuf, reason: String },
+    /// The model's outputs are not what its family gives.
+    #[error("model {}: {problem}", model.display())]
+    Output { model: PathBuf, problem: OutputProblem },
+}
+
+/// What is wrong with a model's output.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutputProblem {
+    #[error("no output {0}")]
+    Missing(String),
+    #[error("output {name} is not f32: {reason}")]
+    NotF32 { name: String, reason: String },
+    #[error("output {name} has {found} values, {expected} expected")]
+    Size { name: String, found: usize, expected: usize },
+    /// A detector's outputs that its decoder cannot read.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+// Not `#[from]`: that would also make the frame error the `source()`, and
+// reporters that print the chain would show its text twice.
+impl From<FrameError> for RuntimeError {
+    fn from(e: FrameError) -> Self {
+        RuntimeError::Frame(e)
     }
 }
 
-impl std::error::Error for RuntimeError {}
+impl RuntimeError {
+    /// An [`RuntimeError::Output`] problem of `model`.
+    pub fn output(model: &Path, problem: impl Into<OutputProblem>) -> Self {
+        RuntimeError::Output { model: model.to_path_buf(), problem: problem.into() }
+    }
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
 
 fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
@@ -67,17 +158,14 @@ pub fn find_model(model: &str) -> Result<PathBuf, RuntimeError> {
         return if p.is_file() {
             Ok(p.to_path_buf())
         } else {
-            Err(RuntimeError(format!("model file {} does not exist", p.display())))
+            Err(RuntimeError::ModelMissing { path: p.to_path_buf() })
         };
     }
     let dirs = model_dirs();
-    dirs.iter().map(|d| d.join(p)).find(|c| c.is_file()).ok_or_else(|| {
-        let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        RuntimeError(format!(
-            "model {model} not found in {} (run `make setup`, set {MODEL_DIR_ENV}, or give an absolute path)",
-            searched.join(", ")
-        ))
-    })
+    match dirs.iter().map(|d| d.join(p)).find(|c| c.is_file()) {
+        Some(found) => Ok(found),
+        None => Err(RuntimeError::ModelNotFound { model: model.to_string(), searched: dirs }),
+    }
 }
 
 /// The ONNX Runtime library to load, following the documented search order.
@@ -98,6 +186,38 @@ pub fn find_onnxruntime(explicit: Option<&Path>) -> PathBuf {
 static LOADED_FROM: Mutex<Option<PathBuf>> = Mutex::new(None);
 static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
 
+/// Switches ONNX Runtime's telemetry off for this process, unless the
+/// variable is already set (an operator's explicit choice is kept).
+///
+/// ONNX Runtime (1.29 and later, on Linux too) writes a device id and an
+/// event cache under `~/.cache/Microsoft/DeveloperTools` when its environment
+/// is created, and about ten seconds later resolves and contacts
+/// `mobile.events.data.microsoft.com`. The API switch ort sets
+/// (`with_telemetry(false)`, `DisableTelemetryEvents`) acts only after the
+/// environment exists and stops neither (measured with strace, see
+/// tests/no_frames_on_disk.rs); only [`TELEMETRY_ENV`], read when the
+/// environment is created, does. [`environment`] refuses to start ONNX
+/// Runtime without it.
+///
+/// # Safety
+/// Writes the process environment: call it only while no other thread can
+/// be reading or writing it outside `std::env` (C code calling `getenv`):
+/// first thing in `main`, or from the plugin's `plugin_init`
+/// (plugins/src/lib.rs says why that is safe enough). Nothing is written
+/// when the variable is set already, so a program that sets it itself (or
+/// whose service unit does) never reaches the write.
+pub unsafe fn disable_telemetry() {
+    if std::env::var_os(TELEMETRY_ENV).is_none() {
+        // SAFETY: the caller guarantees no concurrent environment access.
+        unsafe { std::env::set_var(TELEMETRY_ENV, "1") };
+    }
+}
+
+/// Whether ONNX Runtime may start: its telemetry variable must be set.
+fn telemetry_off(value: Option<std::ffi::OsString>) -> Result<(), RuntimeError> {
+    value.map(|_| ()).ok_or(RuntimeError::TelemetryOn)
+}
+
 /// The process-wide ONNX Runtime environment, loading the library on first
 /// use. ort allows one library and one environment per process, so a later
 /// call naming a different library is an error rather than silently ignored.
@@ -107,34 +227,20 @@ pub fn environment(library: &Path) -> Result<&'static ort::environment::Environm
         if let Some(prev) = loaded.as_ref().filter(|p| *p != library)
             && library.as_os_str() != ORT_LIB_NAME
         {
-            return Err(RuntimeError(format!(
-                "ONNX Runtime is already loaded from {} in this process; cannot also load {}",
-                prev.display(),
-                library.display()
-            )));
+            return Err(RuntimeError::AlreadyLoaded { loaded: prev.clone(), requested: library.to_path_buf() });
         }
         return Ok(env);
     }
-    // ONNX Runtime >= 1.29 collects telemetry on Linux too: it writes a device
-    // id and an event cache under ~/.cache/Microsoft/DeveloperTools and
-    // uploads them. Only this variable, set before the library starts, turns
-    // all of it off (tests/no_frames_on_disk.rs sees every file written).
-    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
-        // SAFETY: once per process, under LOADED_FROM's lock, before ONNX
-        // Runtime (the variable's only reader) is loaded.
-        unsafe { std::env::set_var("ORT_DISABLE_TELEMETRY", "1") };
-    }
-    let builder = ort::init_from(library).map_err(|e| {
-        RuntimeError(format!(
-            "cannot load ONNX Runtime from {}: {e} (run `make setup`, or set {ORT_LIB_ENV} / the `onnxruntime` property to libonnxruntime.so)",
-            library.display()
-        ))
-    })?;
+    // Never set here: this runs from an element's start(), when other
+    // threads (streaming, ONNX Runtime's pools) may be reading the environment.
+    telemetry_off(std::env::var_os(TELEMETRY_ENV))?;
+    let builder = ort::init_from(library)
+        .map_err(|e| RuntimeError::LibraryLoad { path: library.to_path_buf(), reason: e.to_string() })?;
     let env = builder
         .with_name("blickfang")
         .with_telemetry(false)
         .build()
-        .map_err(|e| RuntimeError(format!("cannot start ONNX Runtime from {}: {e}", library.display())))?;
+        .map_err(|e| RuntimeError::EnvironmentStart { path: library.to_path_buf(), reason: e.to_string() })?;
     *loaded = Some(library.to_path_buf());
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
@@ -146,16 +252,33 @@ mod tests {
     #[test]
     fn missing_model_names_the_searched_folders() {
         let err = find_model("face/definitely-not-there.onnx").unwrap_err();
-        assert!(err.0.contains("definitely-not-there"), "{err}");
-        assert!(err.0.contains(MODEL_DIR_ENV), "{err}");
-        assert!(find_model("/nonexistent/model.onnx").unwrap_err().0.contains("/nonexistent/model.onnx"));
+        let RuntimeError::ModelNotFound { model, searched } = &err else { panic!("{err:?}") };
+        assert_eq!(model, "face/definitely-not-there.onnx");
+        assert_eq!(searched, &model_dirs());
+        assert!(err.to_string().contains(MODEL_DIR_ENV), "{err}");
+        let err = find_model("/nonexistent/model.onnx").unwrap_err();
+        assert_eq!(err, RuntimeError::ModelMissing { path: "/nonexistent/model.onnx".into() });
+        assert!(err.to_string().contains("/nonexistent/model.onnx"), "{err}");
+    }
+
+    #[test]
+    fn onnx_runtime_never_starts_with_telemetry_on() {
+        assert_eq!(telemetry_off(None), Err(RuntimeError::TelemetryOn));
+        assert_eq!(telemetry_off(Some("1".into())), Ok(()));
     }
 
     #[test]
     fn missing_library_is_an_error() {
-        let err = environment(Path::new("/nonexistent/libonnxruntime.so"));
+        // SAFETY: the core's tests are pure Rust: every other environment
+        // access in this process goes through std::env and its lock.
+        unsafe { disable_telemetry() };
+        let missing = Path::new("/nonexistent/libonnxruntime.so");
         // Either ORT is not loaded yet (load fails, naming the path) or another
         // test loaded it first (then a different path is refused).
-        assert!(err.unwrap_err().0.contains("/nonexistent/libonnxruntime.so"));
+        match environment(missing).unwrap_err() {
+            RuntimeError::LibraryLoad { path, .. } => assert_eq!(path, missing),
+            RuntimeError::AlreadyLoaded { requested, .. } => assert_eq!(requested, missing),
+            other => panic!("{other:?}"),
+        }
     }
 }

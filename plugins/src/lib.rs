@@ -44,6 +44,17 @@ pub(crate) fn register_element(
 }
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // SAFETY: ONNX Runtime's telemetry must be off before any element starts
+    // it (runtime::disable_telemetry says why the variable is the only way).
+    // GStreamer calls plugin_init once per process, under its plugin-loading
+    // lock and before any of our elements exists: none of our threads runs
+    // and ONNX Runtime (the variable's reader) is not loaded. gst-launch and
+    // the usual applications load plugins from the main thread while building
+    // the pipeline, before streaming threads start. An application that
+    // already runs threads calling getenv when it loads plugins sets
+    // ORT_DISABLE_TELEMETRY=1 itself before starting them (the edge service's
+    // unit does); then nothing is written here.
+    unsafe { blickfang::runtime::disable_telemetry() };
     meta::register();
     facedetect::register(Some(plugin))?;
     demographics::register(Some(plugin))?;

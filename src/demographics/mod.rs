@@ -298,7 +298,7 @@ impl Estimator {
     /// The estimates for the faces of one frame, in order. The model runs at
     /// most once, on all faces whose tracks want a usable view.
     pub fn process(&mut self, frame: &FrameView<'_>, faces: &[FaceInput]) -> Result<Vec<FaceEstimate>, RuntimeError> {
-        let sampler = FrameSampler::new(frame).map_err(|e| RuntimeError(format!("cannot read frame: {e}")))?;
+        let sampler = FrameSampler::new(frame)?;
         let now = self.frame;
         let mut uses = Vec::with_capacity(faces.len());
         let mut batch = Vec::new();

@@ -15,7 +15,7 @@ use ort::value::TensorRef;
 
 use super::align::{CropSpec, FaceGeometry, PixelEncoding, crop_transform, fill_crop};
 use crate::frame::FrameSampler;
-use crate::runtime::{self, RuntimeError};
+use crate::runtime::{self, OutputProblem, RuntimeError};
 
 /// The default: HSE FaceRes, the most accurate on the dev data (README).
 pub const DEFAULT_MODEL: &str = "agegender/faceres_hse_agegender.onnx";
@@ -136,7 +136,7 @@ fn logit(p: f32) -> f32 {
 impl Net {
     fn load(path: PathBuf, role: Role, onnxruntime: &Path, threads: usize) -> Result<Net, RuntimeError> {
         let env = runtime::environment(onnxruntime)?;
-        let fail = |e: &dyn std::fmt::Display| RuntimeError(format!("cannot load model {}: {e}", path.display()));
+        let fail = |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: path.clone(), reason: e.to_string() };
         let threads = threads.max(1);
         let session = match take_idle_session(&(path.clone(), threads)) {
             Some(s) => s,
@@ -158,11 +158,11 @@ impl Net {
         let input_name = input.name().to_string();
         let in_shape: Vec<i64> = input.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
         let has = |n: &str| outputs.iter().any(|(o, _)| o == n);
-        let wrong = |what: &str| {
-            RuntimeError(format!(
-                "model {} is not {what} (input {input_name} {in_shape:?}, outputs {outputs:?}); see the `model` property",
-                path.display()
-            ))
+        let wrong = |what: &'static str| RuntimeError::WrongModel {
+            path: path.clone(),
+            expected: what,
+            found: format!("input {input_name} {in_shape:?}, outputs {outputs:?}"),
+            hint: "see the `model` property",
         };
         let last_dim = outputs.first().and_then(|(_, s)| s.last().copied());
         let channels = in_shape.get(3).copied();
@@ -226,9 +226,12 @@ impl AgeGenderModel {
                 (vec![gender, age], 0, 1)
             }
             _ => {
-                return Err(RuntimeError(format!(
-                    "model {spec:?}: expected one age/gender model or \"gender-model,age-model\" (default {DEFAULT_MODEL}; small pair {SMALL_MODELS})"
-                )));
+                return Err(RuntimeError::ModelSpec {
+                    spec: spec.to_string(),
+                    expected: format!(
+                        "one age/gender model or \"gender-model,age-model\" (default {DEFAULT_MODEL}; small pair {SMALL_MODELS})"
+                    ),
+                });
             }
         };
         Ok(Self { nets, gender, age, last_outputs: Vec::new() })
@@ -287,7 +290,7 @@ impl AgeGenderModel {
             for (fi, face) in faces.iter().enumerate() {
                 for (si, scale) in scales.iter().enumerate() {
                     let to_crop = crop_transform(face, spec.size, spec.scale * scale)
-                        .ok_or_else(|| RuntimeError(format!("degenerate face geometry {face:?}")))?;
+                        .ok_or_else(|| RuntimeError::FaceGeometry(format!("{face:?}")))?;
                     for mirror in 0..flips {
                         let o = (fi * copies + si * flips + mirror) * slot;
                         fill_crop(sampler, &to_crop, &spec, mirror == 1, &mut net.input[o..o + slot]);
@@ -295,30 +298,28 @@ impl AgeGenderModel {
                 }
             }
             let shape = [n, spec.size, spec.size, spec.encoding.channels()];
-            let tensor = TensorRef::from_array_view((shape, &net.input[..]))
-                .map_err(|e| RuntimeError(format!("cannot build input tensor: {e}")))?;
+            let tensor =
+                TensorRef::from_array_view((shape, &net.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
             let session = net.session.as_mut().expect("session present until drop");
             let outputs = session
                 .run_with_options(ort::inputs![net.input_name.as_str() => tensor], &net.options)
-                .map_err(|e| RuntimeError(format!("{}: inference failed: {e}", net.path.display())))?;
+                .map_err(|e| RuntimeError::Inference { model: net.path.clone(), reason: e.to_string() })?;
             for name in outputs.keys() {
                 let shape = outputs[name].try_extract_tensor::<f32>().map(|(s, _)| s.to_vec()).unwrap_or_default();
                 self.last_outputs.push((name.to_string(), shape));
             }
             let get = |name: &str, width: usize| -> Result<&[f32], RuntimeError> {
-                let value = outputs
-                    .get(name)
-                    .ok_or_else(|| RuntimeError(format!("{}: no output {name}", net.path.display())))?;
+                let problem = |p: OutputProblem| RuntimeError::output(&net.path, p);
+                let value = outputs.get(name).ok_or_else(|| problem(OutputProblem::Missing(name.into())))?;
                 let (_, data) = value
                     .try_extract_tensor::<f32>()
-                    .map_err(|e| RuntimeError(format!("{}: output {name} is not f32: {e}", net.path.display())))?;
+                    .map_err(|e| problem(OutputProblem::NotF32 { name: name.into(), reason: e.to_string() }))?;
                 if data.len() != n * width {
-                    return Err(RuntimeError(format!(
-                        "{}: output {name} has {} values, {} expected",
-                        net.path.display(),
-                        data.len(),
-                        n * width
-                    )));
+                    return Err(problem(OutputProblem::Size {
+                        name: name.into(),
+                        found: data.len(),
+                        expected: n * width,
+                    }));
                 }
                 Ok(data)
             };

@@ -38,12 +38,12 @@ impl FaceDecoder for CenterFace {
         out: &mut Vec<Detection>,
     ) -> Result<(), DecodeError> {
         let [heatmap, scale, offset, lms] = outputs else {
-            return Err(DecodeError(format!("CenterFace has 4 outputs, this model {}", outputs.len())));
+            return Err(DecodeError::OutputCount { family: "CenterFace", expected: 4, found: outputs.len() });
         };
         let (gw, gh) = (geometry.input_width / 4, geometry.input_height / 4);
         let n = gw * gh;
         if heatmap.data.len() < n || scale.data.len() < 2 * n || offset.data.len() < 2 * n || lms.data.len() < 10 * n {
-            return Err(DecodeError(format!("CenterFace outputs are smaller than the {gw}x{gh} grid")));
+            return Err(DecodeError::GridTooSmall { family: "CenterFace", stride: None, cols: gw, rows: gh });
         }
         let (iw, ih) = (geometry.input_width as f32, geometry.input_height as f32);
         for row in 0..gh {

@@ -8,7 +8,7 @@ use ort::value::TensorRef;
 
 use super::{Detection, DetectorFamily, FaceDecoder, OutputTensor, detection_scale, finish_detections};
 use crate::frame::{FrameView, InputGeometry, ResizeCache, fill_planar_input};
-use crate::runtime::{self, RuntimeError};
+use crate::runtime::{self, OutputProblem, RuntimeError};
 
 /// Everything that shapes a detection run; mirrors the element's properties.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +41,7 @@ impl FaceDetector {
     pub fn load(config: DetectorConfig, onnxruntime: &Path) -> Result<Self, RuntimeError> {
         let env = runtime::environment(onnxruntime)?;
         let model = &config.model;
-        let fail = |e: &dyn std::fmt::Display| RuntimeError(format!("cannot load model {}: {e}", model.display()));
+        let fail = |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: model.clone(), reason: e.to_string() };
         let session = Session::builder(env)
             .map_err(|e| fail(&e))?
             .with_intra_threads(config.threads.max(1))
@@ -56,10 +56,12 @@ impl FaceDetector {
             (Some(f), _) => f,
             (None, Some(f)) => f,
             (None, None) => {
-                return Err(RuntimeError(format!(
-                    "model {} is not a known face detector (outputs {names:?}); set model-family",
-                    model.display()
-                )));
+                return Err(RuntimeError::WrongModel {
+                    path: model.clone(),
+                    expected: "a known face detector",
+                    found: format!("outputs {names:?}"),
+                    hint: "set model-family",
+                });
             }
         };
         Ok(Self {
@@ -101,24 +103,26 @@ impl FaceDetector {
         if self.input.len() != len {
             self.input.resize(len, 0.0);
         }
-        fill_planar_input(frame, geometry, self.decoder.channel_order(), &mut self.input, &mut self.resize)
-            .map_err(|e| RuntimeError(format!("cannot read frame: {e}")))?;
+        fill_planar_input(frame, geometry, self.decoder.channel_order(), &mut self.input, &mut self.resize)?;
         let shape = [1usize, 3, geometry.input_height, geometry.input_width];
-        let tensor = TensorRef::from_array_view((shape, &self.input[..]))
-            .map_err(|e| RuntimeError(format!("cannot build input tensor: {e}")))?;
-        let outputs =
-            self.session.run(ort::inputs![tensor]).map_err(|e| RuntimeError(format!("inference failed: {e}")))?;
+        let tensor =
+            TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
+        let model = &self.config.model;
+        let outputs = self
+            .session
+            .run(ort::inputs![tensor])
+            .map_err(|e| RuntimeError::Inference { model: model.clone(), reason: e.to_string() })?;
         let mut views = Vec::with_capacity(outputs.len());
         for (i, name) in outputs.keys().enumerate() {
-            let (shape, data) = outputs[i]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| RuntimeError(format!("output {name} is not f32: {e}")))?;
+            let (shape, data) = outputs[i].try_extract_tensor::<f32>().map_err(|e| {
+                RuntimeError::output(model, OutputProblem::NotF32 { name: name.to_string(), reason: e.to_string() })
+            })?;
             views.push(OutputTensor { name, shape, data });
         }
         self.candidates.clear();
         self.decoder
             .decode(&views, geometry, self.config.score_threshold, &mut self.candidates)
-            .map_err(|e| RuntimeError(format!("model {}: {e}", self.config.model.display())))?;
+            .map_err(|e| RuntimeError::output(model, e))?;
         let (sx, sy) = geometry.scale_from(frame.width, frame.height);
         let min = self.config.min_face_size as f32;
         let mut faces = finish_detections(

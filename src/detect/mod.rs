@@ -43,16 +43,20 @@ pub struct OutputTensor<'a> {
 }
 
 /// Error while decoding model output: a wrong or unexpected model file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError(pub String);
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("model has no output `{0}`")]
+    MissingOutput(String),
+    #[error("{family} has {expected} outputs, this model {found}")]
+    OutputCount { family: &'static str, expected: usize, found: usize },
+    /// Outputs with fewer cells than the input's grid has.
+    #[error("{family} outputs{} are smaller than the {cols}x{rows} grid", at_stride(*stride))]
+    GridTooSmall { family: &'static str, stride: Option<usize>, cols: usize, rows: usize },
 }
 
-impl std::error::Error for DecodeError {}
+fn at_stride(stride: Option<usize>) -> String {
+    stride.map(|s| format!(" at stride {s}")).unwrap_or_default()
+}
 
 /// The face detector families we can decode; the model file's outputs
 /// decide, or the user names one (facedetect's `model-family`). Not to be
@@ -160,7 +164,7 @@ pub(crate) fn find_output<'a>(
     outputs: &'a [OutputTensor<'a>],
     name: &str,
 ) -> Result<&'a OutputTensor<'a>, DecodeError> {
-    outputs.iter().find(|t| t.name == name).ok_or_else(|| DecodeError(format!("model has no output `{name}`")))
+    outputs.iter().find(|t| t.name == name).ok_or_else(|| DecodeError::MissingOutput(name.to_string()))
 }
 
 #[cfg(test)]

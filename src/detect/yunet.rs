@@ -47,9 +47,7 @@ impl FaceDecoder for YuNet {
             let bbox = find_output(outputs, &format!("bbox_{stride}"))?.data;
             let kps = find_output(outputs, &format!("kps_{stride}"))?.data;
             if cls.len() < cells || obj.len() < cells || bbox.len() < cells * 4 || kps.len() < cells * 10 {
-                return Err(DecodeError(format!(
-                    "YuNet outputs at stride {stride} are smaller than the {cols}x{rows} grid"
-                )));
+                return Err(DecodeError::GridTooSmall { family: "YuNet", stride: Some(stride), cols, rows });
             }
             let s = stride as f32;
             for r in 0..rows {

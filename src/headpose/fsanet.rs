@@ -8,7 +8,7 @@ use ort::value::TensorRef;
 use super::HeadPose;
 use crate::frame::{ChannelOrder, FrameView, fill_planar_crop};
 use crate::geometry::BBox;
-use crate::runtime::{self, RuntimeError};
+use crate::runtime::{self, OutputProblem, RuntimeError};
 
 const SIZE: usize = 64;
 /// The crop is the face box's enclosing square grown by this share of its side on every side.
@@ -26,7 +26,8 @@ impl FsaNet {
         let env = runtime::environment(onnxruntime)?;
         let mut sessions = Vec::new();
         for model in models {
-            let fail = |e: &dyn std::fmt::Display| RuntimeError(format!("cannot load model {}: {e}", model.display()));
+            let fail =
+                |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: model.clone(), reason: e.to_string() };
             let session = Session::builder(env)
                 .map_err(|e| fail(&e))?
                 .with_intra_threads(threads.max(1))
@@ -36,7 +37,7 @@ impl FsaNet {
             sessions.push((model.clone(), session));
         }
         if sessions.is_empty() {
-            return Err(RuntimeError("no head-pose model given".into()));
+            return Err(RuntimeError::NoModel { what: "head-pose" });
         }
         Ok(Self { sessions, input: vec![0.0; 3 * SIZE * SIZE] })
     }
@@ -47,22 +48,24 @@ impl FsaNet {
         let side = bbox.w.max(bbox.h) * (1.0 + 2.0 * CROP_MARGIN);
         let (cx, cy) = bbox.center();
         let crop = (cx - side / 2.0, cy - side / 2.0, side, side);
-        fill_planar_crop(frame, crop, (SIZE, SIZE), ChannelOrder::Bgr, &mut self.input)
-            .map_err(|e| RuntimeError(format!("cannot crop face: {e}")))?;
+        fill_planar_crop(frame, crop, (SIZE, SIZE), ChannelOrder::Bgr, &mut self.input)?;
         for v in &mut self.input {
             *v = (*v - 127.5) / 128.0;
         }
         let mut sum = [0.0f32; 3];
         for (path, session) in &mut self.sessions {
             let tensor = TensorRef::from_array_view(([1usize, 3, SIZE, SIZE], &self.input[..]))
-                .map_err(|e| RuntimeError(format!("cannot build input tensor: {e}")))?;
-            let outputs =
-                session.run(ort::inputs![tensor]).map_err(|e| RuntimeError(format!("{}: {e}", path.display())))?;
-            let (_, data) = outputs[0]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| RuntimeError(format!("{}: output is not f32: {e}", path.display())))?;
+                .map_err(|e| RuntimeError::Tensor(e.to_string()))?;
+            let outputs = session
+                .run(ort::inputs![tensor])
+                .map_err(|e| RuntimeError::Inference { model: path.clone(), reason: e.to_string() })?;
+            const POSE: &str = "(yaw, pitch, roll)";
+            let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| {
+                RuntimeError::output(path, OutputProblem::NotF32 { name: POSE.into(), reason: e.to_string() })
+            })?;
             if data.len() < 3 {
-                return Err(RuntimeError(format!("{}: expected 3 outputs (yaw, pitch, roll)", path.display())));
+                let size = OutputProblem::Size { name: POSE.into(), found: data.len(), expected: 3 };
+                return Err(RuntimeError::output(path, size));
             }
             for k in 0..3 {
                 sum[k] += data[k];

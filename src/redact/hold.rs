@@ -1,0 +1,55 @@
+//! Hold memory: faces stay redacted for a few frames after their detection drops out.
+
+use crate::geometry::BBox;
+
+/// Keeps faces redacted for a while after their detection drops out, so a
+/// face the detector misses for a frame or two never slips through.
+#[derive(Debug, Default)]
+pub struct HoldMemory {
+    /// (track id, region, frames since last seen)
+    held: Vec<(i64, BBox, u32)>,
+}
+
+impl HoldMemory {
+    /// Records this frame's faces and returns the regions to redact: the
+    /// current ones plus those not seen for at most `hold` frames.
+    pub fn update(
+        &mut self,
+        current: impl IntoIterator<Item = (i64, BBox)>,
+        hold: u32,
+    ) -> impl Iterator<Item = BBox> + '_ {
+        for h in &mut self.held {
+            h.2 += 1;
+        }
+        for (id, region) in current {
+            match self.held.iter_mut().find(|h| h.0 == id) {
+                Some(h) => {
+                    h.1 = region;
+                    h.2 = 0;
+                }
+                None => self.held.push((id, region, 0)),
+            }
+        }
+        self.held.retain(|h| h.2 <= hold);
+        self.held.iter().map(|h| h.1)
+    }
+
+    pub fn clear(&mut self) {
+        self.held.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_keeps_a_missed_face() {
+        let mut m = HoldMemory::default();
+        let b = BBox::new(1.0, 1.0, 5.0, 5.0);
+        assert_eq!(m.update([(1, b)], 2).count(), 1);
+        assert_eq!(m.update([], 2).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(m.update([], 2).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(m.update([], 2).count(), 0);
+    }
+}
