@@ -214,8 +214,21 @@ fn a_full_pipeline_writes_only_the_metadata_file() {
     assert!(!of("person-event").is_empty(), "gazedwell's person events are records");
     assert_eq!(of("content-report").len(), 1, "one content report at EOS");
     // No field outside the vocabulary: a frame record has only these keys.
-    let allowed =
-        ["schema", "type", "seq", "pts", "running_time", "utc", "screen", "width", "height", "analysis", "faces"];
+    let allowed = [
+        "schema",
+        "type",
+        "screen",
+        "run",
+        "seq",
+        "source",
+        "pts",
+        "running_time",
+        "utc",
+        "width",
+        "height",
+        "analysis",
+        "faces",
+    ];
     for r in &frames {
         for k in r.as_object().unwrap().keys() {
             assert!(allowed.contains(&k.as_str()), "unexpected field {k}");

@@ -1,13 +1,14 @@
 //! Hold memory: faces stay redacted for a few frames after their detection drops out.
 
 use crate::geometry::BBox;
+use crate::tracker::TrackId;
 
 /// Keeps faces redacted for a while after their detection drops out, so a
 /// face the detector misses for a frame or two never slips through.
 #[derive(Debug, Default)]
 pub struct HoldMemory {
     /// (track id, region, frames since last seen)
-    held: Vec<(i64, BBox, u32)>,
+    held: Vec<(TrackId, BBox, u32)>,
 }
 
 impl HoldMemory {
@@ -15,7 +16,7 @@ impl HoldMemory {
     /// current ones plus those not seen for at most `hold` frames.
     pub fn update(
         &mut self,
-        current: impl IntoIterator<Item = (i64, BBox)>,
+        current: impl IntoIterator<Item = (TrackId, BBox)>,
         hold: u32,
     ) -> impl Iterator<Item = BBox> + '_ {
         for h in &mut self.held {

@@ -217,6 +217,8 @@ fn amortised(cli: &Cli) -> Result<()> {
 }
 
 fn main() {
+    // SAFETY: no other thread exists yet (see blickfang::runtime::disable_telemetry).
+    unsafe { blickfang::runtime::disable_telemetry() };
     let cli = Cli::parse();
     let result = gst::init()
         .context("cannot initialise GStreamer")

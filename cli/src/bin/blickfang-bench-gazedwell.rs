@@ -60,6 +60,8 @@ const WARMUP_REPETITIONS: u32 = 10;
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
+    // SAFETY: no other thread exists yet (see blickfang::runtime::disable_telemetry).
+    unsafe { blickfang::runtime::disable_telemetry() };
     let cli = Cli::parse();
     if let Err(e) = run(&cli) {
         eprintln!("blickfang-bench-gazedwell: {e:#}");

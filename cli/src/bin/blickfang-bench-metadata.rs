@@ -126,6 +126,8 @@ fn report(what: &str, r: &Run) {
 }
 
 fn main() -> Result<()> {
+    // SAFETY: no other thread exists yet (see blickfang::runtime::disable_telemetry).
+    unsafe { blickfang::runtime::disable_telemetry() };
     gst::init()?;
     gstblickfang::register_static()?;
     let n: u64 = std::env::var("BLICKFANG_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);

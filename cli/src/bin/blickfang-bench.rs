@@ -65,6 +65,8 @@ const REDACT_MARGIN: f32 = 1.3;
 const VARIANT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
+    // SAFETY: no other thread exists yet (see blickfang::runtime::disable_telemetry).
+    unsafe { blickfang::runtime::disable_telemetry() };
     let cli = Cli::parse();
     if let Err(e) = run(&cli) {
         eprintln!("blickfang-bench: {e:#}");

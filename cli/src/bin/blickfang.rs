@@ -137,6 +137,9 @@ struct AnalyzeArgs {
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
 
 fn main() {
+    // SAFETY: the first statement of main: no other thread exists yet to read
+    // the environment (see runtime::disable_telemetry).
+    unsafe { blickfang::runtime::disable_telemetry() };
     let cli = Cli::parse();
     let result = gst::init()
         .context("cannot initialise GStreamer")

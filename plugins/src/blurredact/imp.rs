@@ -283,7 +283,7 @@ impl BaseTransformImpl for BlurRedact {
         let mut faces = 0usize;
         let current = meta::face_boxes(buf).map(|(id, [x, y, w, h])| {
             faces += 1;
-            (i64::from(id), redact::expand(&BBox::new(x as f32, y as f32, w as f32, h as f32), settings.margin))
+            (id, redact::expand(&BBox::new(x as f32, y as f32, w as f32, h as f32), settings.margin))
         });
         state.regions.extend(state.memory.update(current, settings.hold));
         let held = state.regions.len().saturating_sub(faces);
