@@ -34,3 +34,27 @@ fn show(v: &glib::Value) -> String {
         v.serialize().map_or_else(|_| format!("{v:?}"), Into::into)
     }
 }
+
+/// `onnxruntime`: the library every inference element can be pointed at.
+pub fn onnxruntime() -> glib::ParamSpec {
+    glib::ParamSpecString::builder("onnxruntime")
+        .nick("ONNX Runtime library")
+        .blurb(
+            "Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
+                <data dir>/onnxruntime/libonnxruntime.so, then the system library path",
+        )
+        .mutable_ready()
+        .build()
+}
+
+/// `threads`: ONNX Runtime intra-op threads of one element's models.
+pub fn threads(default: u32) -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder("threads")
+        .nick("Threads")
+        .blurb("ONNX Runtime intra-op threads for this element")
+        .minimum(1)
+        .maximum(64)
+        .default_value(default)
+        .mutable_ready()
+        .build()
+}

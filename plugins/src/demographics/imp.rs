@@ -133,22 +133,8 @@ impl ObjectImpl for Demographics {
                     .default_value(Some(core::DEFAULT_MODEL))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("onnxruntime")
-                    .nick("ONNX Runtime library")
-                    .blurb(
-                        "Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
-                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path",
-                    )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads for this element")
-                    .minimum(1)
-                    .maximum(64)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
+                crate::property::onnxruntime(),
+                crate::property::threads(DEFAULT_THREADS),
                 glib::ParamSpecUInt::builder("reclassify-interval")
                     .nick("Reclassify interval")
                     .blurb(

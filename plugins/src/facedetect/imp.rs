@@ -189,22 +189,8 @@ impl ObjectImpl for FaceDetect {
                     .default_value(DEFAULT_TRACK_TIMEOUT)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads for this element")
-                    .minimum(1)
-                    .maximum(64)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("onnxruntime")
-                    .nick("ONNX Runtime library")
-                    .blurb(
-                        "Path of libonnxruntime.so; unset: $BLICKFANG_ORT_LIB, $ORT_DYLIB_PATH, \
-                            <data dir>/onnxruntime/libonnxruntime.so, then the system library path",
-                    )
-                    .mutable_ready()
-                    .build(),
+                crate::property::threads(DEFAULT_THREADS),
+                crate::property::onnxruntime(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
                     .blurb("Post a `facedetect` element message on the bus for every analysed frame")

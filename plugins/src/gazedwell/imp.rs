@@ -128,19 +128,8 @@ impl ObjectImpl for GazeDwell {
                     .default_value(Some(DEFAULT_HEADPOSE_MODEL))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("onnxruntime")
-                    .nick("ONNX Runtime library")
-                    .blurb("Path of libonnxruntime.so; unset: searched as facedetect does")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads")
-                    .minimum(1)
-                    .maximum(64)
-                    .default_value(1)
-                    .mutable_ready()
-                    .build(),
+                crate::property::onnxruntime(),
+                crate::property::threads(1),
                 degrees_param(
                     "looking-yaw",
                     "Looking yaw",
