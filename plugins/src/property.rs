@@ -1,5 +1,5 @@
-//! What every element's `set_property` logs: the `info` line gst-plugins-rs
-//! elements write when a setting changes.
+//! Properties the elements share: the `info` line gst-plugins-rs elements
+//! write when a setting changes, and the ONNX Runtime properties.
 
 use gst::glib;
 use gst::prelude::*;
