@@ -116,6 +116,8 @@ fn assert_rollup_is_truth(rt: &tokio::runtime::Runtime, pg: &Postgres, truth: &R
         diffs[..diffs.len().min(5)].join("\n")
     );
     assert!(truth.cells.len() > 20, "a meaningful fleet: {} cells", truth.cells.len());
+    let daily = rt.block_on(async { db::read_daily(&pg_client(pg).await).await.unwrap() });
+    assert_eq!(daily, db::daily(truth), "the daily rollup is the truth by day");
 }
 
 /// An in-process collector.
@@ -278,7 +280,9 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
+        let daily: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_daily", &[]).await.unwrap().get(0);
+        assert_eq!(daily, 3, "the daily rollup filled from the hourly one");
         assert_eq!(db::apply_retention(&client, 30).await.unwrap(), 1, "the 40-day-old event");
         let left: i64 = client.query_one("SELECT count(*) FROM person_events", &[]).await.unwrap().get(0);
         let rollup: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_hourly", &[]).await.unwrap().get(0);
@@ -289,7 +293,7 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
     rt.block_on(async {
         let (mut client, conn) = tokio_postgres::connect(&pg2.url(), tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
-        assert_eq!(db::migrate(&mut client, None).await.unwrap(), 2);
+        assert_eq!(db::migrate(&mut client, None).await.unwrap(), db::MIGRATIONS.len() as i32);
     });
 }
 
@@ -383,7 +387,10 @@ fn stored_keys(rt: &tokio::runtime::Runtime, pg: &Postgres) -> HashSet<Key> {
     rt.block_on(async {
         let rows = pg_client(pg)
             .await
-            .query("SELECT screen, run, seq FROM person_events UNION ALL SELECT screen, run, seq FROM content_periods", &[])
+            .query(
+                "SELECT screen, run, seq FROM person_events UNION ALL SELECT screen, run, seq FROM content_periods",
+                &[],
+            )
             .await
             .unwrap();
         rows.iter().map(|r| Key { screen: r.get(0), run: r.get(1), seq: r.get(2) }).collect()
