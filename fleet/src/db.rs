@@ -498,3 +498,24 @@ pub async fn apply_retention(client: &impl GenericClient, days: u32) -> Result<u
     n += client.execute("DELETE FROM rejected WHERE received_at < $1", &[&cutoff]).await?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollup::Cell;
+
+    #[test]
+    fn daily_sums_the_hours_of_each_utc_day() {
+        let key = |hour: i64| CellKey { screen: "s".into(), content_id: "a".into(), hour };
+        let cell = |ots: i64| Cell { ots, demographics: [("female/25-34".to_string(), ots)].into(), ..Cell::default() };
+        let day = 20_000 * 24; // an hour count at 00:00 UTC
+        let mut hourly = Rollup::default();
+        for (h, ots) in [(day, 1), (day + 23, 2), (day + 24, 4), (day - 1, 8)] {
+            hourly.cells.insert(key(h), cell(ots));
+        }
+        let d = daily(&hourly);
+        let got: Vec<(i64, i64)> = d.cells.iter().map(|(k, c)| (k.hour, c.ots)).collect();
+        assert_eq!(got, [(day - 24, 8), (day, 3), (day + 24, 4)]);
+        assert!(d.cells.values().all(|c| c.demographics.is_empty()), "gender × age group stays hourly");
+    }
+}

@@ -7,7 +7,7 @@
 //!    with QoS 1 while the collectors are away (their sessions queue it), then
 //!    the collectors started and timed until every message is committed and
 //!    acknowledged; the hourly rollup is then compared with the simulator's
-//!    truth.
+//!    truth. `BLICKFANG_BENCH_BATCH` sets the collectors' batch size.
 //! 2. The report query — content × day over 30 days for the whole fleet —
 //!    after a bulk load of the rollup (`INSERT … SELECT`, not through MQTT:
 //!    that would take hours), on the hourly rollup and on the daily one.
@@ -54,6 +54,7 @@ fn collect_run(rt: &tokio::runtime::Runtime, sim: &Simulation, n: usize) -> Resu
         mqtt: format!("mqtt://127.0.0.1:{}", broker.port),
         database: pg.url(),
         client_id: format!("bench-collect-{i}"),
+        batch_size: env_or("BLICKFANG_BENCH_BATCH", Settings::default().batch_size as u64) as usize,
         progress_s: 3600,
         ..Settings::default()
     };
