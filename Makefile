@@ -13,7 +13,7 @@ PLUGIN_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
 PLUGIN_INSTALL_DIR ?= $(shell pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
 BIN_INSTALL_DIR ?= /usr/local/bin
 
-.PHONY: setup setup-test setup-bench build run test lint bench bench-gazedwell bench-demographics bench-metadata install inspect clean
+.PHONY: setup setup-test setup-bench build run test lint bench bench-gazedwell bench-demographics bench-metadata bench-fleet install inspect clean
 
 setup:
 	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh
@@ -63,6 +63,12 @@ bench-demographics: build
 # to a mosquitto it starts on 127.0.0.1 (set BLICKFANG_BENCH_RECORDS, default 50000).
 bench-metadata: setup-bench
 	$(CARGO) run --release --locked -p blickfang-cli --bin blickfang-bench-metadata
+
+# The fleet end: records/s committed by one and by two collectors (simulator → mosquitto → collector →
+# PostgreSQL, all on this machine; 1,000 screens × 1 h), and the content × day report over 1,000 screens ×
+# 30 days of bulk-loaded rollup (BLICKFANG_BENCH_SCREENS, _SECONDS, _DAYS to change them). See docs/fleet.md.
+bench-fleet: setup-bench
+	$(CARGO) run --release --locked -p blickfang-cli --bin blickfang-bench-fleet
 
 inspect: build
 	GST_PLUGIN_PATH=$(PLUGIN_DIR) gst-inspect-1.0 blickfang-facedetect

@@ -3,7 +3,9 @@
 //! through the broker into the collector, the hourly rollup compared with the
 //! simulator's truth cell by cell; bad input mid-stream; migrations and
 //! retention; the collector SIGKILLed and restarted with its id; PostgreSQL
-//! stopped and restarted mid-run.
+//! stopped and restarted mid-run; the broker restarted (SIGTERM: 0 lost;
+//! SIGKILL with `autosave_interval 1`: the window measured); two collectors
+//! on one shared subscription (split, one SIGKILLed and restarted, one retired).
 //!
 //! Collectors run in-process (a tokio task) or, where a test kills one, as
 //! a child process: this test binary run again with `child_collector` and
@@ -13,15 +15,16 @@ mod mosquitto;
 mod postgres;
 mod records_schema;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use blickfang_fleet::collector::{self, Settings};
 use blickfang_fleet::db;
-use blickfang_fleet::ingest::Reason;
+use blickfang_fleet::ingest::{self, Ingested, Key, Reason, Rules};
 use blickfang_fleet::metrics::Metrics;
-use blickfang_fleet::rollup::Rollup;
+use blickfang_fleet::rollup::{Rollup, Thresholds};
 use blickfang_fleet::simulate::{self, SimSettings, Simulation};
 use mosquitto::Mosquitto;
 use postgres::Postgres;
@@ -113,6 +116,8 @@ fn assert_rollup_is_truth(rt: &tokio::runtime::Runtime, pg: &Postgres, truth: &R
         diffs[..diffs.len().min(5)].join("\n")
     );
     assert!(truth.cells.len() > 20, "a meaningful fleet: {} cells", truth.cells.len());
+    let daily = rt.block_on(async { db::read_daily(&pg_client(pg).await).await.unwrap() });
+    assert_eq!(daily, db::daily(truth), "the daily rollup is the truth by day");
 }
 
 /// An in-process collector.
@@ -275,7 +280,9 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
+        let daily: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_daily", &[]).await.unwrap().get(0);
+        assert_eq!(daily, 3, "the daily rollup filled from the hourly one");
         assert_eq!(db::apply_retention(&client, 30).await.unwrap(), 1, "the 40-day-old event");
         let left: i64 = client.query_one("SELECT count(*) FROM person_events", &[]).await.unwrap().get(0);
         let rollup: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_hourly", &[]).await.unwrap().get(0);
@@ -286,7 +293,7 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
     rt.block_on(async {
         let (mut client, conn) = tokio_postgres::connect(&pg2.url(), tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
-        assert_eq!(db::migrate(&mut client, None).await.unwrap(), 2);
+        assert_eq!(db::migrate(&mut client, None).await.unwrap(), db::MIGRATIONS.len() as i32);
     });
 }
 
@@ -325,8 +332,8 @@ fn child_collector() {
 
 fn spawn_child(s: &Settings) -> std::process::Child {
     let toml = format!(
-        "mqtt = {:?}\ndatabase = {:?}\nclient_id = {:?}\nbatch_size = {}\nmax_wait_ms = {}\nprogress_s = 1\n",
-        s.mqtt, s.database, s.client_id, s.batch_size, s.max_wait_ms
+        "mqtt = {:?}\ndatabase = {:?}\nclient_id = {:?}\nbatch_size = {}\nmax_wait_ms = {}\nprogress_s = 1\nretire = {}\n",
+        s.mqtt, s.database, s.client_id, s.batch_size, s.max_wait_ms, s.retire
     );
     std::process::Command::new(std::env::current_exe().unwrap())
         .args(["child_collector", "--exact", "--nocapture", "--test-threads=1"])
@@ -361,4 +368,214 @@ fn collector_killed_and_restarted_with_its_id_loses_nothing_and_counts_nothing_t
     assert_rollup_is_truth(&rt, &pg, &sim.truth);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The keys (screen, run, seq) of `messages`' data records, once each.
+fn keys_of(messages: &[(String, String)]) -> HashSet<Key> {
+    messages
+        .iter()
+        .filter_map(|(t, p)| match ingest::ingest(t, p.as_bytes(), &Rules::default()) {
+            Ingested::Left(l, _) => Some(l.key),
+            Ingested::Period(p, _) => Some(p.key),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The keys stored in person_events and content_periods.
+fn stored_keys(rt: &tokio::runtime::Runtime, pg: &Postgres) -> HashSet<Key> {
+    rt.block_on(async {
+        let rows = pg_client(pg)
+            .await
+            .query(
+                "SELECT screen, run, seq FROM person_events UNION ALL SELECT screen, run, seq FROM content_periods",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| Key { screen: r.get(0), run: r.get(1), seq: r.get(2) }).collect()
+    })
+}
+
+/// The truth of the records in `keep` only (each once): what the rollup must hold when some were lost.
+fn truth_of(sim: &Simulation, keep: &HashSet<Key>) -> Rollup {
+    let mut r = Rollup::default();
+    let mut seen = HashSet::new();
+    for (t, p) in &sim.messages {
+        match ingest::ingest(t, p.as_bytes(), &Rules::default()) {
+            Ingested::Left(l, _) if keep.contains(&l.key) && seen.insert(l.key.clone()) => {
+                r.add_left(&l, &Thresholds::default())
+            }
+            Ingested::Period(p, _) if keep.contains(&p.key) && seen.insert(p.key.clone()) => r.add_period(&p),
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Waits until the stored row count stops changing for `quiet` (a fault may have lost some).
+fn wait_quiet(rt: &tokio::runtime::Runtime, pg: &Postgres, expected: i64, quiet: Duration, timeout: Duration) -> i64 {
+    let deadline = Instant::now() + timeout;
+    let (mut last, mut since) = (-1, Instant::now());
+    loop {
+        let n = stored_rows(rt, pg);
+        if n == expected {
+            return n;
+        }
+        if n != last {
+            (last, since) = (n, Instant::now());
+        } else if since.elapsed() > quiet || Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn broker_restarted_gracefully_loses_nothing_and_counts_nothing_twice() {
+    let mut broker = Mosquitto::start();
+    let mut pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(30, 41);
+    let third = sim.messages.len() / 3;
+    let s = settings(&broker, &pg, "brestart-1");
+    let c = start_collector(&rt, s.clone());
+    publish(&broker, "sim-b-1", &sim.messages[..third]);
+    wait_for("the first third stored", Duration::from_secs(30), || {
+        stored_rows(&rt, &pg) == keys_of(&sim.messages[..third]).len() as i64
+    });
+    // 1. Queued for an offline collector across a restart: the session and its queue are saved on SIGTERM.
+    c.stop(&rt);
+    publish(&broker, "sim-b-2", &sim.messages[third..2 * third]);
+    broker.stop();
+    broker.restart();
+    let c = start_collector(&rt, s);
+    wait_for("the queued second third stored", Duration::from_secs(30), || {
+        stored_rows(&rt, &pg) == keys_of(&sim.messages[..2 * third]).len() as i64
+    });
+    // 2. Delivered to the collector but not committed (the database is down) across a restart.
+    pg.stop();
+    let before = c.metrics.received.load(Relaxed);
+    publish(&broker, "sim-b-3", &sim.messages[2 * third..]);
+    wait_for("deliveries held uncommitted", Duration::from_secs(10), || c.metrics.received.load(Relaxed) > before);
+    std::thread::sleep(Duration::from_millis(300));
+    broker.stop();
+    broker.restart();
+    pg.restart();
+    let expected = expected_rows(&sim);
+    wait_for("every record stored", Duration::from_secs(60), || stored_rows(&rt, &pg) == expected);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stored_rows(&rt, &pg), expected);
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    eprintln!(
+        "graceful broker restarts: {} received, {} stored, {} duplicates (redeliveries, not counted)",
+        c.metrics.received.load(Relaxed),
+        c.metrics.stored.load(Relaxed),
+        c.metrics.duplicates.load(Relaxed)
+    );
+    c.stop(&rt);
+}
+
+/// The broker SIGKILLed with `autosave_interval 1`: what it acknowledged (PUBACK) in the
+/// last second before the kill and had not saved yet is lost; what it acknowledged longer
+/// ago than one autosave interval is not; and nothing is ever counted twice.
+#[test]
+fn broker_sigkilled_loses_at_most_its_autosave_window_and_counts_nothing_twice() {
+    let mut broker = Mosquitto::start_with("autosave_interval 1");
+    let pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(30, 43);
+    let s = settings(&broker, &pg, "bkill-1");
+    // The collector's session and subscription exist (saved), then it goes away: the broker queues.
+    start_collector(&rt, s.clone()).stop(&rt);
+    let cut = sim.messages.len() * 3 / 4;
+    publish(&broker, "sim-k-1", &sim.messages[..cut]);
+    std::thread::sleep(Duration::from_millis(2500)); // two autosave intervals: saved
+    let started = Instant::now();
+    publish(&broker, "sim-k-2", &sim.messages[cut..]);
+    let acked_in = started.elapsed();
+    broker.kill();
+    broker.restart();
+    let c = start_collector(&rt, s);
+    let old = keys_of(&sim.messages[..cut]);
+    let recent: HashSet<Key> = keys_of(&sim.messages[cut..]).difference(&old).cloned().collect();
+    let expected = expected_rows(&sim);
+    wait_quiet(&rt, &pg, expected, Duration::from_secs(3), Duration::from_secs(60));
+    let stored = stored_keys(&rt, &pg);
+    let lost_old = old.difference(&stored).count();
+    let lost_recent = recent.difference(&stored).count();
+    eprintln!(
+        "broker SIGKILL (autosave_interval 1): {} records acknowledged > 2 s before the kill, {lost_old} lost; \
+         {} acknowledged in the last {acked_in:?} before the kill, {lost_recent} lost",
+        old.len(),
+        recent.len()
+    );
+    assert_eq!(lost_old, 0, "acknowledged longer ago than the autosave interval: saved, not lost");
+    assert!(stored.iter().all(|k| old.contains(k) || recent.contains(k)));
+    // Nothing counted twice: the rollup is exactly the truth of the records that were stored.
+    assert_eq!(stored_rows(&rt, &pg), stored.len() as i64);
+    let got = rt.block_on(async { db::read_rollup(&pg_client(&pg).await).await.unwrap() });
+    assert_eq!(got, truth_of(&sim, &stored), "the rollup is the stored records', each once");
+    c.stop(&rt);
+}
+
+#[test]
+fn two_collectors_split_the_load_one_killed_and_restarted_one_retired_nothing_lost() {
+    let broker = Mosquitto::start();
+    let pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(40, 47);
+    let q = sim.messages.len() / 4;
+    let chunks = [&sim.messages[..q], &sim.messages[q..2 * q], &sim.messages[2 * q..3 * q], &sim.messages[3 * q..]];
+    let upto = |i: usize| keys_of(&sim.messages[..(i + 1) * q]).len() as i64;
+    let a = start_collector(&rt, settings(&broker, &pg, "pair-a"));
+    let mut sb = settings(&broker, &pg, "pair-b");
+    sb.batch_size = 50;
+    let mut b = spawn_child(&sb);
+    std::thread::sleep(Duration::from_millis(1500)); // connected and subscribed
+
+    // 1. The load split.
+    publish(&broker, "sim-p-1", chunks[0]);
+    wait_for("the first quarter stored", Duration::from_secs(30), || stored_rows(&rt, &pg) == upto(0));
+    let by_a = a.metrics.stored.load(Relaxed) as i64;
+    eprintln!("split: collector a stored {by_a}, collector b {}", upto(0) - by_a);
+    assert!(by_a > 0 && by_a < upto(0), "both collectors stored records");
+
+    // 2. b SIGKILLed: the broker keeps handing b's share to b's offline session (mosquitto issue 2662),
+    //    so it waits there until b is back with its id.
+    b.kill().unwrap();
+    b.wait().unwrap();
+    publish(&broker, "sim-p-2", chunks[1]);
+    let while_down = wait_quiet(&rt, &pg, upto(1), Duration::from_secs(2), Duration::from_secs(30));
+    eprintln!("while b is down: {while_down} of {} stored (the rest queued for b)", upto(1));
+    assert!(while_down < upto(1), "mosquitto queues b's share for b while b is offline");
+    let mut b = spawn_child(&sb);
+    wait_for("b's queue drained after its restart", Duration::from_secs(30), || stored_rows(&rt, &pg) == upto(1));
+
+    // 3. b retired: killed again (a queue for it builds up), then run with --retire: it drains, ends its session.
+    b.kill().unwrap();
+    b.wait().unwrap();
+    publish(&broker, "sim-p-3", chunks[2]);
+    wait_quiet(&rt, &pg, upto(2), Duration::from_secs(2), Duration::from_secs(30));
+    sb.retire = true;
+    let mut b = spawn_child(&sb);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = b.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the retiring collector exits once drained");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "retired: {status}");
+    assert_eq!(stored_rows(&rt, &pg), upto(2), "what was queued for b was drained before it left");
+
+    // 4. Without b's slot, a takes everything.
+    publish(&broker, "sim-p-4", chunks[3]);
+    let expected = expected_rows(&sim);
+    wait_for("every record stored by a", Duration::from_secs(30), || stored_rows(&rt, &pg) == expected);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stored_rows(&rt, &pg), expected);
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    a.stop(&rt);
 }

@@ -16,8 +16,11 @@ use crate::ingest::{ContentPeriod, Ingested, Key, PersonLeft, Reason, ScreenSeen
 use crate::rollup::{CellKey, Rollup, Thresholds, US_PER_HOUR};
 
 /// The migrations, in order: (version, SQL).
-pub const MIGRATIONS: [(i32, &str); 2] =
-    [(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_parked_retention.sql"))];
+pub const MIGRATIONS: [(i32, &str); 3] = [
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_parked_retention.sql")),
+    (3, include_str!("../migrations/0003_rollup_daily.sql")),
+];
 
 /// Bytes of a rejected message kept in `rejected.head`.
 pub const REJECTED_HEAD_BYTES: usize = 256;
@@ -322,48 +325,9 @@ fn returned_keys(rows: &[tokio_postgres::Row]) -> HashSet<Key> {
 }
 
 async fn upsert_rollup(tx: &impl GenericClient, delta: &Rollup) -> Result<(), tokio_postgres::Error> {
-    // BTreeMap order: keys sorted.
-    let keys: Vec<&CellKey> = delta.cells.keys().collect();
-    let cells: Vec<&crate::rollup::Cell> = delta.cells.values().collect();
-    let col = |f: &dyn Fn(&crate::rollup::Cell) -> i64| cells.iter().map(|c| f(c)).collect::<Vec<i64>>();
-    let hist = |i: usize, dwell: bool| {
-        cells.iter().map(|c| if dwell { c.dwell_histogram[i] } else { c.attention_histogram[i] }).collect::<Vec<i64>>()
-    };
-    let screens: Vec<&str> = keys.iter().map(|k| k.screen.as_str()).collect();
-    let contents: Vec<&str> = keys.iter().map(|k| k.content_id.as_str()).collect();
-    let hours: Vec<SystemTime> = keys.iter().map(|k| ts(k.hour * US_PER_HOUR)).collect();
-    let (plays, on_screen, ots, watchers) =
-        (col(&|c| c.plays), col(&|c| c.on_screen_us), col(&|c| c.ots), col(&|c| c.watchers));
-    let (dwell, attention, watcher_attention) =
-        (col(&|c| c.dwell_us), col(&|c| c.attention_us), col(&|c| c.watcher_attention_us));
-    let (d0, d1, d2, d3, d4, d5) =
-        (hist(0, true), hist(1, true), hist(2, true), hist(3, true), hist(4, true), hist(5, true));
-    let (a0, a1, a2, a3, a4, a5) =
-        (hist(0, false), hist(1, false), hist(2, false), hist(3, false), hist(4, false), hist(5, false));
-    tx.execute(
-        "INSERT INTO rollup_hourly AS o (screen, content_id, hour, plays, on_screen_us, ots, watchers, dwell_us,
-             attention_us, watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
-             attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
-             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[],
-             $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[])
-         ON CONFLICT (screen, content_id, hour) DO UPDATE SET
-             plays = o.plays + excluded.plays, on_screen_us = o.on_screen_us + excluded.on_screen_us,
-             ots = o.ots + excluded.ots, watchers = o.watchers + excluded.watchers,
-             dwell_us = o.dwell_us + excluded.dwell_us, attention_us = o.attention_us + excluded.attention_us,
-             watcher_attention_us = o.watcher_attention_us + excluded.watcher_attention_us,
-             dwell_h0 = o.dwell_h0 + excluded.dwell_h0, dwell_h1 = o.dwell_h1 + excluded.dwell_h1,
-             dwell_h2 = o.dwell_h2 + excluded.dwell_h2, dwell_h3 = o.dwell_h3 + excluded.dwell_h3,
-             dwell_h4 = o.dwell_h4 + excluded.dwell_h4, dwell_h5 = o.dwell_h5 + excluded.dwell_h5,
-             attention_h0 = o.attention_h0 + excluded.attention_h0, attention_h1 = o.attention_h1 + excluded.attention_h1,
-             attention_h2 = o.attention_h2 + excluded.attention_h2, attention_h3 = o.attention_h3 + excluded.attention_h3,
-             attention_h4 = o.attention_h4 + excluded.attention_h4, attention_h5 = o.attention_h5 + excluded.attention_h5",
-        &[
-            &screens, &contents, &hours, &plays, &on_screen, &ots, &watchers, &dwell, &attention, &watcher_attention,
-            &d0, &d1, &d2, &d3, &d4, &d5, &a0, &a1, &a2, &a3, &a4, &a5,
-        ],
-    )
-    .await?;
+    upsert_cells(tx, "rollup_hourly", "hour", delta).await?;
+    // The same deltas by UTC day (a daily key's `hour` is the day's first hour).
+    upsert_cells(tx, "rollup_daily", "day", &daily(delta)).await?;
     let mut demo: Vec<(&CellKey, &str, &str, i64)> = Vec::new();
     for (k, c) in &delta.cells {
         for (g, n) in &c.demographics {
@@ -390,15 +354,124 @@ async fn upsert_rollup(tx: &impl GenericClient, delta: &Rollup) -> Result<(), to
     Ok(())
 }
 
+/// The cells summed by UTC day (without gender × age group).
+pub fn daily(hourly: &Rollup) -> Rollup {
+    let mut daily = Rollup::default();
+    for (k, c) in &hourly.cells {
+        let key = CellKey { hour: k.hour - k.hour.rem_euclid(24), ..k.clone() };
+        daily.cells.entry(key).or_default().add(c);
+    }
+    for c in daily.cells.values_mut() {
+        c.demographics.clear();
+    }
+    daily
+}
+
+/// Upserts `delta` into `table` (rollup_hourly or rollup_daily), adding to what is there;
+/// `time` is the table's time column, the keys' hours its values.
+async fn upsert_cells(
+    tx: &impl GenericClient,
+    table: &str,
+    time: &str,
+    delta: &Rollup,
+) -> Result<(), tokio_postgres::Error> {
+    // BTreeMap order: keys sorted.
+    let keys: Vec<&CellKey> = delta.cells.keys().collect();
+    let cells: Vec<&crate::rollup::Cell> = delta.cells.values().collect();
+    let col = |f: &dyn Fn(&crate::rollup::Cell) -> i64| cells.iter().map(|c| f(c)).collect::<Vec<i64>>();
+    let hist = |i: usize, dwell: bool| {
+        cells.iter().map(|c| if dwell { c.dwell_histogram[i] } else { c.attention_histogram[i] }).collect::<Vec<i64>>()
+    };
+    let screens: Vec<&str> = keys.iter().map(|k| k.screen.as_str()).collect();
+    let contents: Vec<&str> = keys.iter().map(|k| k.content_id.as_str()).collect();
+    let hours: Vec<SystemTime> = keys.iter().map(|k| ts(k.hour * US_PER_HOUR)).collect();
+    let (plays, on_screen, ots, watchers) =
+        (col(&|c| c.plays), col(&|c| c.on_screen_us), col(&|c| c.ots), col(&|c| c.watchers));
+    let (dwell, attention, watcher_attention) =
+        (col(&|c| c.dwell_us), col(&|c| c.attention_us), col(&|c| c.watcher_attention_us));
+    let (d0, d1, d2, d3, d4, d5) =
+        (hist(0, true), hist(1, true), hist(2, true), hist(3, true), hist(4, true), hist(5, true));
+    let (a0, a1, a2, a3, a4, a5) =
+        (hist(0, false), hist(1, false), hist(2, false), hist(3, false), hist(4, false), hist(5, false));
+    let sql = format!(
+        "INSERT INTO {table} AS o (screen, content_id, {time}, plays, on_screen_us, ots, watchers, dwell_us,
+             attention_us, watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
+             attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
+             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[],
+             $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[])
+         ON CONFLICT (screen, content_id, {time}) DO UPDATE SET
+             plays = o.plays + excluded.plays, on_screen_us = o.on_screen_us + excluded.on_screen_us,
+             ots = o.ots + excluded.ots, watchers = o.watchers + excluded.watchers,
+             dwell_us = o.dwell_us + excluded.dwell_us, attention_us = o.attention_us + excluded.attention_us,
+             watcher_attention_us = o.watcher_attention_us + excluded.watcher_attention_us,
+             dwell_h0 = o.dwell_h0 + excluded.dwell_h0, dwell_h1 = o.dwell_h1 + excluded.dwell_h1,
+             dwell_h2 = o.dwell_h2 + excluded.dwell_h2, dwell_h3 = o.dwell_h3 + excluded.dwell_h3,
+             dwell_h4 = o.dwell_h4 + excluded.dwell_h4, dwell_h5 = o.dwell_h5 + excluded.dwell_h5,
+             attention_h0 = o.attention_h0 + excluded.attention_h0, attention_h1 = o.attention_h1 + excluded.attention_h1,
+             attention_h2 = o.attention_h2 + excluded.attention_h2, attention_h3 = o.attention_h3 + excluded.attention_h3,
+             attention_h4 = o.attention_h4 + excluded.attention_h4, attention_h5 = o.attention_h5 + excluded.attention_h5"
+    );
+    tx.execute(
+        &sql,
+        &[
+            &screens,
+            &contents,
+            &hours,
+            &plays,
+            &on_screen,
+            &ots,
+            &watchers,
+            &dwell,
+            &attention,
+            &watcher_attention,
+            &d0,
+            &d1,
+            &d2,
+            &d3,
+            &d4,
+            &d5,
+            &a0,
+            &a1,
+            &a2,
+            &a3,
+            &a4,
+            &a5,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The whole hourly rollup, as the [`Rollup`] type (tests compare it with the truth).
 pub async fn read_rollup(client: &impl GenericClient) -> Result<Rollup, tokio_postgres::Error> {
+    let mut r = read_cells(client, "rollup_hourly", "hour").await?;
+    for row in client
+        .query("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics", &[])
+        .await?
+    {
+        let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
+        let (g, a): (String, String) = (row.get(3), row.get(4));
+        r.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
+    }
+    Ok(r)
+}
+
+/// The whole daily rollup (keys at the day's first hour; no gender × age group).
+pub async fn read_daily(client: &impl GenericClient) -> Result<Rollup, tokio_postgres::Error> {
+    read_cells(client, "rollup_daily", "day").await
+}
+
+async fn read_cells(client: &impl GenericClient, table: &str, time: &str) -> Result<Rollup, tokio_postgres::Error> {
     let mut r = Rollup::default();
     let rows = client
         .query(
-            "SELECT screen, content_id, hour, plays, on_screen_us, ots, watchers, dwell_us, attention_us,
-                    watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
-                    attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5
-             FROM rollup_hourly",
+            &format!(
+                "SELECT screen, content_id, {time}, plays, on_screen_us, ots, watchers, dwell_us, attention_us,
+                        watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
+                        attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5
+                 FROM {table}"
+            ),
             &[],
         )
         .await?;
@@ -412,14 +485,6 @@ pub async fn read_rollup(client: &impl GenericClient) -> Result<Rollup, tokio_po
             c.attention_histogram[i] = row.get(16 + i);
         }
     }
-    for row in client
-        .query("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics", &[])
-        .await?
-    {
-        let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
-        let (g, a): (String, String) = (row.get(3), row.get(4));
-        r.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
-    }
     Ok(r)
 }
 
@@ -432,4 +497,25 @@ pub async fn apply_retention(client: &impl GenericClient, days: u32) -> Result<u
     n += client.execute("DELETE FROM content_periods WHERE end_at < $1", &[&cutoff]).await?;
     n += client.execute("DELETE FROM rejected WHERE received_at < $1", &[&cutoff]).await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollup::Cell;
+
+    #[test]
+    fn daily_sums_the_hours_of_each_utc_day() {
+        let key = |hour: i64| CellKey { screen: "s".into(), content_id: "a".into(), hour };
+        let cell = |ots: i64| Cell { ots, demographics: [("female/25-34".to_string(), ots)].into(), ..Cell::default() };
+        let day = 20_000 * 24; // an hour count at 00:00 UTC
+        let mut hourly = Rollup::default();
+        for (h, ots) in [(day, 1), (day + 23, 2), (day + 24, 4), (day - 1, 8)] {
+            hourly.cells.insert(key(h), cell(ots));
+        }
+        let d = daily(&hourly);
+        let got: Vec<(i64, i64)> = d.cells.iter().map(|(k, c)| (k.hour, c.ots)).collect();
+        assert_eq!(got, [(day - 24, 8), (day, 3), (day + 24, 4)]);
+        assert!(d.cells.values().all(|c| c.demographics.is_empty()), "gender × age group stays hourly");
+    }
 }

@@ -102,6 +102,20 @@ impl Mosquitto {
         }
     }
 
+    /// SIGKILL, as a crash would: no save on the way out (what the broker
+    /// acknowledged since its last autosave is gone).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The process id while running (for a test that signals it itself).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
