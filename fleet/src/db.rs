@@ -392,14 +392,53 @@ async fn upsert_rollup(tx: &impl GenericClient, delta: &Rollup) -> Result<(), to
 
 /// The whole hourly rollup, as the [`Rollup`] type (tests compare it with the truth).
 pub async fn read_rollup(client: &impl GenericClient) -> Result<Rollup, tokio_postgres::Error> {
+    read_rollup_where(client, &RollupFilter::default()).await
+}
+
+/// Which rollup cells a report reads (`blickfang report --database`); empty: all.
+#[derive(Debug, Clone, Default)]
+pub struct RollupFilter {
+    /// Hours since the epoch (UTC): `from` inclusive, `to` exclusive.
+    pub from_hour: Option<i64>,
+    pub to_hour: Option<i64>,
+    /// Screen ids, or prefixes ending in `*` (`store-12/*`).
+    pub screens: Vec<String>,
+    pub contents: Vec<String>,
+}
+
+/// A screen pattern as SQL `LIKE` (a trailing `*` is the only wildcard).
+fn like_pattern(p: &str) -> String {
+    let (body, any) = p.strip_suffix('*').map_or((p, false), |b| (b, true));
+    let mut s = body.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    if any {
+        s.push('%');
+    }
+    s
+}
+
+/// The hourly rollup cells `filter` selects, as the [`Rollup`] type.
+pub async fn read_rollup_where(
+    client: &impl GenericClient,
+    filter: &RollupFilter,
+) -> Result<Rollup, tokio_postgres::Error> {
+    // No bound: hours far outside any record (1856 and year 13378), within timestamptz.
+    let from = ts(filter.from_hour.unwrap_or(-1_000_000) * US_PER_HOUR);
+    let to = ts(filter.to_hour.unwrap_or(100_000_000) * US_PER_HOUR);
+    let screens: Vec<String> = filter.screens.iter().map(|p| like_pattern(p)).collect();
+    let contents = &filter.contents;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&from, &to, &screens, contents];
+    const WHERE: &str = "WHERE hour >= $1 AND hour < $2 AND (cardinality($3::text[]) = 0 OR screen LIKE ANY($3))
+                         AND (cardinality($4::text[]) = 0 OR content_id = ANY($4))";
     let mut r = Rollup::default();
     let rows = client
         .query(
-            "SELECT screen, content_id, hour, plays, on_screen_us, ots, watchers, dwell_us, attention_us,
+            &format!(
+                "SELECT screen, content_id, hour, plays, on_screen_us, ots, watchers, dwell_us, attention_us,
                     watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
                     attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5
-             FROM rollup_hourly",
-            &[],
+                 FROM rollup_hourly {WHERE}"
+            ),
+            &params,
         )
         .await?;
     for row in rows {
@@ -413,7 +452,7 @@ pub async fn read_rollup(client: &impl GenericClient) -> Result<Rollup, tokio_po
         }
     }
     for row in client
-        .query("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics", &[])
+        .query(&format!("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics {WHERE}"), &params)
         .await?
     {
         let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
@@ -432,4 +471,13 @@ pub async fn apply_retention(client: &impl GenericClient, days: u32) -> Result<u
     n += client.execute("DELETE FROM content_periods WHERE end_at < $1", &[&cutoff]).await?;
     n += client.execute("DELETE FROM rejected WHERE received_at < $1", &[&cutoff]).await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn screen_patterns_as_like() {
+        assert_eq!(super::like_pattern("store-12/*"), "store-12/%");
+        assert_eq!(super::like_pattern("a_b%c"), "a\\_b\\%c");
+    }
 }
