@@ -452,7 +452,10 @@ pub async fn read_rollup_where(
         }
     }
     for row in client
-        .query(&format!("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics {WHERE}"), &params)
+        .query(
+            &format!("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics {WHERE}"),
+            &params,
+        )
         .await?
     {
         let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
