@@ -13,7 +13,7 @@ PLUGIN_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
 PLUGIN_INSTALL_DIR ?= $(shell pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
 BIN_INSTALL_DIR ?= /usr/local/bin
 
-.PHONY: setup setup-test setup-bench build run test lint bench bench-gazedwell bench-demographics bench-metadata bench-fleet install inspect clean
+.PHONY: setup setup-test setup-bench build run test lint bench bench-gazedwell bench-demographics bench-metadata bench-fleet bench-report install inspect clean
 
 setup:
 	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh
@@ -29,8 +29,15 @@ build: setup
 
 # The demo: a real clip through the analysis chain, one JSON line per frame (faces with age, gender,
 # head pose, attention) plus the person and content reports.
+# Ends with the clip's audience report (2 people: fully suppressed at the default k = 5, which is
+# what suppression looks like); the records go to a file and the metadata is printed as before.
 run: build
-	GST_PLUGIN_PATH=$(PLUGIN_DIR) $(PLUGIN_DIR)/blickfang analyze "$(DEMO_CLIP)" --output -
+	mkdir -p target
+	GST_PLUGIN_PATH=$(PLUGIN_DIR) $(PLUGIN_DIR)/blickfang analyze "$(DEMO_CLIP)" --output target/demo-records.ndjson
+	cat target/demo-records.ndjson
+	$(PLUGIN_DIR)/blickfang report --records target/demo-records.ndjson --title "Audience report — demo clip" \
+		--format html --output target/demo-report.html
+	@echo "The demo clip's audience report: $(CURDIR)/target/demo-report.html"
 
 # build first: tests/inspect.rs inspects the plugin file itself (cargo test does not link the cdylib)
 # and the CLI tests run the `blickfang` binary (cargo test does not build another package's binaries).
@@ -69,6 +76,10 @@ bench-metadata: setup-bench
 # 30 days of bulk-loaded rollup (BLICKFANG_BENCH_SCREENS, _SECONDS, _DAYS to change them). See docs/fleet.md.
 bench-fleet: setup-bench
 	$(CARGO) run --release --locked -p blickfang-cli --bin blickfang-bench-fleet
+
+# The report for 1,000 screens × 30 days by content × day: build + HTML/CSV/JSON, timed (goal < 2 s).
+bench-report:
+	$(CARGO) run --release --locked -p blickfang-cli --bin blickfang-bench-report
 
 inspect: build
 	GST_PLUGIN_PATH=$(PLUGIN_DIR) gst-inspect-1.0 blickfang-facedetect

@@ -4,8 +4,11 @@
 //! but the file itself; the numbers of its table equal the JSON's; a
 //! screenshot is taken. With `BLICKFANG_REPORT_SCREENSHOT=docs/report-screenshot.png`
 //! the screenshot of the demo report is also written there (how the README's
-//! image is regenerated).
+//! image is regenerated). The demo clip's own report (`make run`: 2 people,
+//! `blickfang analyze` then `blickfang report --records`) is fully suppressed
+//! at the default k and passes the same checks.
 
+mod common;
 mod report;
 
 use std::io::{BufRead, BufReader};
@@ -15,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use blickfang_report::records::{RecordOptions, cells_from_records};
+use blickfang_report::input::{RecordOptions, cells_from_records};
 use blickfang_report::render::{Format, render};
 use blickfang_report::{Catalogue, Dimension, Header, Query, build};
 use serde_json::{Value, json};
@@ -148,7 +151,7 @@ fn demo_report(dir: &Path) -> (PathBuf, Value) {
         time_note: "times are UTC (the records' utc)".into(),
         ..Default::default()
     };
-    let mut cells = cells.cells;
+    let mut cells = cells;
     // One rare content item, so the page shows what suppression looks like.
     let mut rare = cells[0].clone();
     rare.content_id = "pop-up-tasting".into();
@@ -186,6 +189,58 @@ fn the_html_report_in_headless_chromium() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (html, json) = demo_report(&dir);
+    assert!(json["rows"].as_array().unwrap().iter().any(|r| r["ots"] == "suppressed"), "the demo shows suppression");
+    let png = check_in_chromium(&dir, &html, &json);
+    if let Ok(path) = std::env::var("BLICKFANG_REPORT_SCREENSHOT") {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+        std::fs::write(&path, &png).unwrap();
+        eprintln!("screenshot: {} ({} KiB)", path.display(), png.len() / 1024);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_demo_clips_report_is_fully_suppressed_and_clean_in_chromium() {
+    let dir = std::env::temp_dir().join(format!("blickfang-report-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = common::shared_dir()
+        .join("data/videos_people/intel_preview_head-pose-face-detection-female-and-male.transcoded.mp4");
+    let (records, html) = (dir.join("demo.ndjson"), dir.join("demo.html"));
+    let run = |args: &[&str]| {
+        let out = Command::new(common::blickfang_binary_path()).args(args).output().expect("blickfang runs");
+        assert!(out.status.success(), "blickfang {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // What `make run` does.
+    run(&["analyze", clip.to_str().unwrap(), "--output", records.to_str().unwrap()]);
+    let report = ["report", "--records", records.to_str().unwrap()];
+    run(&[&report[..], &["--format", "html", "--output", html.to_str().unwrap()]].concat());
+    let json: Value = serde_json::from_str(&run(&[&report[..], &["--format", "json"]].concat())).unwrap();
+    assert_eq!(json["min_group_size"], 5);
+    assert_eq!(json["total"]["ots"], "suppressed", "2 people: fewer than k");
+    // Every count of people is 0 or suppressed; every mean or ratio suppressed or undefined.
+    for row in json["rows"].as_array().unwrap().iter().chain([&json["total"]]) {
+        for name in ["ots", "watchers"] {
+            assert!(row[name] == 0 || row[name] == "suppressed", "{name}: {}", row[name]);
+        }
+        for name in ["conversion", "attention_time_total", "attention_time_mean", "dwell_time_mean", "attraction"] {
+            assert!(row[name].is_null() || row[name] == "suppressed", "{name}: {}", row[name]);
+        }
+        for list in ["dwell_histogram", "attention_histogram", "demographics"] {
+            for v in row[list].as_array().unwrap() {
+                assert!(*v == 0 || *v == "suppressed", "{list}: {v}");
+            }
+        }
+    }
+    check_in_chromium(&dir, &html, &json);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Opens `html` in headless Chromium: no console error or exception, no
+/// network request but the file, the table's numbers equal `json`'s; returns
+/// the screenshot (PNG).
+fn check_in_chromium(dir: &Path, html: &Path, json: &Value) -> Vec<u8> {
     let url = format!("file://{}", html.canonicalize().unwrap().display());
 
     let mut b = Browser::start(&dir.join("profile"));
@@ -235,7 +290,6 @@ fn the_html_report_in_headless_chromium() {
         serde_json::from_str(got["result"]["value"].as_str().unwrap()).unwrap();
     let expected: Vec<&Value> = json["rows"].as_array().unwrap().iter().chain([&json["total"]]).collect();
     assert_eq!(rows.len(), expected.len());
-    assert!(json["rows"].as_array().unwrap().iter().any(|r| r["ots"] == "suppressed"), "the demo shows suppression");
     for (page, want) in rows.iter().zip(&expected) {
         let content = want["key"]["content"].as_str().unwrap_or("total");
         assert_eq!(page["content"], content);
@@ -249,11 +303,6 @@ fn the_html_report_in_headless_chromium() {
     let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot of {} bytes", png.len());
     std::fs::write(dir.join("report.png"), &png).unwrap();
-    if let Ok(path) = std::env::var("BLICKFANG_REPORT_SCREENSHOT") {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
-        std::fs::write(&path, &png).unwrap();
-        eprintln!("screenshot: {} ({} KiB)", path.display(), png.len() / 1024);
-    }
     drop(b);
-    let _ = std::fs::remove_dir_all(&dir);
+    png
 }

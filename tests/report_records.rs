@@ -1,15 +1,15 @@
 //! The records input of the report: a metajson file (written by the
-//! product's record writer) → cells → report; every format checked (JSON
-//! against schema/blickfang-report.schema.json, CSV against JSON), the
-//! figures against the generator's truth, and a two-person file fully
-//! suppressed.
+//! product's record writer) → the fleet's ingest and rollup → cells →
+//! report; every format checked (JSON against
+//! schema/blickfang-report.schema.json, CSV against JSON), the figures
+//! against the generator's truth, and a two-person file fully suppressed.
 
 mod records_schema;
 mod report;
 
 use std::path::PathBuf;
 
-use blickfang_report::records::{RecordOptions, cells_from_records};
+use blickfang_report::input::{RecordOptions, cells_from_records, report_cells, rollup_from_records};
 use blickfang_report::render::{Format, render};
 use blickfang_report::{Catalogue, Dimension, Header, Query, build};
 use serde_json::Value;
@@ -27,10 +27,11 @@ fn a_records_file_makes_a_valid_report_equal_to_the_truth() {
     let (text, truth) = report::demo_records(4, 11);
     // The demo records are valid records.
     records_schema::RecordSchema::load().check_lines(&text);
-    let cells = cells_from_records(text.as_bytes(), &RecordOptions::default()).unwrap();
-    assert_eq!((cells.duplicates, cells.without_utc), (0, 0));
+    let read = rollup_from_records(text.as_bytes(), &RecordOptions::default()).unwrap();
+    assert_eq!((read.duplicates, read.without_utc), (0, 0));
+    let cells = report_cells(&read.rollup);
     let query = Query { by: vec![Dimension::Content], ..Default::default() };
-    let report = build(&cells.cells, &query, &Catalogue::default(), Header::default());
+    let report = build(&cells, &query, &Catalogue::default(), Header::default());
     let json: Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
     let (schemas, idx) = schema();
     if let Err(e) = schemas.validate(&json, idx) {
@@ -51,14 +52,12 @@ fn a_records_file_makes_a_valid_report_equal_to_the_truth() {
     // A duplicated record (QoS 1 redelivery) counts once.
     let doubled = format!("{text}{text}");
     let again = cells_from_records(doubled.as_bytes(), &RecordOptions::default()).unwrap();
-    assert_eq!(again.cells, cells.cells);
+    assert_eq!(again, cells);
     // By store and weekday, with a small k: valid too.
     let query = Query { by: vec![Dimension::Store, Dimension::Weekday], min_group_size: 3, ..Default::default() };
-    let json: Value = serde_json::from_str(&render(
-        &build(&cells.cells, &query, &Catalogue::default(), Header::default()),
-        Format::Json,
-    ))
-    .unwrap();
+    let json: Value =
+        serde_json::from_str(&render(&build(&cells, &query, &Catalogue::default(), Header::default()), Format::Json))
+            .unwrap();
     assert!(schemas.validate(&json, idx).is_ok());
     assert_eq!(json["rows"][0]["key"], serde_json::json!({"store": "store-1", "weekday": "Mon"}));
 }
@@ -79,7 +78,7 @@ fn two_people_are_suppressed_everywhere() {
         .map(|l| format!("{l}\n"))
         .collect();
     let cells = cells_from_records(small.as_bytes(), &RecordOptions::default()).unwrap();
-    let report = build(&cells.cells, &Query::default(), &Catalogue::default(), Header::default());
+    let report = build(&cells, &Query::default(), &Catalogue::default(), Header::default());
     let json: Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
     let (schemas, idx) = schema();
     assert!(schemas.validate(&json, idx).is_ok());

@@ -445,9 +445,43 @@ async fn upsert_cells(
 
 /// The whole hourly rollup, as the [`Rollup`] type (tests compare it with the truth).
 pub async fn read_rollup(client: &impl GenericClient) -> Result<Rollup, tokio_postgres::Error> {
-    let mut r = read_cells(client, "rollup_hourly", "hour").await?;
+    read_rollup_where(client, &RollupFilter::default()).await
+}
+
+/// Which rollup cells a report reads (`blickfang report --database`); empty: all.
+#[derive(Debug, Clone, Default)]
+pub struct RollupFilter {
+    /// Hours since the epoch (UTC): `from` inclusive, `to` exclusive.
+    pub from_hour: Option<i64>,
+    pub to_hour: Option<i64>,
+    /// Screen ids, or prefixes ending in `*` (`store-12/*`).
+    pub screens: Vec<String>,
+    pub contents: Vec<String>,
+}
+
+/// A screen pattern as SQL `LIKE` (a trailing `*` is the only wildcard).
+fn like_pattern(p: &str) -> String {
+    let (body, any) = p.strip_suffix('*').map_or((p, false), |b| (b, true));
+    let mut s = body.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    if any {
+        s.push('%');
+    }
+    s
+}
+
+/// The hourly rollup cells `filter` selects, with their gender × age-group counts.
+pub async fn read_rollup_where(
+    client: &impl GenericClient,
+    filter: &RollupFilter,
+) -> Result<Rollup, tokio_postgres::Error> {
+    let mut r = read_cells(client, "rollup_hourly", "hour", filter).await?;
+    let (params, condition) = filter_sql(filter, "hour");
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
     for row in client
-        .query("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics", &[])
+        .query(
+            &format!("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics {condition}"),
+            &params,
+        )
         .await?
     {
         let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
@@ -459,10 +493,30 @@ pub async fn read_rollup(client: &impl GenericClient) -> Result<Rollup, tokio_po
 
 /// The whole daily rollup (keys at the day's first hour; no gender × age group).
 pub async fn read_daily(client: &impl GenericClient) -> Result<Rollup, tokio_postgres::Error> {
-    read_cells(client, "rollup_daily", "day").await
+    read_cells(client, "rollup_daily", "day", &RollupFilter::default()).await
 }
 
-async fn read_cells(client: &impl GenericClient, table: &str, time: &str) -> Result<Rollup, tokio_postgres::Error> {
+/// The parameters and `WHERE` clause of `filter` on a table keyed by the time column `time`.
+fn filter_sql(filter: &RollupFilter, time: &str) -> (Vec<Box<dyn tokio_postgres::types::ToSql + Sync>>, String) {
+    // No bound: hours far outside any record (1856 and year 13378), within timestamptz.
+    let from = ts(filter.from_hour.unwrap_or(-1_000_000) * US_PER_HOUR);
+    let to = ts(filter.to_hour.unwrap_or(100_000_000) * US_PER_HOUR);
+    let screens: Vec<String> = filter.screens.iter().map(|p| like_pattern(p)).collect();
+    let condition = format!(
+        "WHERE {time} >= $1 AND {time} < $2 AND (cardinality($3::text[]) = 0 OR screen LIKE ANY($3))
+         AND (cardinality($4::text[]) = 0 OR content_id = ANY($4))"
+    );
+    (vec![Box::new(from), Box::new(to), Box::new(screens), Box::new(filter.contents.clone())], condition)
+}
+
+async fn read_cells(
+    client: &impl GenericClient,
+    table: &str,
+    time: &str,
+    filter: &RollupFilter,
+) -> Result<Rollup, tokio_postgres::Error> {
+    let (params, condition) = filter_sql(filter, time);
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
     let mut r = Rollup::default();
     let rows = client
         .query(
@@ -470,9 +524,9 @@ async fn read_cells(client: &impl GenericClient, table: &str, time: &str) -> Res
                 "SELECT screen, content_id, {time}, plays, on_screen_us, ots, watchers, dwell_us, attention_us,
                         watcher_attention_us, dwell_h0, dwell_h1, dwell_h2, dwell_h3, dwell_h4, dwell_h5,
                         attention_h0, attention_h1, attention_h2, attention_h3, attention_h4, attention_h5
-                 FROM {table}"
+                 FROM {table} {condition}"
             ),
-            &[],
+            &params,
         )
         .await?;
     for row in rows {
@@ -517,5 +571,11 @@ mod tests {
         let got: Vec<(i64, i64)> = d.cells.iter().map(|(k, c)| (k.hour, c.ots)).collect();
         assert_eq!(got, [(day - 24, 8), (day, 3), (day + 24, 4)]);
         assert!(d.cells.values().all(|c| c.demographics.is_empty()), "gender × age group stays hourly");
+    }
+
+    #[test]
+    fn screen_patterns_as_like() {
+        assert_eq!(super::like_pattern("store-12/*"), "store-12/%");
+        assert_eq!(super::like_pattern("a_b%c"), "a\\_b\\%c");
     }
 }

@@ -161,6 +161,31 @@ fn reject(reason: Reason, detail: impl Into<String>) -> Ingested {
 
 /// Judges one message.
 pub fn ingest(topic: &str, payload: &[u8], rules: &Rules) -> Ingested {
+    judge(Some(topic), payload, rules, None).0
+}
+
+/// File mode (`blickfang report --records`): one line of a records file,
+/// judged as [`ingest`] judges a message but without the topic check (a file
+/// has no topic). A record without `utc` (metajson writes none for a file
+/// source) is placed at `start_us` + its running time when `start_us` is
+/// given; the second value says it was.
+pub fn ingest_line(line: &[u8], rules: &Rules, start_us: Option<i64>) -> (Ingested, bool) {
+    judge(None, line, rules, start_us)
+}
+
+fn judge(topic: Option<&str>, payload: &[u8], rules: &Rules, start_us: Option<i64>) -> (Ingested, bool) {
+    let placed = std::cell::Cell::new(false);
+    let i = judge_in(topic, payload, rules, start_us, &placed);
+    (i, placed.get())
+}
+
+fn judge_in(
+    topic: Option<&str>,
+    payload: &[u8],
+    rules: &Rules,
+    start_us: Option<i64>,
+    placed: &std::cell::Cell<bool>,
+) -> Ingested {
     if payload.len() > rules.max_record_bytes {
         return reject(Reason::Oversize, format!("{} bytes, the limit is {}", payload.len(), rules.max_record_bytes));
     }
@@ -179,7 +204,7 @@ pub fn ingest(topic: &str, payload: &[u8], rules: &Rules) -> Ingested {
         Some(v) => return reject(Reason::Schema, format!("schema {v:?}, this collector reads {SCHEMA}")),
         None => return reject(Reason::Schema, "no schema field"),
     }
-    match parse(topic, &m, rules) {
+    match parse(topic, &m, rules, start_us, placed) {
         Ok(i) => i,
         Err((reason, detail)) => reject(reason, detail),
     }
@@ -237,11 +262,19 @@ pub fn micros(seconds: f64) -> i64 {
     (seconds * 1e6).round() as i64
 }
 
-fn parse(topic: &str, m: &Map<String, Value>, rules: &Rules) -> Result<Ingested, Failure> {
+fn parse(
+    topic: Option<&str>,
+    m: &Map<String, Value>,
+    rules: &Rules,
+    start_us: Option<i64>,
+    placed: &std::cell::Cell<bool>,
+) -> Result<Ingested, Failure> {
     let kind = string(m, "type", MAX_SHORT_LEN)?;
     let screen = string(m, "screen", MAX_STRING_LEN)?;
     let expected = blickfang::spool::topic(&rules.topic_template, screen, kind);
-    if topic != expected {
+    if let Some(topic) = topic
+        && topic != expected
+    {
         return Err((Reason::TopicMismatch, format!("record of screen {screen:?} ({kind}) expects topic {expected}")));
     }
     let run = string(m, "run", MAX_RUN_LEN)?;
@@ -254,9 +287,19 @@ fn parse(topic: &str, m: &Map<String, Value>, rules: &Rules) -> Result<Ingested,
         other => return Err(wrong(format!("type {other:?} unknown"))),
     }
     // Only records placed in wall-clock time can be rolled up by hour.
-    let utc = m.get("utc").and_then(Value::as_str).ok_or_else(|| wrong("utc: missing (metajson utc=true)"))?;
-    let utc_us = parse_utc(utc).ok_or_else(|| wrong(format!("utc: {utc:?} is not RFC 3339 UTC")))?;
-    let running_time = seconds(m, "running_time")?;
+    let (utc_us, running_time) = match (m.get("utc"), start_us) {
+        // File mode, a record without wall clock: placed at start + running time.
+        (None, Some(start)) => {
+            placed.set(true);
+            let rt = seconds(m, "running_time").unwrap_or(0.0);
+            (start + micros(rt), rt)
+        }
+        (utc, _) => {
+            let utc = utc.and_then(Value::as_str).ok_or_else(|| wrong("utc: missing (metajson utc=true)"))?;
+            let utc_us = parse_utc(utc).ok_or_else(|| wrong(format!("utc: {utc:?} is not RFC 3339 UTC")))?;
+            (utc_us, seconds(m, "running_time")?)
+        }
+    };
     let wall = |t: f64| utc_us - micros(running_time - t);
     let seen = ScreenSeen { screen: key.screen.clone(), at_us: utc_us, dropped };
     if kind == "person-event" {
@@ -408,6 +451,20 @@ mod tests {
             .event(RecordType::PersonEvent, &t, json!({"event": "appeared", "id": 1}).as_object().unwrap())
             .to_string();
         assert!(matches!(ingest(topic, appeared.as_bytes(), &rules), Ingested::Ignored(_)));
+    }
+
+    #[test]
+    fn file_mode_has_no_topic_and_places_records_without_utc() {
+        let rules = Rules::default();
+        let line = left_line("store-1/screen-2");
+        let (Ingested::Left(l, _), false) = ingest_line(line.as_bytes(), &rules, None) else { panic!("{line}") };
+        assert_eq!(l.contents[0].start_us, parse_utc("2026-11-02T08:01:40.000Z").unwrap() - 12_500_000);
+        let no_utc = line.replace("\"utc\":\"2026-11-02T08:01:40.000Z\",", "");
+        assert!(matches!(ingest_line(no_utc.as_bytes(), &rules, None).0, Ingested::Rejected { .. }));
+        let (Ingested::Left(l, _), true) = ingest_line(no_utc.as_bytes(), &rules, Some(3_600_000_000)) else {
+            panic!()
+        };
+        assert_eq!(l.contents[0].start_us, 3_600_000_000 + 87_500_000, "start + running time");
     }
 
     #[test]

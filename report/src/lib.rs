@@ -1,8 +1,9 @@
 //! blickfang's audience report: what a media owner reads.
 //!
 //! Input: [`ReportCell`]s, the additive counts of one screen × content item ×
-//! hour — from the fleet's hourly rollup or from a records file
-//! ([`records::cells_from_records`]). [`model::aggregate`] sums them by the
+//! hour — from the fleet's hourly rollup or from a records file, both as
+//! the fleet's [`Rollup`](blickfang_fleet::rollup::Rollup) made into cells by
+//! one adapter ([`input::report_cells`]). [`model::aggregate`] sums them by the
 //! report's dimensions, [`publish::publish`] applies k-anonymity at the
 //! output ([`kanon`]: small counts, means and ratios suppressed, with
 //! complementary suppression), and [`render`] writes CSV, JSON
@@ -11,10 +12,12 @@
 //!
 //! No GStreamer here: the plugin does not depend on this crate.
 
+pub mod catalogue;
+pub mod cli;
+pub mod input;
 pub mod kanon;
 pub mod model;
 pub mod publish;
-pub mod records;
 pub mod render;
 
 pub use model::{Catalogue, Dimension, Filter, ReportCell, Table, aggregate};

@@ -1,9 +1,9 @@
 //! The report's input cell and its aggregation into a table.
 //!
 //! A [`ReportCell`] holds the additive counts of one screen × content item ×
-//! hour — exactly what the fleet's hourly rollup holds per row, and what
-//! [`crate::records::cells_from_records`] makes of one screen's records — so
-//! both inputs go through the one [`aggregate`].
+//! hour — exactly what the fleet's hourly rollup holds per row, made from it
+//! by the one adapter [`crate::input::report_cell`] — so both inputs (the
+//! database, a records file) go through the one [`aggregate`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -69,6 +69,8 @@ enum Command {
     Collect(blickfang_fleet::cli::CollectArgs),
     /// Fleet: virtual screens' records to a broker or a records file, and their exact truth.
     Simulate(blickfang_fleet::cli::SimulateArgs),
+    /// The audience report (HTML, CSV or JSON), k-anonymous, from the fleet's database or records files.
+    Report(blickfang_report::cli::ReportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -153,6 +155,7 @@ fn main() {
             Command::EvaluateHeadpose { labels, predictions } => evaluate_headpose(&labels, &predictions),
             Command::Collect(args) => blickfang_fleet::cli::collect(args),
             Command::Simulate(args) => blickfang_fleet::cli::simulate(args),
+            Command::Report(args) => blickfang_report::cli::run(args),
         });
     if let Err(e) = result {
         eprintln!("blickfang: {e}");
