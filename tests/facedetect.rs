@@ -246,3 +246,38 @@ fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     let i = w * h;
     i / (a[2] * a[3] + b[2] * b[3] - i)
 }
+
+/// A `detection-size` too small to find faces is accepted, with a warning
+/// at start naming the property; a folder given as `model` is said to be one.
+#[test]
+fn a_too_small_detection_size_warns_and_a_folder_as_model_is_named() {
+    common::init();
+    let pipeline = gst::parse::launch("videotestsrc num-buffers=2 ! blickfang-facedetect detection-size=32 ! fakesink")
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    while let Some(msg) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Warning, gst::MessageType::Error, gst::MessageType::Eos],
+    ) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("a warning, not an error: {}", e.error()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("`detection-size` = 32"), "{warnings:?}");
+
+    let dir = common::shared_dir().join("models/face");
+    let desc = format!("videotestsrc num-buffers=2 ! blickfang-facedetect model={} ! fakesink", dir.display());
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let err = bus_error(&pipeline).expect("an error");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(err.contains("`model`") && err.contains("is a directory") && err.contains("models/face"), "{err}");
+}
