@@ -377,6 +377,22 @@ impl BaseTransformImpl for FaceDetect {
                 input.input_width,
                 input.input_height
             );
+            // A new resolution mid-stream: the same faces, in new pixels.
+            if let Some(old) = state.info.as_ref().filter(|o| (o.width(), o.height()) != (info.width(), info.height()))
+            {
+                let sx = info.width() as f32 / old.width().max(1) as f32;
+                let sy = info.height() as f32 / old.height().max(1) as f32;
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "{}x{} to {}x{}: tracks rescaled",
+                    old.width(),
+                    old.height(),
+                    info.width(),
+                    info.height()
+                );
+                state.tracker.rescale(sx, sy);
+            }
             state.info = Some(info);
         }
         Ok(())
