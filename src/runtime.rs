@@ -45,6 +45,9 @@ pub enum RuntimeError {
     /// A model named by its path does not exist.
     #[error("model file {} does not exist", path.display())]
     ModelMissing { path: PathBuf },
+    /// A model named by its path is a directory, not a file.
+    #[error("model {} is a directory, not a model file", path.display())]
+    ModelIsDirectory { path: PathBuf },
     /// The ONNX Runtime library cannot be loaded.
     #[error(
         "cannot load ONNX Runtime from {}: {reason} (run `make setup`, or set {ORT_LIB_ENV} / the `onnxruntime` property to libonnxruntime.so)",
@@ -157,6 +160,8 @@ pub fn find_model(model: &str) -> Result<PathBuf, RuntimeError> {
     if p.is_absolute() || model.starts_with("./") || model.starts_with("../") {
         return if p.is_file() {
             Ok(p.to_path_buf())
+        } else if p.is_dir() {
+            Err(RuntimeError::ModelIsDirectory { path: p.to_path_buf() })
         } else {
             Err(RuntimeError::ModelMissing { path: p.to_path_buf() })
         };
@@ -164,7 +169,10 @@ pub fn find_model(model: &str) -> Result<PathBuf, RuntimeError> {
     let dirs = model_dirs();
     match dirs.iter().map(|d| d.join(p)).find(|c| c.is_file()) {
         Some(found) => Ok(found),
-        None => Err(RuntimeError::ModelNotFound { model: model.to_string(), searched: dirs }),
+        None => match dirs.iter().map(|d| d.join(p)).find(|c| c.is_dir()) {
+            Some(dir) => Err(RuntimeError::ModelIsDirectory { path: dir }),
+            None => Err(RuntimeError::ModelNotFound { model: model.to_string(), searched: dirs }),
+        },
     }
 }
 
@@ -259,6 +267,14 @@ mod tests {
         let err = find_model("/nonexistent/model.onnx").unwrap_err();
         assert_eq!(err, RuntimeError::ModelMissing { path: "/nonexistent/model.onnx".into() });
         assert!(err.to_string().contains("/nonexistent/model.onnx"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_is_not_reported_as_missing() {
+        let dir = std::env::temp_dir();
+        let err = find_model(&dir.display().to_string()).unwrap_err();
+        assert_eq!(err, RuntimeError::ModelIsDirectory { path: dir.clone() });
+        assert!(err.to_string().contains("is a directory"), "{err}");
     }
 
     #[test]

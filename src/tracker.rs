@@ -131,6 +131,17 @@ impl Tracker {
         }
     }
 
+    /// The frame size changed (new caps mid-stream): maps every track's
+    /// boxes, landmarks and motion by `sx`, `sy` (new size / old size), so
+    /// the same faces keep their tracks instead of all restarting.
+    pub fn rescale(&mut self, sx: f32, sy: f32) {
+        for t in &mut self.tracks {
+            t.detection = t.detection.scaled(sx, sy);
+            t.matched = t.matched.scaled(sx, sy);
+            t.velocity = (t.velocity.0 * sx, t.velocity.1 * sy);
+        }
+    }
+
     /// A frame on which the model did not run: move tracks along their motion.
     pub fn predict(&mut self) {
         self.started.clear();
@@ -268,6 +279,24 @@ mod tests {
         t.update(&[det(12.0, 0.0)]);
         assert_eq!(t.tracks().len(), 1);
         assert_eq!(t.tracks()[0].id, 1);
+    }
+
+    #[test]
+    fn a_resolution_change_keeps_the_tracks() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        t.update(&[det(100.0, 100.0), det(400.0, 100.0)]);
+        t.update(&[det(104.0, 100.0), det(400.0, 100.0)]);
+        // Half the size: the same faces at half the coordinates.
+        t.rescale(0.5, 0.5);
+        let b = t.tracks()[0].detection.bbox;
+        assert_eq!((b.x, b.w), (52.0, 20.0));
+        t.predict();
+        assert!((t.tracks()[0].detection.bbox.x - 54.0).abs() < 1e-3, "motion is rescaled too");
+        let half = |d: Detection| d.scaled(0.5, 0.5);
+        t.update(&[half(det(112.0, 100.0)), half(det(400.0, 100.0))]);
+        let ids: Vec<TrackId> = t.visible().map(|t| t.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        assert!(t.started().is_empty());
     }
 
     #[test]

@@ -246,3 +246,104 @@ fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     let i = w * h;
     i / (a[2] * a[3] + b[2] * b[3] - i)
 }
+
+/// A `detection-size` too small to find faces is accepted, with a warning
+/// at start naming the property; a folder given as `model` is said to be one.
+#[test]
+fn a_too_small_detection_size_warns_and_a_folder_as_model_is_named() {
+    common::init();
+    let pipeline = gst::parse::launch("videotestsrc num-buffers=2 ! blickfang-facedetect detection-size=32 ! fakesink")
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    while let Some(msg) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Warning, gst::MessageType::Error, gst::MessageType::Eos],
+    ) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("a warning, not an error: {}", e.error()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("`detection-size` = 32"), "{warnings:?}");
+
+    let dir = common::shared_dir().join("models/face");
+    let desc = format!("videotestsrc num-buffers=2 ! blickfang-facedetect model={} ! fakesink", dir.display());
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let err = bus_error(&pipeline).expect("an error");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(err.contains("`model`") && err.contains("is a directory") && err.contains("models/face"), "{err}");
+}
+
+/// A photo decoded and scaled to `width` x `height` (BGR).
+fn scaled_photo(image: &str, width: u32, height: u32) -> (gst::Buffer, gst::Caps) {
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale ! \
+         video/x-raw,format=BGR,width={width},height={height} ! appsink name=sink sync=false",
+        common::data(&format!("photos/{image}")).display()
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().expect("a decoded photo");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (sample.buffer().unwrap().to_owned(), sample.caps().unwrap().to_owned())
+}
+
+/// A resolution change mid-stream keeps the tracks: the tracker's boxes and
+/// motion are rescaled to the new frame, so a still photo alternating
+/// between two sizes is the same six people throughout, and with
+/// `interval=3` the frames carried between model runs after a change have
+/// boxes in the new resolution.
+#[test]
+fn a_resolution_change_keeps_the_same_people() {
+    common::init();
+    let sizes = [(1280u32, 886u32), (640, 443)];
+    let photos: Vec<(gst::Buffer, gst::Caps)> = sizes.iter().map(|&(w, h)| scaled_photo("t1.jpg", w, h)).collect();
+    let element = facedetect("blickfang-facedetect", &[("interval", 3u32.to_value())]);
+    let mut h = common::harness(element, &photos[0].1);
+    let mut ids = BTreeSet::new();
+    let mut seen = Vec::new();
+    let step = gst::ClockTime::from_mseconds(40);
+    let mut n = 0u64;
+    for change in 0..6 {
+        let (photo, caps) = &photos[change % 2];
+        let (width, height) = sizes[change % 2];
+        if change > 0 {
+            h.set_src_caps(caps.clone());
+        }
+        // Not a multiple of the interval: the model runs at different offsets after each change.
+        for _ in 0..4 {
+            let mut b = photo.copy();
+            {
+                let b = b.get_mut().unwrap();
+                b.set_pts(step * n);
+                b.set_duration(step);
+            }
+            n += 1;
+            let out = h.push_and_pull(b).expect("buffer out");
+            let faces = meta::faces(&out);
+            assert_eq!(faces.len(), 6, "frame {n} ({width}x{height})");
+            let ran = meta::analysis(&out).and_then(|a| a.get::<bool>("detector-ran").ok()).unwrap();
+            seen.extend(faces.iter().map(|f| (change % 2, f.id, f.bbox, ran, n)));
+            ids.extend(faces.iter().map(|f| f.id));
+        }
+    }
+    // Every box, carried or detected, is where the model finds that face at that size.
+    for &(size, id, bbox, _, n) in &seen {
+        let detected = seen.iter().find(|s| s.0 == size && s.1 == id && s.3).map(|s| s.2);
+        let detected = detected.unwrap_or_else(|| panic!("face {id} never detected at size {size}"));
+        let tol = 0.05 * detected[2];
+        for k in 0..4 {
+            assert!((bbox[k] - detected[k]).abs() <= tol, "frame {n}, face {id}: {bbox:?}, detected {detected:?}");
+        }
+    }
+    assert_eq!(ids.len(), 6, "six people, not six per change: {ids:?}");
+}

@@ -205,3 +205,89 @@ fn a_flushing_seek_closes_the_audience_instead_of_losing_it() {
         assert_eq!(report.get::<u32>("ots").unwrap(), 2, "{report}");
     }
 }
+
+/// A model given as `headpose-model` that is not FSA-Net (here the face
+/// detector) fails at start, naming the property, the file and what was
+/// expected, instead of giving near-zero angles labelled `fsanet`.
+#[test]
+fn a_model_that_is_not_a_head_pose_model_fails_at_start() {
+    common::init();
+    let detector = common::shared_dir().join("models/face/yunet_s_dynamic.onnx");
+    assert!(detector.exists(), "{} missing", detector.display());
+    let desc = format!(
+        "videotestsrc num-buffers=2 ! blickfang-facedetect ! blickfang-gazedwell headpose-model={} ! fakesink",
+        detector.display()
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().unwrap();
+    let msg =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) else { panic!("no error: {msg:?}") };
+    assert!(e.src().is_some_and(|s| s.type_().name() == "BlickfangGazeDwell"), "{:?}", e.src());
+    let err = format!("{} {}", e.error(), e.debug().unwrap_or_default());
+    assert!(err.contains("`headpose-model`") && err.contains("yunet_s_dynamic.onnx"), "{err}");
+    assert!(err.contains("FSA-Net") && err.contains("64, 64"), "{err}");
+}
+
+/// Frames without timestamps (a JPEG looped by multifilesrc: only the first
+/// has one) are timed by the fallback clock, frame count x the caps'
+/// framerate, and one warning says so: the people are counted, and a still
+/// photo of 20 frames at 10 fps is a 2 s dwell.
+#[test]
+fn frames_without_timestamps_are_timed_by_the_framerate_and_said_once() {
+    common::init();
+    let desc = format!(
+        "multifilesrc location=\"{}\" loop=true num-buffers=20 caps=image/jpeg,framerate=10/1 ! jpegdec ! \
+         videoconvert ! blickfang-facedetect ! blickfang-gazedwell name=gd min-group-size=1 ! \
+         appsink name=sink sync=false",
+        common::data("photos/t1.jpg").display()
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    // jpegdec stamps frames when the caps have a framerate: take the stamps
+    // off after the first, as a source without a framerate leaves them.
+    let gd = pipeline.by_name("gd").unwrap();
+    gd.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_mut()
+            && buf.pts().is_some_and(|p| p > gst::ClockTime::ZERO)
+        {
+            let b = buf.make_mut();
+            b.set_pts(gst::ClockTime::NONE);
+            b.set_dts(gst::ClockTime::NONE);
+            b.set_duration(gst::ClockTime::NONE);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = 0;
+    while sink.pull_sample().is_ok() {
+        frames += 1;
+    }
+    assert_eq!(frames, 20);
+    let bus = pipeline.bus().unwrap();
+    let (mut posted, mut warnings) = (Vec::new(), Vec::new());
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Element(e) => posted.extend(e.structure().map(|s| s.to_owned())),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let fallback: Vec<&String> = warnings.iter().filter(|w| w.contains("without timestamps")).collect();
+    assert_eq!(fallback.len(), 1, "one warning, not one per frame: {warnings:?}");
+    assert!(fallback[0].contains("framerate 10/1"), "{}", fallback[0]);
+    let report = posted.iter().find(|s| s.name() == CONTENT_REPORT).expect("a content report");
+    let ots = report.get::<u32>("ots").unwrap();
+    assert!(ots > 0, "{report}");
+    let left: Vec<&gst::Structure> =
+        posted.iter().filter(|s| s.get::<String>("event").is_ok_and(|e| e == "left")).collect();
+    assert_eq!(left.len() as u32, ots, "{posted:?}");
+    for person in left {
+        let dwell = person.get::<f64>("dwell-time").unwrap();
+        assert!((dwell - 2.0).abs() <= 0.15, "20 frames at 10 fps: {person}");
+    }
+}

@@ -593,3 +593,36 @@ fn live_sources_get_wall_clock_utc_by_default() {
     assert_eq!(not_live.len(), 3);
     assert!(not_live.iter().all(|r| r.get("utc").is_none()));
 }
+
+/// `analyze` of an empty or corrupt file, or of a folder holding one, fails
+/// naming the input and GStreamer's cause, not only "Internal data stream error".
+#[test]
+fn analyze_of_an_empty_or_corrupt_file_names_the_input_and_the_cause() {
+    let dir = std::env::temp_dir().join(format!("blickfang-bad-inputs-{}", std::process::id()));
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let empty = dir.join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let corrupt = dir.join("corrupt.mp4");
+    std::fs::write(&corrupt, (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>())
+        .unwrap();
+    std::fs::write(images.join("empty.jpg"), b"").unwrap();
+    let out = dir.join("out.jsonl");
+    for (input, named, cause) in [
+        (&empty, &empty, "contains no data"),
+        (&corrupt, &corrupt, "Could not determine type of stream"),
+        (&images, &images.join("empty.jpg"), "contains no data"),
+    ] {
+        let run = Command::new(common::blickfang_binary_path())
+            .arg("analyze")
+            .arg(input)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{}: {stderr}", input.display());
+        assert!(stderr.contains(&named.display().to_string()) && stderr.contains(cause), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -434,7 +434,8 @@ fn analyze_images(args: &AnalyzeArgs, dir: &Path, out: &mut dyn Write) -> Result
     let bar = progress(images.len() as u64, "images");
     for path in &images {
         let rel = path.strip_prefix(dir).unwrap_or(path).to_string_lossy().into_owned();
-        let sample = run_image(args, path, &rel).with_context(|| format!("{}", path.display()))?;
+        // The cause in the message itself: `main` prints the outermost context only.
+        let sample = run_image(args, path, &rel).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
         write_record(out, &sample)?;
         bar.inc(1);
     }
@@ -494,11 +495,34 @@ fn wait_for_sample(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<
         }
         if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
             match msg.view() {
-                gst::MessageView::Error(e) => bail!("{} ({})", e.error(), e.debug().unwrap_or_default()),
+                gst::MessageView::Error(e) => bail!("{}", pipeline_error(&bus, e)),
                 _ => bail!("the image produced no frame"),
             }
         }
     }
+}
+
+/// GStreamer's cause of a failed pipeline: the first error that is not the
+/// generic "Internal data stream error" an element posts after the real one
+/// (a demuxer or decoder's own error may follow it on the bus), with the
+/// element that posted it and its debug text.
+fn pipeline_error(bus: &gst::Bus, first: &gst::message::Error) -> String {
+    let describe = |e: &gst::message::Error| {
+        let from = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+        format!("{} (from {from}: {})", e.error(), e.debug().unwrap_or_default())
+    };
+    let generic = |e: &gst::message::Error| e.error().matches(gst::StreamError::Failed);
+    if !generic(first) {
+        return describe(first);
+    }
+    while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(200), &[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view()
+            && !generic(e)
+        {
+            return describe(e);
+        }
+    }
+    describe(first)
 }
 
 fn stream_source(input: &str) -> Result<gst::Element> {
@@ -580,7 +604,7 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
             && let gst::MessageView::Error(e) = msg.view()
         {
-            break Err(anyhow::anyhow!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+            break Err(anyhow::anyhow!("{}: {}", args.input, pipeline_error(&bus, e)));
         }
         if sink.is_eos() {
             // An empty output would read as "nobody there": say the source gave nothing.

@@ -413,7 +413,12 @@ impl BaseTransformImpl for Demographics {
         let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
         let config = settings.config(groups, crop_scales);
         let engine = Estimator::load(config, &library).map_err(|e| {
-            if matches!(e, runtime::RuntimeError::ModelNotFound { .. } | runtime::RuntimeError::ModelMissing { .. }) {
+            if matches!(
+                e,
+                runtime::RuntimeError::ModelNotFound { .. }
+                    | runtime::RuntimeError::ModelMissing { .. }
+                    | runtime::RuntimeError::ModelIsDirectory { .. }
+            ) {
                 gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e])
             } else {
                 gst::error_msg!(gst::LibraryError::Init, ["{}", e])

@@ -328,6 +328,9 @@ impl BaseTransformImpl for FaceDetect {
             settings.detection_size,
             settings.threads
         );
+        if let Some(warning) = detection_size_warning(settings.detection_size, settings.min_face_size) {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", warning));
+        }
         let tracker = Tracker::new(TrackerConfig { max_misses: settings.track_timeout, ..TrackerConfig::default() });
         *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0 });
         Ok(())
@@ -360,6 +363,22 @@ impl BaseTransformImpl for FaceDetect {
                 input.input_width,
                 input.input_height
             );
+            // A new resolution mid-stream: the same faces, in new pixels.
+            if let Some(old) = state.info.as_ref().filter(|o| (o.width(), o.height()) != (info.width(), info.height()))
+            {
+                let sx = info.width() as f32 / old.width().max(1) as f32;
+                let sy = info.height() as f32 / old.height().max(1) as f32;
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "{}x{} to {}x{}: tracks rescaled",
+                    old.width(),
+                    old.height(),
+                    info.width(),
+                    info.height()
+                );
+                state.tracker.rescale(sx, sy);
+            }
             state.info = Some(info);
         }
         Ok(())
@@ -506,9 +525,51 @@ impl BaseTransformImpl for FaceDetect {
     }
 }
 
+/// Below this `detection-size` (and not 0) the downscaled copy is too small
+/// for useful faces: YuNet's finest grid has a stride of 8 px and finds
+/// faces from about 10 px, so a 64 px copy holds at most a few faces, each
+/// covering a large part of the frame.
+const MIN_USEFUL_DETECTION_SIZE: u32 = 64;
+
+/// The start-time warning for a `detection-size` too small to find faces:
+/// below [`MIN_USEFUL_DETECTION_SIZE`], or smaller than `min-face-size` asks
+/// for (a face that size cannot fit the copy the model sees). Not an error:
+/// a frame filled by one face still works.
+fn detection_size_warning(detection_size: u32, min_face_size: u32) -> Option<String> {
+    if detection_size == 0 {
+        return None;
+    }
+    if detection_size < MIN_USEFUL_DETECTION_SIZE {
+        return Some(format!(
+            "property `detection-size` = {detection_size}: the model sees the frame scaled to at most              {detection_size} px, where only faces filling much of the frame can be found              (use 0 for full resolution, or at least {MIN_USEFUL_DETECTION_SIZE})"
+        ));
+    }
+    (min_face_size > detection_size).then(|| {
+        format!(
+            "property `detection-size` = {detection_size} is smaller than `min-face-size` = {min_face_size}:              the model's copy of the frame cannot hold a face of that size"
+        )
+    })
+}
+
 /// The ROI's `gint` id of a track. The tracker keeps ids in
 /// 1..=[`MAX_TRACK_ID`] (= `i32::MAX`), so every id fits unchanged; a larger
 /// one would be a tracker bug, reported rather than truncated.
 fn roi_id(id: TrackId) -> Result<i32, String> {
     i32::try_from(id).map_err(|_| format!("track id {id} exceeds the ROI id range (at most {MAX_TRACK_ID})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detection_size_warning;
+
+    #[test]
+    fn small_detection_sizes_are_warned_about() {
+        assert_eq!(detection_size_warning(0, 0), None);
+        assert_eq!(detection_size_warning(640, 0), None);
+        assert_eq!(detection_size_warning(64, 20), None);
+        for size in [1, 7, 32, 63] {
+            assert!(detection_size_warning(size, 0).unwrap().contains("`detection-size`"), "{size}");
+        }
+        assert!(detection_size_warning(320, 400).unwrap().contains("`min-face-size`"));
+    }
 }

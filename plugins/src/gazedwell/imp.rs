@@ -77,6 +77,31 @@ struct State {
     /// End of the last frame, running time in seconds.
     last_end: f64,
     live: Option<bool>,
+    /// Frames seen since start or the last flush, and the last frame that had
+    /// a timestamp (its index and running time): the fallback clock's anchor.
+    frames: u64,
+    anchor: Option<(u64, f64)>,
+    /// Whether the fallback clock has been announced (once per start).
+    fallback_warned: bool,
+    /// Frames timed by the fallback clock since start (logged at stop).
+    fallback_frames: u64,
+}
+
+/// Which fallback clock times a frame without a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fallback {
+    /// Frame count x the caps' frame duration, after the last known time.
+    FrameCount,
+    /// The pipeline clock's running time when the frame arrived.
+    Arrival,
+}
+
+/// The running time (seconds) of frame `n` without a timestamp, counted on
+/// from the last frame that had one (`anchor`: its index and time; none:
+/// frame 0 at 0 s) by `frame_duration` seconds a frame.
+pub(crate) fn frame_count_time(n: u64, anchor: Option<(u64, f64)>, frame_duration: f64) -> f64 {
+    let (k, t) = anchor.unwrap_or((0, 0.0));
+    t + n.saturating_sub(k) as f64 * frame_duration
 }
 
 #[derive(Default)]
@@ -374,6 +399,14 @@ fn view_position(face: &meta::FaceRoi, width: f32, height: f32) -> ViewPosition 
 }
 
 impl GazeDwell {
+    /// The running time (seconds) on the pipeline clock now, if there is one.
+    fn arrival_time(&self) -> Option<f64> {
+        let obj = self.obj();
+        let now = obj.clock()?.time();
+        let base = obj.base_time()?;
+        Some(secs(now.saturating_sub(base)))
+    }
+
     /// Posts on the bus and sends downstream (for metadata sinks) each structure.
     fn publish(&self, structures: Vec<gst::Structure>) {
         for s in structures {
@@ -535,8 +568,13 @@ impl BaseTransformImpl for GazeDwell {
                 .collect::<Result<Vec<PathBuf>, _>>()
                 .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["property `headpose-model`: {}", e]))?;
             let library = runtime::find_onnxruntime(settings.onnxruntime.as_deref().map(std::path::Path::new));
-            let model = FsaNet::load(&paths, &library, settings.threads as usize)
-                .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{}", e]))?;
+            let model = FsaNet::load(&paths, &library, settings.threads as usize).map_err(|e| match e {
+                // The file is there but is not a head-pose model: the property is wrong.
+                runtime::RuntimeError::WrongModel { .. } | runtime::RuntimeError::ModelLoad { .. } => {
+                    gst::error_msg!(gst::LibraryError::Settings, ["property `headpose-model`: {}", e])
+                }
+                _ => gst::error_msg!(gst::LibraryError::Init, ["{}", e]),
+            })?;
             gst::info!(CAT, imp = self, "head pose from FSA-Net {paths:?} ({} threads)", settings.threads);
             Some(model)
         };
@@ -555,12 +593,20 @@ impl BaseTransformImpl for GazeDwell {
             pending_content: None,
             last_end: 0.0,
             live: None,
+            frames: 0,
+            anchor: None,
+            fallback_warned: false,
+            fallback_frames: 0,
         });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        if let Some(state) = self.state.lock().unwrap().take()
+            && state.fallback_frames > 0
+        {
+            gst::info!(CAT, imp = self, "{} frames were timed by the fallback clock", state.fallback_frames);
+        }
         gst::info!(CAT, imp = self, "stopped");
         Ok(())
     }
@@ -610,6 +656,7 @@ impl BaseTransformImpl for GazeDwell {
                     let (events, closed) = state.audience.flush(state.last_end);
                     out = self.structures(state.live.unwrap_or(false), &settings, &events, closed);
                     state.audience = Audience::new(settings.dwell);
+                    (state.frames, state.anchor) = (0, None);
                 }
                 gst::debug!(CAT, imp = self, "flushed: {} records of the audience before it", out.len());
                 // After the flush-stop has passed: while flushing, downstream refuses events.
@@ -641,17 +688,42 @@ impl BaseTransformImpl for GazeDwell {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        let Some(time) = time.map(secs) else {
-            // Without a timestamp nothing can be timed; pass the frame on untouched.
-            gst::warning!(CAT, imp = self, "buffer without timestamp: not analysed");
-            return Ok(gst::FlowSuccess::Ok);
-        };
         let fps = info.fps();
-        let duration = buf
-            .duration()
-            .map(secs)
-            .or_else(|| (fps.numer() > 0).then(|| fps.denom() as f64 / fps.numer() as f64))
-            .unwrap_or(0.0);
+        let frame_duration = (fps.numer() > 0).then(|| fps.denom() as f64 / fps.numer() as f64);
+        let duration = buf.duration().map(secs).or(frame_duration).unwrap_or(0.0);
+        let n = state.frames;
+        state.frames += 1;
+        let time = match time.map(secs) {
+            Some(t) => {
+                state.anchor = Some((n, t));
+                t
+            }
+            None => {
+                // Never a silent skip: time the frame by the documented fallback clock, said once.
+                let (t, how) = match frame_duration {
+                    Some(d) => (frame_count_time(n, state.anchor, d), Fallback::FrameCount),
+                    None => (self.arrival_time().unwrap_or(state.last_end), Fallback::Arrival),
+                };
+                state.fallback_frames += 1;
+                if !state.fallback_warned {
+                    state.fallback_warned = true;
+                    let clock = match how {
+                        Fallback::FrameCount => {
+                            format!("frame count x the caps' framerate {}/{}", fps.numer(), fps.denom())
+                        }
+                        Fallback::Arrival => {
+                            "their arrival time on the pipeline clock (the caps give no framerate)".into()
+                        }
+                    };
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("frames without timestamps: timed by {} from frame {}", clock, n)
+                    );
+                }
+                t
+            }
+        };
         let closed = self.update_content(state, time);
         state.audience.set_config(settings.dwell);
         let faces = meta::faces(buf);
@@ -683,5 +755,19 @@ impl BaseTransformImpl for GazeDwell {
         drop(guard);
         self.publish(out);
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_count_time;
+
+    #[test]
+    fn the_fallback_clock_counts_frames_on_from_the_last_known_time() {
+        // No timestamp ever: frame n at n frame durations.
+        assert_eq!(frame_count_time(5, None, 0.1), 0.5);
+        // Frame 0 had 2.0 s: frame 3 is three frames later.
+        assert!((frame_count_time(3, Some((0, 2.0)), 0.1) - 2.3).abs() < 1e-9);
+        assert!((frame_count_time(12, Some((10, 7.0)), 0.04) - 7.08).abs() < 1e-9);
     }
 }
