@@ -479,7 +479,9 @@ pub async fn read_rollup_where(
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
     for row in client
         .query(
-            &format!("SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics {condition}"),
+            &format!(
+                "SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics {condition}"
+            ),
             &params,
         )
         .await?
