@@ -283,6 +283,9 @@ fn frames_without_timestamps_are_timed_by_the_framerate_and_said_once() {
     let report = posted.iter().find(|s| s.name() == CONTENT_REPORT).expect("a content report");
     let ots = report.get::<u32>("ots").unwrap();
     assert!(ots > 0, "{report}");
+    // The loss counter reaches the records (and the fleet) with the numbers it qualifies.
+    let losses = report.get::<gst::Structure>("losses").unwrap();
+    assert!(losses.get::<u64>("frames-untimed").unwrap() > 0, "{report}");
     let left: Vec<&gst::Structure> =
         posted.iter().filter(|s| s.get::<String>("event").is_ok_and(|e| e == "left")).collect();
     assert_eq!(left.len() as u32, ots, "{posted:?}");

@@ -464,6 +464,7 @@ fn blickfang_analyze_of_a_video_is_schema_valid_records_of_every_type() {
     }
     let report = records.iter().find(|r| r["type"] == "content-report").unwrap();
     assert_eq!(report["ending"], "eos");
+    assert_eq!(report["losses"], serde_json::json!({"frames_untimed": 0, "frames_unanalysed": 0}), "{report}");
     assert!(report.get("ots").is_none(), "two people are fewer than k = 5: suppressed, {report}");
     assert_eq!(records.last().unwrap()["type"], "content-report", "the report closes the run");
 }

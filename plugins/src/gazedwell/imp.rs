@@ -83,8 +83,21 @@ struct State {
     anchor: Option<(u64, f64)>,
     /// Whether the fallback clock has been announced (once per start).
     fallback_warned: bool,
-    /// Frames timed by the fallback clock since start (logged at stop).
+    /// Frames timed by the fallback clock since start (the `frames-untimed` loss counter).
     fallback_frames: u64,
+    /// Frames facedetect did not analyse, which say nothing about presence
+    /// (the `frames-unanalysed` loss counter).
+    unanalysed_frames: u64,
+}
+
+impl State {
+    /// The run's loss counters so far, for the content reports (`losses`).
+    fn losses(&self) -> gst::Structure {
+        gst::Structure::builder("losses")
+            .field("frames-untimed", self.fallback_frames)
+            .field("frames-unanalysed", self.unanalysed_frames)
+            .build()
+    }
 }
 
 /// Which fallback clock times a frame without a timestamp.
@@ -436,6 +449,7 @@ impl GazeDwell {
         settings: &FrameSettings,
         events: &[PersonEvent],
         period: Option<ClosedPeriod>,
+        losses: gst::Structure,
     ) -> Vec<gst::Structure> {
         let mut out: Vec<gst::Structure> = events.iter().map(|e| person_structure(e, self.utc(live, e.time))).collect();
         if let Some(period) = period {
@@ -449,7 +463,9 @@ impl GazeDwell {
                 period.presences.len()
             );
             let r = report::content_report(&period, &settings.dwell, settings.min_group_size);
-            out.push(report_structure(&r, self.utc(live, r.end)));
+            let mut report = report_structure(&r, self.utc(live, r.end));
+            report.set("losses", losses);
+            out.push(report);
         }
         out
     }
@@ -597,6 +613,7 @@ impl BaseTransformImpl for GazeDwell {
             anchor: None,
             fallback_warned: false,
             fallback_frames: 0,
+            unanalysed_frames: 0,
         });
         Ok(())
     }
@@ -631,7 +648,7 @@ impl BaseTransformImpl for GazeDwell {
                     let (t, live) = (state.last_end, state.live.unwrap_or(false));
                     gst::debug!(CAT, imp = self, "content {id:?} on screen from {t:.3} s (event)");
                     let closed = state.audience.switch_content(t, id.as_deref());
-                    out = self.structures(live, &settings, &[], closed);
+                    out = self.structures(live, &settings, &[], closed, state.losses());
                 }
                 if let Some(id) = id {
                     self.settings.lock().unwrap().content_id = id;
@@ -644,7 +661,7 @@ impl BaseTransformImpl for GazeDwell {
                 let mut out = Vec::new();
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     let (events, closed) = state.audience.finish(state.last_end);
-                    out = self.structures(state.live.unwrap_or(false), &settings, &events, closed);
+                    out = self.structures(state.live.unwrap_or(false), &settings, &events, closed, state.losses());
                 }
                 self.publish(out);
             }
@@ -654,7 +671,7 @@ impl BaseTransformImpl for GazeDwell {
                 let mut out = Vec::new();
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     let (events, closed) = state.audience.flush(state.last_end);
-                    out = self.structures(state.live.unwrap_or(false), &settings, &events, closed);
+                    out = self.structures(state.live.unwrap_or(false), &settings, &events, closed, state.losses());
                     state.audience = Audience::new(settings.dwell);
                     (state.frames, state.anchor) = (0, None);
                 }
@@ -746,10 +763,11 @@ impl BaseTransformImpl for GazeDwell {
         let events = if meta::is_analysed(buf) || !faces.is_empty() {
             state.audience.update(time, duration, &observations)
         } else {
+            state.unanalysed_frames += 1;
             Vec::new()
         };
         gst::log!(CAT, imp = self, "{time:.3} s: {} faces, {} present", faces.len(), state.audience.present().len());
-        let out = self.structures(live, &settings, &events, closed);
+        let out = self.structures(live, &settings, &events, closed, state.losses());
         state.last_end = time + duration;
         Self::write_rois(buf, &faces, &poses, &state.audience);
         drop(guard);
