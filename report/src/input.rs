@@ -27,18 +27,12 @@ use blickfang_fleet::rollup::{Cell, CellKey, Rollup, Thresholds, US_PER_HOUR};
 use crate::model::{Counts, Filter, ReportCell};
 
 /// How records become rollup cells.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RecordOptions {
     /// gazedwell's `min-dwell` / `min-attention` (the collector's defaults).
     pub thresholds: Thresholds,
     /// µs since the epoch of running time 0, for records without `utc`.
     pub start_us: i64,
-}
-
-impl Default for RecordOptions {
-    fn default() -> Self {
-        Self { thresholds: Thresholds::default(), start_us: 0 }
-    }
 }
 
 /// The rollup of a records file and what went into it.
