@@ -288,32 +288,119 @@ fn sort_key(by: &[Dimension], key: &[String]) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// What a dimension's value depends on: a cell's key is computed once per
+/// distinct screen, content item or local hour, not once per cell.
+fn depends_on_screen(d: Dimension) -> bool {
+    matches!(d, Dimension::Screen | Dimension::Store)
+}
+
+fn depends_on_content(d: Dimension) -> bool {
+    matches!(d, Dimension::Content | Dimension::Brand | Dimension::Campaign)
+}
+
+/// Key values per dimension, each stored once and named by its index.
+struct Interned {
+    ids: Vec<HashMap<String, u32>>,
+}
+
+impl Interned {
+    fn id(&mut self, dim: usize, value: String) -> u32 {
+        let n = self.ids[dim].len() as u32;
+        *self.ids[dim].entry(value).or_insert(n)
+    }
+
+    fn values(self) -> Vec<Vec<String>> {
+        self.ids
+            .into_iter()
+            .map(|m| {
+                let mut v = vec![String::new(); m.len()];
+                for (s, i) in m {
+                    v[i as usize] = s;
+                }
+                v
+            })
+            .collect()
+    }
+}
+
 /// The cells `filter` accepts, summed per key of `by`, plus the total. The
 /// one aggregation both inputs (the fleet's rollup, a records file) go
 /// through; it takes a slice so a benchmark can time it.
 pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalogue: &Catalogue) -> Table {
-    let mut groups: HashMap<Vec<String>, Counts> = HashMap::new();
-    let mut total = Counts::default();
+    let mut interned = Interned { ids: vec![HashMap::new(); by.len()] };
+    // Per screen: its UTC offset (seconds) and the ids of its screen dimensions; per content item and
+    // per local hour: the ids of theirs. u32::MAX: filled from another memo.
+    let mut per_screen: HashMap<&str, (i64, Vec<u32>)> = HashMap::new();
+    let mut per_content: HashMap<&str, Vec<u32>> = HashMap::new();
+    let mut per_hour: HashMap<i64, Vec<u32>> = HashMap::new();
+    let mut groups: HashMap<Vec<u32>, Counts> = HashMap::new();
     let mut screens = BTreeSet::new();
     let mut hours: Option<(i64, i64)> = None;
-    let mut key = Vec::with_capacity(by.len());
+    let mut key: Vec<u32> = vec![0; by.len()];
+    let mut last_screen: Option<&str> = None;
     for c in cells.iter().filter(|c| filter.accepts(c)) {
-        key.clear();
-        key.extend(by.iter().map(|&d| key_of(c, d, catalogue)));
-        match groups.get_mut(&key) {
+        let (offset, screen_ids) = per_screen.entry(c.screen.as_str()).or_insert_with(|| {
+            let offset = 60 * i64::from(catalogue.screens.get(&c.screen).map_or(0, |s| s.utc_offset_minutes));
+            let ids = by
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| if depends_on_screen(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX })
+                .collect();
+            (offset, ids)
+        });
+        let content_ids = per_content.entry(c.content_id.as_str()).or_insert_with(|| {
+            by.iter()
+                .enumerate()
+                .map(|(i, &d)| if depends_on_content(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX })
+                .collect()
+        });
+        let local = c.hour + *offset;
+        let hour_ids = per_hour.entry(local).or_insert_with(|| {
+            // The time dimensions of a UTC cell at this local hour (key_of adds the offset back).
+            let utc = ReportCell { hour: local, ..Default::default() };
+            by.iter()
+                .enumerate()
+                .map(|(i, &d)| {
+                    if depends_on_screen(d) || depends_on_content(d) {
+                        u32::MAX
+                    } else {
+                        interned.id(i, key_of(&utc, d, &Catalogue::default()))
+                    }
+                })
+                .collect()
+        });
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = screen_ids[i].min(content_ids[i]).min(hour_ids[i]);
+        }
+        match groups.get_mut(key.as_slice()) {
             Some(g) => g.add(&c.counts),
             None => {
                 groups.insert(key.clone(), c.counts.clone());
             }
         }
-        total.add(&c.counts);
-        if !screens.contains(&c.screen) {
-            screens.insert(c.screen.clone());
+        // Cells come sorted by screen: one set lookup per screen, not per cell.
+        if last_screen != Some(c.screen.as_str()) {
+            last_screen = Some(c.screen.as_str());
+            if !screens.contains(&c.screen) {
+                screens.insert(c.screen.clone());
+            }
         }
         hours = Some(hours.map_or((c.hour, c.hour), |(a, b)| (a.min(c.hour), b.max(c.hour))));
     }
-    let mut rows: Vec<Row> = groups.into_iter().map(|(key, counts)| Row { key, counts }).collect();
+    let values = interned.values();
+    let mut rows: Vec<Row> = groups
+        .into_iter()
+        .map(|(ids, counts)| Row {
+            key: ids.iter().enumerate().map(|(i, &id)| values[i][id as usize].clone()).collect(),
+            counts,
+        })
+        .collect();
     rows.sort_by_cached_key(|r| sort_key(by, &r.key));
+    // The total from the rows, in their order: the same sums whatever order the cells came in.
+    let mut total = Counts::default();
+    for r in &rows {
+        total.add(&r.counts);
+    }
     let demographics = total.demographics.keys().cloned().collect();
     Table { by: by.to_vec(), rows, total, demographics, screens, hours }
 }
