@@ -68,9 +68,12 @@ pub fn track_id(roi_id: i32) -> TrackId {
     TrackId::try_from(roi_id).unwrap_or(0)
 }
 
-/// The ROI id of a track: the same number (track ids never exceed `i32::MAX`).
-pub fn roi_id(id: TrackId) -> i32 {
-    i32::try_from(id.min(blickfang::tracker::MAX_TRACK_ID)).unwrap_or(i32::MAX)
+/// The ROI's `gint` id of a track: the same number. The tracker keeps ids in
+/// 1..=`MAX_TRACK_ID` (= `i32::MAX`), so every id fits unchanged; a larger
+/// one would be a tracker bug, reported rather than truncated.
+pub fn roi_id(id: TrackId) -> Result<i32, String> {
+    i32::try_from(id)
+        .map_err(|_| format!("track id {id} exceeds the ROI id range (at most {})", blickfang::tracker::MAX_TRACK_ID))
 }
 
 /// The wall-clock time (RFC 3339 UTC) at which the frame at `running_time`

@@ -349,7 +349,7 @@ fn keep_one_face(buffer: &mut gst::BufferRef, width: u32, height: u32) {
             .field("predicted", false)
             .build();
         let mut roi = gst_video::VideoRegionOfInterestMeta::add(buffer, meta::ROI_TYPE_FACE, (0, 0, width, height));
-        roi.set_id(meta::roi_id(1));
+        roi.set_id(1);
         roi.add_param(detection);
         return;
     }

@@ -10,7 +10,7 @@ use gst_base::subclass::prelude::*;
 
 use blickfang::detect::{DetectorConfig, FaceDetector};
 use blickfang::runtime;
-use blickfang::tracker::{MAX_TRACK_ID, TrackId, Tracker, TrackerConfig};
+use blickfang::tracker::{Tracker, TrackerConfig};
 
 use super::FamilyChoice;
 use crate::meta;
@@ -453,7 +453,7 @@ impl BaseTransformImpl for FaceDetect {
                 .field("landmarks", landmarks)
                 .field("predicted", predicted)
                 .build();
-            let id = roi_id(track.id).map_err(|e| {
+            let id = meta::roi_id(track.id).map_err(|e| {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", e]);
                 gst::FlowError::Error
             })?;
@@ -549,13 +549,6 @@ fn detection_size_warning(detection_size: u32, min_face_size: u32) -> Option<Str
             "property `detection-size` = {detection_size} is smaller than `min-face-size` = {min_face_size}:              the model's copy of the frame cannot hold a face of that size"
         )
     })
-}
-
-/// The ROI's `gint` id of a track. The tracker keeps ids in
-/// 1..=[`MAX_TRACK_ID`] (= `i32::MAX`), so every id fits unchanged; a larger
-/// one would be a tracker bug, reported rather than truncated.
-fn roi_id(id: TrackId) -> Result<i32, String> {
-    i32::try_from(id).map_err(|_| format!("track id {id} exceeds the ROI id range (at most {MAX_TRACK_ID})"))
 }
 
 #[cfg(test)]

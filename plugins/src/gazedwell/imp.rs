@@ -91,12 +91,10 @@ struct State {
 }
 
 impl State {
-    /// The run's loss counters so far, for the content reports (`losses`).
-    fn losses(&self) -> gst::Structure {
-        gst::Structure::builder("losses")
-            .field("frames-untimed", self.fallback_frames)
-            .field("frames-unanalysed", self.unanalysed_frames)
-            .build()
+    /// The run's loss counters so far (`frames-untimed`, `frames-unanalysed`),
+    /// for the content reports; made into a structure only when a report is.
+    fn losses(&self) -> [u64; 2] {
+        [self.fallback_frames, self.unanalysed_frames]
     }
 }
 
@@ -449,7 +447,7 @@ impl GazeDwell {
         settings: &FrameSettings,
         events: &[PersonEvent],
         period: Option<ClosedPeriod>,
-        losses: gst::Structure,
+        losses: [u64; 2],
     ) -> Vec<gst::Structure> {
         let mut out: Vec<gst::Structure> = events.iter().map(|e| person_structure(e, self.utc(live, e.time))).collect();
         if let Some(period) = period {
@@ -464,7 +462,14 @@ impl GazeDwell {
             );
             let r = report::content_report(&period, &settings.dwell, settings.min_group_size);
             let mut report = report_structure(&r, self.utc(live, r.end));
-            report.set("losses", losses);
+            let [untimed, unanalysed] = losses;
+            report.set(
+                "losses",
+                gst::Structure::builder("losses")
+                    .field("frames-untimed", untimed)
+                    .field("frames-unanalysed", unanalysed)
+                    .build(),
+            );
             out.push(report);
         }
         out
