@@ -7,19 +7,25 @@
 //! attention time is the sum of looking intervals; a glance is one looking
 //! interval; a watcher has attention time of at least `min_attention`.
 //!
-//! [`Audience`] is the one notion of "still here" and "still looking": a
-//! person stays present, and a look stays open, until `grace` seconds pass
-//! without a frame that says otherwise. It also keeps the content periods
+//! "Still here" is the track's life: facedetect keeps a track through gaps
+//! without a detection (its `track-gap`, carried by motion: a hidden face),
+//! and [`Audience`] keeps the person present for as long as frames carry the
+//! track, seen or hidden; a hidden track extends nobody's dwell (it is not a
+//! sighting). `grace` only bridges frames that carry nothing about a track
+//! (not analysed, or from a detector that does not carry hidden faces) and
+//! gaps in looking: a look stays open until `grace` seconds pass without a
+//! frame that says otherwise. It also keeps the content periods
 //! (what the screen showed, from when to when), so a person's `left` event
 //! says how long they were there and looked during each content item.
 
 use serde::Serialize;
 
-use crate::tracker::TrackId;
+use crate::tracker::{TIME_SLACK, TrackId};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DwellConfig {
-    /// Gaps in sight (or in looking) up to this long are bridged.
+    /// Gaps in looking, and frames without any word of a track, up to this
+    /// long are bridged (a hidden face is the tracker's: `track-gap`).
     pub grace: f64,
     /// Presences shorter than this are not counted.
     pub min_dwell: f64,
@@ -130,6 +136,8 @@ pub struct Presence {
     pub first_seen: f64,
     /// End of the last frame the person was seen on.
     pub last_seen_end: f64,
+    /// End of the last frame that carried the track, seen or hidden.
+    last_tracked_end: f64,
     /// Closed looking intervals.
     pub looking: Vec<(f64, f64)>,
     /// The open looking interval: its start and the end of its last looking frame.
@@ -259,8 +267,26 @@ impl Audience {
 
     /// One analysed frame starting at `time` and lasting `duration` seconds.
     pub fn update(&mut self, time: f64, duration: f64, observations: &[Observation]) -> Vec<PersonEvent> {
+        self.update_with_hidden(time, duration, observations, &[])
+    }
+
+    /// As [`update`](Self::update), where the frame also carries the tracks
+    /// `hidden` without seeing their faces (predicted positions): those
+    /// people are still here, but nothing of them is measured (their dwell
+    /// ends at their last sighting unless they are seen again; a hidden
+    /// track never starts a presence).
+    pub fn update_with_hidden(
+        &mut self,
+        time: f64,
+        duration: f64,
+        observations: &[Observation],
+        hidden: &[TrackId],
+    ) -> Vec<PersonEvent> {
         let mut events = Vec::new();
         let end = time + duration;
+        for p in self.present.iter_mut().filter(|p| hidden.contains(&p.id)) {
+            p.last_tracked_end = end;
+        }
         for o in observations {
             let idx = match self.present.iter().position(|p| p.id == o.id) {
                 Some(i) => i,
@@ -269,6 +295,7 @@ impl Audience {
                         id: o.id,
                         first_seen: time,
                         last_seen_end: end,
+                        last_tracked_end: end,
                         looking: Vec::new(),
                         open_look: None,
                         profile: None,
@@ -280,6 +307,7 @@ impl Audience {
             let grace = self.config.grace;
             let p = &mut self.present[idx];
             p.last_seen_end = end;
+            p.last_tracked_end = end;
             if let Some(d) = &o.profile {
                 p.profile = Some(d.clone());
             }
@@ -287,7 +315,7 @@ impl Audience {
                 Some(true) => {
                     let started = match p.open_look.as_mut() {
                         // A short gap (missed frames) does not end a glance.
-                        Some(iv) if time - iv.1 <= grace => {
+                        Some(iv) if time - iv.1 <= grace + TIME_SLACK => {
                             iv.1 = end;
                             false
                         }
@@ -327,7 +355,7 @@ impl Audience {
         for i in 0..self.present.len() {
             let p = &mut self.present[i];
             if let Some(iv) = p.open_look
-                && time - iv.1 > grace
+                && time - iv.1 > grace + TIME_SLACK
                 && p.close_look()
                 && p.announced
             {
@@ -335,7 +363,7 @@ impl Audience {
                 events.push(self.event(EventKind::LookingStopped, p, iv.1));
             }
         }
-        events.extend(self.leave_where(|p| time - p.last_seen_end > grace, Ending::Normal));
+        events.extend(self.leave_where(|p| time - p.last_tracked_end > grace + TIME_SLACK, Ending::Normal));
         events
     }
 
@@ -493,6 +521,51 @@ mod tests {
         let left = events.iter().find(|e| e.kind == EventKind::Left).unwrap();
         assert_eq!(left.glances, 1);
         assert!((left.attention_time - 3.0).abs() < 1e-9 && (left.dwell_time - 3.0).abs() < 1e-9, "{left:?}");
+    }
+
+    /// A face hidden longer than `grace` (here 2 s, the tracker carrying it)
+    /// stays one person; the hidden time is presence, and no sighting ends
+    /// it: a person hidden until they leave is dated at their last sighting.
+    #[test]
+    fn hidden_tracks_keep_the_person_without_extending_dwell() {
+        let mut a = Audience::new(DwellConfig { grace: 0.5, min_dwell: 0.5, min_attention: 1.0 });
+        let mut events = Vec::new();
+        // Seen 0..10, hidden 10..30, seen 30..40, hidden 40..50, then the track ends.
+        for f in 0..70 {
+            let (seen, hidden) = match f {
+                0..10 | 30..40 => (vec![obs(1, true)], vec![]),
+                10..30 | 40..50 => (vec![], vec![1]),
+                _ => (vec![], vec![]),
+            };
+            events.extend(a.update_with_hidden(f as f64 / FPS, 1.0 / FPS, &seen, &hidden));
+        }
+        let left: Vec<&PersonEvent> = events.iter().filter(|e| e.kind == EventKind::Left).collect();
+        assert_eq!(left.len(), 1, "{events:?}");
+        assert!((left[0].dwell_time - 4.0).abs() < 1e-9 && (left[0].time - 4.0).abs() < 1e-9, "{:?}", left[0]);
+        // Looking is not known while hidden for 2 s (> grace): two glances of 1 s.
+        assert_eq!(left[0].glances, 2);
+        assert!((left[0].attention_time - 2.0).abs() < 1e-9, "{:?}", left[0]);
+        // A prediction alone never starts anybody.
+        let mut b = Audience::new(DwellConfig::default());
+        assert!(b.update_with_hidden(0.0, 0.1, &[], &[7]).is_empty() && b.present().is_empty());
+    }
+
+    /// Grace is inclusive to the frame: at 25 fps, 25 frames without a look
+    /// (1 s) are bridged, 26 are not.
+    #[test]
+    fn a_gap_of_exactly_the_grace_is_bridged() {
+        for (gap, glances) in [(25, 1), (26, 2)] {
+            let mut a = Audience::new(DwellConfig::default());
+            let mut events = Vec::new();
+            for f in 0..100u64 {
+                let t = (f * 40_000_000) as f64 / 1e9;
+                let o = if (40..40 + gap).contains(&f) { vec![] } else { vec![obs(1, true)] };
+                events.extend(a.update_with_hidden(t, 0.04, &o, &[1]));
+            }
+            events.extend(a.finish(4.0).0);
+            let left = events.iter().find(|e| e.kind == EventKind::Left).unwrap();
+            assert_eq!(left.glances, glances, "gap {gap}: {left:?}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn facedetect_is_inspectable_under_both_names_with_documented_properties() {
                 "max-faces",
                 "detection-size",
                 "interval",
-                "track-timeout",
+                "track-gap",
                 "threads",
                 "onnxruntime",
                 "post-messages",

@@ -315,3 +315,255 @@ fn scene_reports_are_k_anonymous() {
         assert!(hist.iter().all(|v| matches!(v.get::<i64>().unwrap(), 0 | -1)), "{r}");
     }
 }
+
+// Track continuity: scenes at 25 fps (frames <-> seconds by the scene's fps)
+// where faces are covered by an opaque object, cross, sit at the frame edge or
+// stay for a minute. Each checks exact dwell, attention, OTS and watchers and
+// that every person is exactly one track and every track exactly one person
+// (no split, no swap).
+
+/// One person of a continuity scene: one face, walking at `vx` pixels a frame.
+struct Walker {
+    name: &'static str,
+    /// Index into `faces()`: 0..4 look at the screen, 4..6 look away.
+    face: usize,
+    /// Face centre x on frame 0 of `frames`, and its size.
+    x: f64,
+    vx: f64,
+    size: usize,
+    frames: std::ops::Range<usize>,
+    /// Frames an opaque object stands in front of the face.
+    covered: std::ops::Range<usize>,
+}
+
+impl Walker {
+    fn new(name: &'static str, face: usize, x: f64, frames: std::ops::Range<usize>) -> Self {
+        Walker { name, face, x, vx: 0.0, size: FACE, frames, covered: 0..0 }
+    }
+
+    fn x_at(&self, frame: usize) -> f64 {
+        self.x + self.vx * (frame as f64 - self.frames.start as f64)
+    }
+
+    fn looks(&self) -> bool {
+        self.face < 4
+    }
+
+    /// Ground truth in seconds: present from first to last frame (covered
+    /// frames included: the person is there), looking all along if they look.
+    fn dwell(&self, fps: u64) -> f64 {
+        self.frames.len() as f64 / fps as f64
+    }
+
+    fn attention(&self, fps: u64) -> f64 {
+        if self.looks() { self.dwell(fps) } else { 0.0 }
+    }
+}
+
+struct Scene {
+    fps: u64,
+    frames: usize,
+    walkers: Vec<Walker>,
+}
+
+struct Seen {
+    frame: usize,
+    id: u32,
+    centre_x: f64,
+    predicted: bool,
+}
+
+/// Runs a scene through facedetect ! gazedwell (element defaults but for
+/// `props`): every face ROI of every frame, and the person events and content
+/// reports on the bus.
+fn run_scene(scene: &Scene, props: &str) -> (Vec<Seen>, Vec<gst::Structure>, Vec<gst::Structure>) {
+    common::init();
+    let faces = faces();
+    let bg = background();
+    let fps = scene.fps;
+    let desc = format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={W},height={H},framerate={fps}/1 ! \
+         blickfang-facedetect ! blickfang-gazedwell content-id=A min-group-size=1 {props} ! \
+         appsink name=sink sync=false"
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut seen = Vec::new();
+    let frame_ns = 1_000_000_000 / fps;
+    for f in 0..scene.frames {
+        let mut frame = bg.clone();
+        // Later walkers are in front.
+        for w in scene.walkers.iter().filter(|w| w.frames.contains(&f)) {
+            let x = w.x_at(f).round() as usize;
+            paste(&mut frame, &faces[w.face], x, H / 2, w.size);
+            if w.covered.contains(&f) {
+                cover(&mut frame, x, H / 2, w.size * 4 / 3);
+            }
+        }
+        let mut buf = gst::Buffer::from_mut_slice(frame);
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_nseconds(f as u64 * frame_ns));
+            b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
+        }
+        src.push_buffer(buf).unwrap();
+        let sample = sink.pull_sample().unwrap();
+        for face in meta::faces(sample.buffer().unwrap()) {
+            seen.push(Seen {
+                frame: f,
+                id: face.id,
+                centre_x: face.bbox[0] + face.bbox[2] / 2.0,
+                predicted: face.predicted,
+            });
+        }
+    }
+    src.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    let (mut left, mut reports) = (Vec::new(), Vec::new());
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(10)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == "left" {
+                    left.push(s.to_owned());
+                } else if s.name() == CONTENT_REPORT {
+                    reports.push(s.to_owned());
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (seen, left, reports)
+}
+
+/// An opaque square (a shelf label, a hand) of `size` pixels centred on (`cx`, `cy`).
+fn cover(frame: &mut [u8], cx: usize, cy: usize, size: usize) {
+    for y in cy.saturating_sub(size / 2)..(cy + size / 2).min(H) {
+        for x in cx.saturating_sub(size / 2)..(cx + size / 2).min(W) {
+            frame[(y * W + x) * 3..][..3].copy_from_slice(&[150, 60, 40]);
+        }
+    }
+}
+
+/// Runs the scene and checks it against its ground truth: each person one
+/// track (no split), each track one person (no swap), their `left` event's
+/// dwell and attention time, the report's OTS and watchers; and that a
+/// covered face keeps a (predicted) ROI while covered. Returns each walker's track id.
+fn check_scene(scene: &Scene, props: &str) -> Vec<u32> {
+    let (seen, left, reports) = run_scene(scene, props);
+    let fps = scene.fps;
+    // Which walker each detected face is: the nearest visible one, within half a face.
+    let mut ids_of: Vec<std::collections::BTreeSet<u32>> = vec![Default::default(); scene.walkers.len()];
+    let mut walkers_of: HashMap<u32, std::collections::BTreeSet<usize>> = HashMap::new();
+    for s in seen.iter().filter(|s| !s.predicted) {
+        let nearest = scene
+            .walkers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.frames.contains(&s.frame) && !w.covered.contains(&s.frame))
+            .map(|(i, w)| (i, (w.x_at(s.frame) - s.centre_x).abs(), w.size))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let Some((i, dist, size)) = nearest else { panic!("frame {}: a face where nobody is", s.frame) };
+        assert!(dist < size as f64 / 2.0, "frame {}: a face {dist:.0} px from {}", s.frame, scene.walkers[i].name);
+        ids_of[i].insert(s.id);
+        walkers_of.entry(s.id).or_default().insert(i);
+    }
+    for (id, walkers) in &walkers_of {
+        let names: Vec<&str> = walkers.iter().map(|&i| scene.walkers[i].name).collect();
+        assert_eq!(walkers.len(), 1, "track {id} swapped between {names:?}");
+    }
+    let mut ids = Vec::new();
+    for (w, ids_w) in scene.walkers.iter().zip(&ids_of) {
+        assert_eq!(ids_w.len(), 1, "{}: split into tracks {ids_w:?}", w.name);
+        let id = *ids_w.first().unwrap();
+        ids.push(id);
+        // Covered, the face keeps its track as a predicted position (blurredact covers it).
+        for f in w.covered.clone() {
+            assert!(seen.iter().any(|s| s.frame == f && s.id == id && s.predicted), "{}: no ROI on frame {f}", w.name);
+        }
+        let l: Vec<&gst::Structure> = left.iter().filter(|s| s.get::<u32>("id").unwrap() == id).collect();
+        assert_eq!(l.len(), 1, "{}: left events {l:?}", w.name);
+        let (dwell, attention) = (l[0].get::<f64>("dwell-time").unwrap(), l[0].get::<f64>("attention-time").unwrap());
+        println!(
+            "{}: track {id}, dwell {dwell:.2} (truth {:.2}), attention {attention:.2} (truth {:.2})",
+            w.name,
+            w.dwell(fps),
+            w.attention(fps)
+        );
+        assert!((dwell - w.dwell(fps)).abs() <= 0.2, "{}: dwell {dwell}", w.name);
+        assert!((attention - w.attention(fps)).abs() <= 0.2, "{}: attention {attention}", w.name);
+    }
+    assert_eq!(left.len(), scene.walkers.len(), "one presence each: {left:?}");
+    assert_eq!(reports.len(), 1);
+    let ots = scene.walkers.iter().filter(|w| w.dwell(fps) >= 1.0).count() as u32;
+    let watchers = scene.walkers.iter().filter(|w| w.dwell(fps) >= 1.0 && w.attention(fps) >= 1.0).count() as u32;
+    println!("{}", reports[0]);
+    assert_eq!(reports[0].get::<u32>("ots").unwrap(), ots, "{}", reports[0]);
+    assert_eq!(reports[0].get::<u32>("watchers").unwrap(), watchers, "{}", reports[0]);
+    ids
+}
+
+/// An opaque object in front of a face for 2 to 25 frames at 25 fps (up to
+/// 1 s, gazedwell's `grace` and facedetect's default `track-gap`): nobody is
+/// split, the covered time is presence and, for those looking, attention.
+#[test]
+fn faces_covered_up_to_a_second_stay_one_person() {
+    let covered = |name, face, x, frames: std::ops::Range<usize>| Walker {
+        covered: frames,
+        ..Walker::new(name, face, x, 0..150)
+    };
+    let scene = Scene {
+        fps: 25,
+        frames: 175,
+        walkers: vec![
+            covered("covered 2 frames, looks away", 4, 100.0, 50..52),
+            covered("covered 5 frames", 0, 290.0, 50..55),
+            covered("covered 8 frames", 1, 480.0, 60..68),
+            covered("covered 13 frames", 2, 670.0, 40..53),
+            covered("covered 25 frames (1 s)", 3, 860.0, 70..95),
+        ],
+    };
+    check_scene(&scene, "");
+}
+
+/// Two people walk past each other, the nearer (larger) face passing in
+/// front of the other: each keeps their track id (motion and size, no
+/// appearance).
+#[test]
+fn two_people_crossing_keep_their_ids() {
+    let scene = Scene {
+        fps: 25,
+        frames: 125,
+        walkers: vec![
+            Walker { vx: -5.0, size: 90, ..Walker::new("walks left, behind", 1, 730.0, 0..100) },
+            Walker { vx: 5.0, ..Walker::new("walks right, in front", 0, 230.0, 0..100) },
+        ],
+    };
+    check_scene(&scene, "");
+}
+
+/// A face cut by the frame's right edge (about a quarter outside) beside a
+/// whole one: one person each, timed exactly.
+#[test]
+fn a_face_at_the_frame_edge_is_one_person() {
+    let edge = W as f64 - 30.0;
+    let scene = Scene {
+        fps: 25,
+        frames: 100,
+        walkers: vec![Walker::new("in the middle", 0, 480.0, 10..60), Walker::new("at the edge", 1, edge, 0..75)],
+    };
+    check_scene(&scene, "");
+}
+
+/// Someone standing still in front of the screen for a minute (10 fps) is
+/// one person with a minute of dwell and attention, however long it lasts.
+#[test]
+fn a_person_standing_still_for_a_minute_is_one_person() {
+    let scene = Scene { fps: 10, frames: 610, walkers: vec![Walker::new("stands a minute", 2, 480.0, 5..605)] };
+    check_scene(&scene, "");
+}

@@ -35,7 +35,7 @@ const DEFAULT_MAX_FACES: u32 = 5000;
 const DEFAULT_DETECTION_SIZE: u32 = 640;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 1;
-const DEFAULT_TRACK_TIMEOUT: u32 = 5;
+const DEFAULT_TRACK_GAP: f64 = blickfang::tracker::DEFAULT_TRACK_GAP;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -48,7 +48,7 @@ struct Settings {
     detection_size: u32,
     interval: u32,
     threads: u32,
-    track_timeout: u32,
+    track_gap: f64,
     onnxruntime: Option<String>,
     post_messages: bool,
 }
@@ -90,7 +90,7 @@ impl Default for Settings {
             detection_size: DEFAULT_DETECTION_SIZE,
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
-            track_timeout: DEFAULT_TRACK_TIMEOUT,
+            track_gap: DEFAULT_TRACK_GAP,
             onnxruntime: None,
             post_messages: false,
         }
@@ -104,6 +104,9 @@ struct State {
     /// Frames seen since start; the model runs when `frame % interval == 0`
     /// (and always when there is nothing to carry).
     frame: u64,
+    /// The last frame with a timestamp (its index and time): the anchor of
+    /// the fallback clock for frames without one (as gazedwell's).
+    anchor: Option<(u64, f64)>,
 }
 
 #[derive(Default)]
@@ -183,10 +186,15 @@ impl ObjectImpl for FaceDetect {
                     .default_value(DEFAULT_INTERVAL)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecUInt::builder("track-timeout")
-                    .nick("Track timeout")
-                    .blurb("A track ends after this many model runs in a row without its face")
-                    .default_value(DEFAULT_TRACK_TIMEOUT)
+                glib::ParamSpecDouble::builder("track-gap")
+                    .nick("Track gap")
+                    .blurb(
+                        "Seconds a face may go undetected (hidden) and stay the same track, carried along its \
+                            motion as a predicted ROI; found later, it is a new person",
+                    )
+                    .minimum(0.0)
+                    .maximum(3600.0)
+                    .default_value(DEFAULT_TRACK_GAP)
                     .mutable_ready()
                     .build(),
                 crate::property::threads(DEFAULT_THREADS),
@@ -214,7 +222,7 @@ impl ObjectImpl for FaceDetect {
             "max-faces" => s.max_faces = value.get().unwrap(),
             "detection-size" => s.detection_size = value.get().unwrap(),
             "interval" => s.interval = value.get().unwrap(),
-            "track-timeout" => s.track_timeout = value.get().unwrap(),
+            "track-gap" => s.track_gap = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
             "onnxruntime" => s.onnxruntime = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
             "post-messages" => s.post_messages = value.get().unwrap(),
@@ -241,7 +249,7 @@ impl Settings {
             "max-faces" => s.max_faces.to_value(),
             "detection-size" => s.detection_size.to_value(),
             "interval" => s.interval.to_value(),
-            "track-timeout" => s.track_timeout.to_value(),
+            "track-gap" => s.track_gap.to_value(),
             "threads" => s.threads.to_value(),
             "onnxruntime" => s.onnxruntime.to_value(),
             "post-messages" => s.post_messages.to_value(),
@@ -331,8 +339,8 @@ impl BaseTransformImpl for FaceDetect {
         if let Some(warning) = detection_size_warning(settings.detection_size, settings.min_face_size) {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", warning));
         }
-        let tracker = Tracker::new(TrackerConfig { max_misses: settings.track_timeout, ..TrackerConfig::default() });
-        *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0 });
+        let tracker = Tracker::new(TrackerConfig { track_gap: settings.track_gap, ..TrackerConfig::default() });
+        *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0, anchor: None });
         Ok(())
     }
 
@@ -379,6 +387,7 @@ impl BaseTransformImpl for FaceDetect {
                 );
                 state.tracker.rescale(sx, sy);
             }
+            state.tracker.set_bounds(info.width() as f32, info.height() as f32);
             state.info = Some(info);
         }
         Ok(())
@@ -389,7 +398,7 @@ impl BaseTransformImpl for FaceDetect {
             // A new stream or a seek: nobody carries over.
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.tracker.clear();
-                state.frame = 0;
+                (state.frame, state.anchor) = (0, None);
                 gst::debug!(CAT, imp = self, "{:?}: tracks {:?} ended", event.type_(), state.tracker.ended());
             }
         }
@@ -415,6 +424,21 @@ impl BaseTransformImpl for FaceDetect {
             settings.max_faces as usize,
         );
         let started_at = run_model.then(Instant::now);
+        // The tracker's gap is in seconds: the buffer's timestamp, else gazedwell's fallback clock.
+        let fps = info.fps();
+        let frame_duration = (fps.numer() > 0).then(|| fps.denom() as f64 / fps.numer() as f64);
+        let duration = buf.duration().map(meta::secs).or(frame_duration).unwrap_or(0.0);
+        let time = match buf.pts().map(meta::secs) {
+            Some(t) => {
+                state.anchor = Some((state.frame, t));
+                t
+            }
+            None => match frame_duration.or((duration > 0.0).then_some(duration)) {
+                Some(d) => crate::gazedwell::frame_count_time(state.frame, state.anchor, d),
+                // No framerate either: the arrival on the pipeline clock.
+                None => self.obj().current_running_time().map_or(0.0, meta::secs),
+            },
+        };
         if run_model {
             // Map read-only in a scope: the frame is neither written nor copied.
             let detections = {
@@ -425,9 +449,9 @@ impl BaseTransformImpl for FaceDetect {
                     gst::FlowError::Error
                 })?
             };
-            state.tracker.update(&detections);
+            state.tracker.update(&detections, time, duration);
         } else {
-            state.tracker.predict();
+            state.tracker.predict(time, duration);
         }
         for id in state.tracker.ended() {
             gst::debug!(CAT, imp = self, "track {} ended (frame {}, pts {})", id, state.frame, buf.pts().display());
@@ -435,7 +459,8 @@ impl BaseTransformImpl for FaceDetect {
         let (w, h) = (info.width() as f32, info.height() as f32);
         let mut posted = Vec::new();
         let mut count = 0u32;
-        for track in state.tracker.visible() {
+        // Every track, hidden ones too: blurredact covers them, the analysis skips them (`predicted`).
+        for track in state.tracker.tracks() {
             let b = track.detection.bbox.clipped(w, h);
             if b.w < 1.0 || b.h < 1.0 {
                 continue;
@@ -443,7 +468,7 @@ impl BaseTransformImpl for FaceDetect {
             let rect =
                 (b.x.round() as u32, b.y.round() as u32, b.w.round().max(1.0) as u32, b.h.round().max(1.0) as u32);
             let landmarks = gst::Array::new(track.detection.landmarks.iter().flat_map(|p| [p[0] as f64, p[1] as f64]));
-            let predicted = !run_model;
+            let predicted = !run_model || !track.is_visible();
             let detection = gst::Structure::builder(meta::DETECTION)
                 .field("confidence", track.detection.score as f64)
                 .field("x", b.x as f64)

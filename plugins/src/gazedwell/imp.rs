@@ -489,15 +489,17 @@ impl GazeDwell {
         state.audience.switch_content(time, Some(&next))
     }
 
-    /// Head pose per face: FSA-Net on the pixels (read-only), else from the landmarks.
+    /// Head pose per face: FSA-Net on the pixels (read-only), else from the
+    /// landmarks; none for a predicted position (a hidden face, or one
+    /// carried between model runs: no view of the face, maybe of an occluder).
     fn head_poses(
         &self,
         state: &mut State,
         buf: &gst::BufferRef,
         info: &gst_video::VideoInfo,
         faces: &[meta::FaceRoi],
-    ) -> Result<Vec<(HeadPose, &'static str)>, gst::FlowError> {
-        let frame = if state.fsanet.is_some() && !faces.is_empty() {
+    ) -> Result<Vec<Option<(HeadPose, &'static str)>>, gst::FlowError> {
+        let frame = if state.fsanet.is_some() && faces.iter().any(|f| !f.predicted) {
             Some(video::map_readable(&*self.obj(), buf, info)?)
         } else {
             None
@@ -506,7 +508,10 @@ impl GazeDwell {
         faces
             .iter()
             .map(|face| {
-                Self::head_pose(&mut state.fsanet, view.as_ref(), face).map_err(|e| {
+                if face.predicted {
+                    return Ok(None);
+                }
+                Self::head_pose(&mut state.fsanet, view.as_ref(), face).map(Some).map_err(|e| {
                     gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
                     gst::FlowError::Error
                 })
@@ -540,7 +545,7 @@ impl GazeDwell {
     fn write_rois(
         buf: &mut gst::BufferRef,
         faces: &[meta::FaceRoi],
-        poses: &[(HeadPose, &'static str)],
+        poses: &[Option<(HeadPose, &'static str)>],
         audience: &Audience,
     ) {
         for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
@@ -549,15 +554,16 @@ impl GazeDwell {
             }
             let id = meta::track_id(roi.id());
             let Some(i) = faces.iter().position(|f| f.id == id) else { continue };
-            let (pose, source) = poses[i];
-            roi.add_param(
-                gst::Structure::builder(meta::HEAD_POSE)
-                    .field("yaw", pose.yaw as f64)
-                    .field("pitch", pose.pitch as f64)
-                    .field("roll", pose.roll as f64)
-                    .field("source", source)
-                    .build(),
-            );
+            if let Some((pose, source)) = poses[i] {
+                roi.add_param(
+                    gst::Structure::builder(meta::HEAD_POSE)
+                        .field("yaw", pose.yaw as f64)
+                        .field("pitch", pose.pitch as f64)
+                        .field("roll", pose.roll as f64)
+                        .field("source", source)
+                        .build(),
+                );
+            }
             let person = audience.person(id);
             roi.add_param(
                 gst::Structure::builder(meta::ATTENTION)
@@ -752,21 +758,24 @@ impl BaseTransformImpl for GazeDwell {
         let poses = self.head_poses(state, buf, &info, &faces)?;
         let (w, h) = (info.width() as f32, info.height() as f32);
         let profiles = meta::face_demographics(buf);
+        // Seen faces are observed; predicted ones only say their track (the person) is still here.
         let observations: Vec<Observation> = faces
             .iter()
             .zip(&poses)
             .enumerate()
-            .map(|(i, (face, (pose, _)))| {
+            .filter_map(|(i, (face, pose))| pose.map(|(pose, _)| (i, face, pose)))
+            .map(|(i, face, pose)| {
                 // Hysteresis: the looking state before this frame decides the threshold.
                 let was = state.audience.is_looking(face.id);
-                let looking = looking::is_looking(pose, &view_position(face, w, h), was, &settings.looking);
+                let looking = looking::is_looking(&pose, &view_position(face, w, h), was, &settings.looking);
                 let profile = profiles.get(i).and_then(|d| d.as_ref()).and_then(|d| d.profile());
                 Observation { id: face.id, looking: Some(looking), profile }
             })
             .collect();
         // Frames facedetect did not analyse (and that carry no faces) say nothing about presence.
         let events = if meta::is_analysed(buf) || !faces.is_empty() {
-            state.audience.update(time, duration, &observations)
+            let hidden: Vec<u32> = faces.iter().filter(|f| f.predicted).map(|f| f.id).collect();
+            state.audience.update_with_hidden(time, duration, &observations, &hidden)
         } else {
             state.unanalysed_frames += 1;
             Vec::new()

@@ -34,6 +34,8 @@ use gst::prelude::*;
 
 mod imp;
 
+pub(crate) use imp::frame_count_time;
+
 glib::wrapper! {
     pub struct GazeDwell(ObjectSubclass<imp::GazeDwell>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
