@@ -5,7 +5,9 @@
 //!   `confidence` (f64), `x`, `y`, `width`, `height` (f64, frame pixels),
 //!   `landmarks` (array of 10 f64: x, y of right eye, left eye, nose tip,
 //!   right and left mouth corner), `predicted` (bool: position carried by the
-//!   tracker on a frame the model did not run on).
+//!   tracker, on a frame the model did not run on or while the face is hidden
+//!   (up to facedetect's `track-gap`): not a view of the face, so analysis
+//!   skips it; redaction covers it).
 //! - One custom meta [`ANALYSIS_META`] on every frame `facedetect` analysed,
 //!   even with no faces, whose structure [`ANALYSIS`] has `frame` (u64),
 //!   `detector-ran` (bool), `faces` (u32), `model-family` (string). Elements
