@@ -120,7 +120,10 @@ fn the_c_player_switches_by_event_and_prints_the_reports_the_python_player_does(
 
     // The Python player, switching by the same event, prints the same reports.
     let Some(py) = python_with_gi() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "python3 with PyGObject is missing (CI=true: not skipped)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 with PyGObject is missing (CI=true: not skipped)"
+        );
         eprintln!("SKIPPED the comparison with the Python player: no python3 with PyGObject");
         return;
     };
