@@ -162,9 +162,13 @@ pub fn run(path: &Path) -> Result<()> {
         failed: Vec::new(),
     }));
     let n = edge.borrow().runners.len();
-    for i in 0..n {
-        start(&edge, i);
-    }
+    // From the loop, so that an input done at once can quit it.
+    let first = edge.clone();
+    glib::idle_add_local_once(move || {
+        for i in 0..n {
+            start(&first, i);
+        }
+    });
     // Signals arrive on a thread (tokio's handler); the main loop looks at their count.
     let signals = Arc::new(AtomicUsize::new(0));
     watch_signals(signals.clone())?;
@@ -329,6 +333,9 @@ fn start(edge: &EdgeRef, i: usize) {
             if let gst::MessageView::Error(err) = msg.view() {
                 let from = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
                 log(format!("input {name}: error from {from}: {}", err.error()));
+                if let Some(d) = err.debug() {
+                    log(format!("input {name}:   ({d})"));
+                }
             }
         }
         log(format!("input {name}: cannot start"));
