@@ -123,15 +123,27 @@ fn sections(c: &Config, n: &Notice, lang: Lang) -> (String, Vec<Section>) {
         .recipient
         .clone()
         .unwrap_or_else(|| t(lang, "the operator's audience database", "die Reichweiten-Datenbank des Betreibers"));
+    // What the records hold (schema/blickfang-records.schema.json), said plainly: measurements, no pixels.
+    let (estimate_en, estimate_de) = if c.demographics {
+        (", the estimated age group and gender", ", die geschätzte Altersgruppe und das geschätzte Geschlecht")
+    } else {
+        ("", "")
+    };
     let records = vec![
         if de {
             format!(
-                "Nur Zahlen und Zeiten verlassen das Gerät: an den Nachrichtenserver {}:{}, von dort in {recipient}.",
+                "Nur Messwerte verlassen das Gerät, nie Bilder: je ausgewertetem Bild die Lage jedes Gesichts (ein \
+                 Rechteck und fünf Punkte: Augen, Nase, Mundwinkel), die Kopfrichtung, ob die Person hinschaut{estimate_de}; \
+                 je Person und Inhalt, wie lange sie verweilte und hinschaute. Sie gehen an den Nachrichtenserver \
+                 {}:{} und von dort in {recipient}.",
                 c.mqtt.host, c.mqtt.port
             )
         } else {
             format!(
-                "Only counts and times leave the device: to the message broker {}:{}, and from there to {recipient}.",
+                "Only measurements leave the device, never images: for each analysed picture the position of each \
+                 face (a box and five points: eyes, nose, mouth corners), the direction of the head, whether the \
+                 person looks{estimate_en}; per person and content item, how long they stayed and looked. They go \
+                 to the message broker {}:{} and from there to {recipient}.",
                 c.mqtt.host, c.mqtt.port
             )
         },
