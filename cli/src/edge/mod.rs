@@ -105,7 +105,12 @@ type EdgeRef = Rc<RefCell<Edge>>;
 
 /// Runs until SIGTERM/SIGINT, or until every (file) input has ended.
 pub fn run(path: &Path) -> Result<()> {
-    let config = Config::load(path).map_err(anyhow::Error::msg)?;
+    let mut config = Config::load(path).map_err(anyhow::Error::msg)?;
+    if config.preview && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        // A failing window must not stop the measuring: the preview is the optional part.
+        log("preview = true but no display (DISPLAY, WAYLAND_DISPLAY): running without the preview");
+        config.preview = false;
+    }
     let mut needed = vec!["blickfang-facedetect", "blickfang-gazedwell", "blickfang-metajson", "blickfang-mqttsink"];
     if config.demographics {
         needed.push("blickfang-demographics");
