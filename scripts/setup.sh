@@ -64,6 +64,8 @@ apt_test=(
     postgresql-15 postgresql-client-15
     # examples/signage_player.py (PyGObject) and its test.
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+    # examples/c compiled by its test; tests/edge.rs: its RTSP cameras, systemd-analyze, bwrap.
+    gcc libc6-dev gir1.2-gst-rtsp-server-1.0 systemd bubblewrap
     # The report's browser test: headless Chromium driven over the DevTools protocol.
     chromium
 )

@@ -2,3 +2,5 @@
 //! product of this crate).
 
 pub mod bench;
+pub mod edge;
+pub mod notice;

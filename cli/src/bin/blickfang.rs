@@ -71,6 +71,20 @@ enum Command {
     Simulate(blickfang_fleet::cli::SimulateArgs),
     /// The audience report (HTML, CSV or JSON), k-anonymous, from the fleet's database or records files.
     Report(blickfang_report::cli::ReportArgs),
+    /// Appliance mode: every camera of the config through the whole chain to the broker, until SIGTERM.
+    Edge {
+        #[arg(long, default_value = blickfang_cli::edge::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// The plain-language privacy notice (GDPR Art. 13) for the configuration that runs.
+    PrivacyNotice {
+        #[arg(long, default_value = blickfang_cli::edge::config::DEFAULT_PATH)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "txt")]
+        format: blickfang_cli::notice::Format,
+        #[arg(long, value_enum, default_value = "en")]
+        lang: blickfang_cli::notice::Lang,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -156,11 +170,23 @@ fn main() {
             Command::Collect(args) => blickfang_fleet::cli::collect(args),
             Command::Simulate(args) => blickfang_fleet::cli::simulate(args),
             Command::Report(args) => blickfang_report::cli::run(args),
+            Command::Edge { config } => blickfang_cli::edge::run(&config),
+            Command::PrivacyNotice { config, format, lang } => privacy_notice(&config, format, lang),
         });
     if let Err(e) = result {
         eprintln!("blickfang: {e}");
         std::process::exit(1);
     }
+}
+
+fn privacy_notice(
+    config: &Path,
+    format: blickfang_cli::notice::Format,
+    lang: blickfang_cli::notice::Lang,
+) -> Result<()> {
+    let config = blickfang_cli::edge::config::Config::load(config).map_err(anyhow::Error::msg)?;
+    print!("{}", blickfang_cli::notice::render(&config, format, lang).map_err(anyhow::Error::msg)?);
+    Ok(())
 }
 
 fn evaluate_wider(ground_truth: &Path, predictions: &Path) -> Result<()> {
