@@ -123,7 +123,8 @@ pub async fn write_batch(
 /// A screen in one batch: first and last seen (µs), the latest `dropped` (at, count).
 type ScreenSpan = (i64, i64, Option<(i64, i64)>);
 
-/// TEMPORARY: statement times on stderr when BLICKFANG_COLLECT_TIMING is set.
+/// Profiling: with BLICKFANG_COLLECT_TIMING set, each batch's phase times on stderr
+/// (`start`: the time since the previous batch's end).
 fn lap(name: &str) {
     static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
     if std::env::var_os("BLICKFANG_COLLECT_TIMING").is_some() {

@@ -256,6 +256,9 @@ pub fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The task that drives one connection (plain or TLS).
+type ConnectionTask = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
+
 /// A database to connect to (again, after each loss): the target and its TLS connector, built once.
 #[derive(Clone)]
 pub struct Database {
@@ -299,17 +302,16 @@ impl Database {
 
     /// Connects (TLS as `sslmode` asks); the connection runs on a task that logs its end.
     pub async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let (client, task): (_, Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>) =
-            match &self.tls {
-                Some(tls) => {
-                    let (client, conn) = tokio_postgres::connect(&self.target.url, tls.clone()).await?;
-                    (client, Box::pin(conn))
-                }
-                None => {
-                    let (client, conn) = tokio_postgres::connect(&self.target.url, tokio_postgres::NoTls).await?;
-                    (client, Box::pin(conn))
-                }
-            };
+        let (client, task): (_, ConnectionTask) = match &self.tls {
+            Some(tls) => {
+                let (client, conn) = tokio_postgres::connect(&self.target.url, tls.clone()).await?;
+                (client, Box::pin(conn))
+            }
+            None => {
+                let (client, conn) = tokio_postgres::connect(&self.target.url, tokio_postgres::NoTls).await?;
+                (client, Box::pin(conn))
+            }
+        };
         tokio::spawn(async move {
             if let Err(e) = task.await {
                 eprintln!("collect: database connection: {e}");
