@@ -24,6 +24,7 @@ use blickfang_fleet::collector::{self, Settings};
 use blickfang_fleet::db;
 use blickfang_fleet::ingest::{self, Ingested, Key, Reason, Rules};
 use blickfang_fleet::metrics::Metrics;
+use blickfang_fleet::pgtls;
 use blickfang_fleet::rollup::{Rollup, Thresholds};
 use blickfang_fleet::simulate::{self, SimSettings, Simulation};
 use mosquitto::Mosquitto;
@@ -68,17 +69,15 @@ fn publish(broker: &Mosquitto, id: &str, messages: &[(String, String)]) {
     runtime().block_on(simulate::publish(&url, id, messages)).expect("published");
 }
 
+/// A client as the collector connects (TLS where the server has it: `pg.url()` says verify-full with its CA).
 async fn pg_client(pg: &Postgres) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
+    pgtls::Database::new(&pg.url(), None).unwrap().connect().await.unwrap()
 }
 
 /// Rows in person_events + content_periods (0 while the tables do not exist yet).
 fn stored_rows(rt: &tokio::runtime::Runtime, pg: &Postgres) -> i64 {
     rt.block_on(async {
-        let Ok((client, conn)) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await else { return 0 };
-        tokio::spawn(conn);
+        let Ok(client) = pgtls::Database::new(&pg.url(), None).unwrap().connect().await else { return 0 };
         client
             .query_one("SELECT (SELECT count(*) FROM person_events) + (SELECT count(*) FROM content_periods)", &[])
             .await
@@ -177,6 +176,38 @@ fn simulated_fleet_rollup_equals_truth() {
 }
 
 #[test]
+fn stores_over_tls_verify_full_and_refuses_a_wrong_ca() {
+    let broker = Mosquitto::start();
+    let pg = Postgres::start_tls(); // refuses connections without TLS
+    let rt = runtime();
+    let tls = pg.tls.clone().unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres?sslmode=verify-full", pg.port);
+    // A CA that did not sign the server's certificate: a clear error naming the database and the CA, at once.
+    let wrong = Settings {
+        database: url.clone(),
+        database_ca: Some(tls.join("wrong-ca.pem")),
+        ..settings(&broker, &pg, "tls-wrong")
+    };
+    let started = Instant::now();
+    let err = rt.block_on(collector::run(wrong, Arc::new(Metrics::default()), std::future::pending())).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains(&format!("127.0.0.1:{}/postgres", pg.port)), "names the database: {text}");
+    assert!(text.contains("wrong-ca.pem") && text.contains("not trusted"), "names the CA: {text}");
+    assert!(started.elapsed() < Duration::from_secs(20), "no retrying a certificate that will not change");
+    // The right CA (the setting, not the URL): every record stored over verify-full TLS.
+    let (_, sim) = small_fleet(10, 23);
+    let s = Settings { database: url, database_ca: Some(tls.join("ca.pem")), ..settings(&broker, &pg, "tls-1") };
+    let c = start_collector(&rt, s);
+    publish(&broker, "sim-tls", &sim.messages);
+    let n = sim.messages.len() as u64;
+    wait_for("every message handled", Duration::from_secs(60), || c.handled() >= n);
+    assert_eq!(stored_rows(&rt, &pg), expected_rows(&sim));
+    let got = rt.block_on(async { db::read_rollup(&pg_client(&pg).await).await.unwrap() });
+    assert_eq!(got, sim.truth, "the rollup over TLS is the truth");
+    c.stop(&rt);
+}
+
+#[test]
 fn simulator_records_are_valid_records() {
     let (_, sim) = small_fleet(20, 5);
     let mut text = Vec::new();
@@ -267,6 +298,14 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             .await
             .unwrap();
         client
+            .execute(
+                "INSERT INTO person_shares (screen, run, seq, idx, content_id, start_at, end_at, dwell_us, attention_us)
+                 VALUES ('s', 'r', 0, 0, 'a', now() - interval '40 days', now() - interval '40 days', 1, 0)",
+                &[],
+            )
+            .await
+            .unwrap();
+        client
             .execute("INSERT INTO rollup_hourly (screen, content_id, hour, ots) VALUES ('s', 'a', now(), 3)", &[])
             .await
             .unwrap();
@@ -280,13 +319,15 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
         let daily: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_daily", &[]).await.unwrap().get(0);
         assert_eq!(daily, 3, "the daily rollup filled from the hourly one");
         assert_eq!(db::apply_retention(&client, 30).await.unwrap(), 1, "the 40-day-old event");
         let left: i64 = client.query_one("SELECT count(*) FROM person_events", &[]).await.unwrap().get(0);
         let rollup: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_hourly", &[]).await.unwrap().get(0);
         assert_eq!((left, rollup), (1, 3), "raw events deleted, the rollup kept");
+        let shares: i64 = client.query_one("SELECT count(*) FROM person_shares", &[]).await.unwrap().get(0);
+        assert_eq!(shares, 0, "the old event's shares deleted with it");
     });
     // From empty, straight to the latest.
     let pg2 = Postgres::start();

@@ -15,7 +15,7 @@ use crate::simulate::{self, SimSettings};
 #[derive(clap::Args, Debug, Default)]
 pub struct CollectArgs {
     /// A TOML file with the settings (the names below with `_`: mqtt, database, group, client_id,
-    /// topic, batch_size, max_wait_ms, metrics, session_expiry_s, max_record_bytes, min_dwell_s,
+    /// topic, batch_size, max_wait_ms, database_ca, metrics, session_expiry_s, max_record_bytes, min_dwell_s,
     /// min_attention_s, rejected_keep, retain_days, progress_s). Secrets belong here or in the
     /// environment (BLICKFANG_MQTT, BLICKFANG_DATABASE), not on the command line.
     #[arg(long)]
@@ -26,6 +26,10 @@ pub struct CollectArgs {
     /// The database, postgres://user:pass@host:port/db (or BLICKFANG_DATABASE).
     #[arg(long)]
     pub database: Option<String>,
+    /// The CA (PEM) that signed the database's TLS certificate, for sslmode=verify-ca/verify-full
+    /// in the connection string (or BLICKFANG_DATABASE_CA; default: the system's roots).
+    #[arg(long)]
+    pub database_ca: Option<PathBuf>,
     /// The shared subscription group ($share/<group>/...): collectors of one group split the load.
     #[arg(long)]
     pub group: Option<String>,
@@ -98,6 +102,9 @@ pub fn collect(args: CollectArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.database {
         s.database = v;
+    }
+    if let Some(v) = args.database_ca {
+        s.database_ca = Some(v);
     }
     if let Some(v) = args.group {
         s.group = v;

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use crate::db::{self, Judged};
 use crate::ingest::{self, Rules};
 use crate::metrics::Metrics;
+use crate::pgtls::Database;
 use crate::rollup::Thresholds;
 
 /// The collector's settings: a TOML file (same names), the environment
@@ -43,6 +44,8 @@ pub struct Settings {
     pub mqtt: String,
     /// `postgres://user:pass@host:port/db` (or key=value form).
     pub database: String,
+    /// The CA (PEM) for the database's TLS certificate (`sslmode=verify-ca`/`verify-full`).
+    pub database_ca: Option<std::path::PathBuf>,
     /// The shared subscription's group: collectors of one group split the load.
     pub group: String,
     /// Fixed per collector slot: the broker keeps its session (and its queue) by this id.
@@ -74,10 +77,11 @@ impl Default for Settings {
         Self {
             mqtt: "mqtt://127.0.0.1:1883".into(),
             database: String::new(),
+            database_ca: None,
             group: "blickfang".into(),
             client_id: "blickfang-collect-1".into(),
             topic: ingest::DEFAULT_TOPIC.into(),
-            batch_size: 500,
+            batch_size: 2000,
             max_wait_ms: 200,
             metrics: None,
             session_expiry_s: 7 * 86_400,
@@ -107,6 +111,9 @@ impl Settings {
         }
         if let Ok(v) = std::env::var("BLICKFANG_DATABASE") {
             s.database = v;
+        }
+        if let Ok(v) = std::env::var("BLICKFANG_DATABASE_CA") {
+            s.database_ca = Some(v.into());
         }
         Ok(s)
     }
@@ -229,7 +236,8 @@ pub async fn run(
         let bound = crate::metrics::serve(addr, metrics.clone()).with_context(|| format!("metrics on {addr}"))?;
         eprintln!("collect: metrics on http://{bound}/metrics");
     }
-    let mut pg = connect_db(&settings.database, &metrics, None).await?;
+    let database = Database::new(&settings.database, settings.database_ca.as_deref())?;
+    let mut pg = connect_db(&database, &metrics).await?;
     let version = db::migrate(&mut pg, None).await.context("migrating the database")?;
     eprintln!("collect: database at schema version {version}");
 
@@ -240,8 +248,21 @@ pub async fn run(
     let poller =
         tokio::spawn(poll(eventloop, client.clone(), subscription.clone(), connection.clone(), tx, settings.retire));
 
+    // The writer commits one batch while this loop judges the next (at most
+    // one more queued): Receive Maximum is twice the batch size for that.
+    let (jobs, queue) = mpsc::channel::<Job>(1);
+    let writer = tokio::spawn(write(
+        pg,
+        database,
+        settings.clone(),
+        thresholds,
+        metrics.clone(),
+        client.clone(),
+        connection.clone(),
+        queue,
+    ));
     let max_wait = Duration::from_millis(settings.max_wait_ms);
-    let mut batch: Vec<Delivery> = Vec::with_capacity(settings.batch_size);
+    let mut batch: Vec<(Delivery, Judged)> = Vec::with_capacity(settings.batch_size);
     let mut deadline = tokio::time::Instant::now() + max_wait;
     let mut progress = tokio::time::interval(Duration::from_secs(settings.progress_s.max(1)));
     let mut retention = tokio::time::interval(Duration::from_secs(3600));
@@ -249,20 +270,21 @@ pub async fn run(
     let mut idle_since = Instant::now();
     tokio::pin!(shutdown);
     loop {
-        let flush = tokio::select! {
+        let job = tokio::select! {
             d = rx.recv() => match d {
                 Some(d) => {
                     metrics.received.fetch_add(1, Relaxed);
                     if batch.is_empty() {
                         deadline = tokio::time::Instant::now() + max_wait;
                     }
-                    batch.push(d);
+                    let judged = judge(&d.publish, &rules);
+                    batch.push((d, judged));
                     idle_since = Instant::now();
-                    batch.len() >= settings.batch_size
+                    (batch.len() >= settings.batch_size).then(|| Job::Batch(std::mem::take(&mut batch)))
                 }
                 None => break,
             },
-            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => true,
+            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => Some(Job::Batch(std::mem::take(&mut batch))),
             _ = progress.tick() => {
                 let stored = metrics.stored.load(Relaxed);
                 let rate = (stored - last_stored) as f64 / last_at.elapsed().as_secs_f64().max(1e-3);
@@ -272,27 +294,23 @@ pub async fn run(
                     && idle_since.elapsed() > Duration::from_secs(2) {
                     break;
                 }
-                false
+                None
             }
-            _ = retention.tick(), if settings.retain_days.is_some() => {
-                if let Some(days) = settings.retain_days {
-                    match db::apply_retention(&pg, days).await {
-                        Ok(n) => eprintln!("collect: retention ({days} days) deleted {n} raw rows"),
-                        Err(e) => eprintln!("collect: retention failed: {e}"),
-                    }
-                }
-                false
-            }
+            _ = retention.tick(), if settings.retain_days.is_some() => settings.retain_days.map(Job::Retention),
             _ = &mut shutdown => break,
         };
-        if flush {
-            pg = commit(pg, &settings, &rules, &thresholds, &metrics, &client, &connection, &mut batch).await?;
+        if let Some(job) = job
+            && jobs.send(job).await.is_err()
+        {
+            break; // The writer ended: its error is returned below.
         }
     }
     if !batch.is_empty() {
-        pg = commit(pg, &settings, &rules, &thresholds, &metrics, &client, &connection, &mut batch).await?;
+        let _ = jobs.send(Job::Batch(batch)).await;
     }
-    drop(pg);
+    drop(jobs);
+    // What was handed to the writer is committed and acknowledged before the disconnect.
+    writer.await.context("the database writer")??;
     eprintln!("{}", metrics.progress(0.0, now_us()));
     if settings.retire {
         let _ = client.unsubscribe(subscription).await;
@@ -373,81 +391,98 @@ async fn poll(
     }
 }
 
-async fn connect_db(url: &str, metrics: &Metrics, give_up: Option<Duration>) -> anyhow::Result<tokio_postgres::Client> {
+/// Connects, retrying while the database is away; a certificate it does not trust is an error (retrying will not help).
+async fn connect_db(database: &Database, metrics: &Metrics) -> anyhow::Result<tokio_postgres::Client> {
     let mut backoff = blickfang::spool::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let start = Instant::now();
     loop {
-        match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        eprintln!("collect: database connection: {e}");
-                    }
-                });
-                return Ok(client);
-            }
+        match database.connect().await {
+            Ok(client) => return Ok(client),
             Err(e) => {
                 metrics.db_errors.fetch_add(1, Relaxed);
-                if give_up.is_some_and(|g| start.elapsed() > g) {
-                    return Err(e).context("connecting to the database");
+                if crate::pgtls::is_certificate_error(&e) {
+                    return Err(e).context(database.certificate_failure());
                 }
-                eprintln!("collect: database: {e}; retrying");
+                eprintln!("collect: database {}: {e}; retrying", database.describe());
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }
 }
 
-/// Judges, writes and commits the batch (retrying until the database takes
-/// it), then acknowledges it.
-#[allow(clippy::too_many_arguments)]
-async fn commit(
-    mut pg: tokio_postgres::Client,
-    settings: &Settings,
-    rules: &Rules,
-    thresholds: &Thresholds,
-    metrics: &Metrics,
-    client: &AsyncClient,
-    connection: &AtomicU64,
-    batch: &mut Vec<Delivery>,
-) -> anyhow::Result<tokio_postgres::Client> {
-    let judged: Vec<Judged> = batch
-        .iter()
-        .map(|d| {
-            let topic = String::from_utf8_lossy(&d.publish.topic).into_owned();
-            let ingested = ingest::ingest(&topic, &d.publish.payload, rules);
-            if let ingest::Ingested::Rejected { reason, detail } = &ingested
-                && *reason != ingest::Reason::Frame
-            {
-                eprintln!("collect: rejected ({}) on {topic}: {detail}", reason.as_str());
-            }
-            Judged { topic, payload: d.publish.payload.to_vec(), ingested }
-        })
-        .collect();
-    let mut backoff = blickfang::spool::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let started = Instant::now();
-    let outcome = loop {
-        if pg.is_closed() {
-            pg = connect_db(&settings.database, metrics, None).await?;
-        }
-        match db::write_batch(&mut pg, &judged, thresholds, settings.rejected_keep).await {
-            Ok(o) => break o,
-            Err(e) => {
-                // Nothing was committed: nothing is acknowledged; try again.
-                metrics.db_errors.fetch_add(1, Relaxed);
-                eprintln!("collect: writing a batch of {}: {e}; retrying", judged.len());
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-        }
+/// What the writer task does next.
+enum Job {
+    Batch(Vec<(Delivery, Judged)>),
+    /// Delete raw rows older than this many days.
+    Retention(u32),
+}
+
+/// Judges one message (where it arrives, so that the next batch is judged while one commits).
+fn judge(publish: &Publish, rules: &Rules) -> Judged {
+    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+    let ingested = ingest::ingest(&topic, &publish.payload, rules);
+    if let ingest::Ingested::Rejected { reason, detail } = &ingested
+        && *reason != ingest::Reason::Frame
+    {
+        eprintln!("collect: rejected ({}) on {topic}: {detail}", reason.as_str());
+    }
+    // The bytes are kept only where they are stored (parked, or the head of a rejected one).
+    let payload = match &ingested {
+        ingest::Ingested::Parked { .. } | ingest::Ingested::Rejected { .. } => publish.payload.to_vec(),
+        _ => Vec::new(),
     };
-    metrics.record(&outcome, started.elapsed().as_micros() as u64);
-    let current = connection.load(SeqCst);
-    for d in batch.drain(..) {
-        if d.connection == current {
-            let _ = client.ack(&d.publish).await;
+    Judged { topic, payload, ingested }
+}
+
+/// The writer task: commits the batches in order (retrying until the database
+/// takes each), then acknowledges each batch's messages — only after ITS commit.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    mut pg: tokio_postgres::Client,
+    database: Database,
+    settings: Settings,
+    thresholds: Thresholds,
+    metrics: Arc<Metrics>,
+    client: AsyncClient,
+    connection: Arc<AtomicU64>,
+    mut queue: mpsc::Receiver<Job>,
+) -> anyhow::Result<()> {
+    while let Some(job) = queue.recv().await {
+        let batch = match job {
+            Job::Batch(b) => b,
+            Job::Retention(days) => {
+                match db::apply_retention(&pg, days).await {
+                    Ok(n) => eprintln!("collect: retention ({days} days) deleted {n} raw rows"),
+                    Err(e) => eprintln!("collect: retention failed: {e}"),
+                }
+                continue;
+            }
+        };
+        let (deliveries, judged): (Vec<Delivery>, Vec<Judged>) = batch.into_iter().unzip();
+        let mut backoff = blickfang::spool::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let started = Instant::now();
+        let outcome = loop {
+            if pg.is_closed() {
+                pg = connect_db(&database, &metrics).await?;
+            }
+            match db::write_batch(&mut pg, &judged, &thresholds, settings.rejected_keep).await {
+                Ok(o) => break o,
+                Err(e) => {
+                    // Nothing was committed: nothing is acknowledged; try again.
+                    metrics.db_errors.fetch_add(1, Relaxed);
+                    eprintln!("collect: writing a batch of {}: {e}; retrying", judged.len());
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        };
+        metrics.record(&outcome, started.elapsed().as_micros() as u64);
+        let current = connection.load(SeqCst);
+        for d in deliveries {
+            if d.connection == current {
+                let _ = client.ack(&d.publish).await;
+            }
         }
     }
-    Ok(pg)
+    Ok(())
 }
 
 #[cfg(test)]

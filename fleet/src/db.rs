@@ -16,10 +16,11 @@ use crate::ingest::{ContentPeriod, Ingested, Key, PersonLeft, Reason, ScreenSeen
 use crate::rollup::{CellKey, Rollup, Thresholds, US_PER_HOUR};
 
 /// The migrations, in order: (version, SQL).
-pub const MIGRATIONS: [(i32, &str); 3] = [
+pub const MIGRATIONS: [(i32, &str); 4] = [
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_parked_retention.sql")),
     (3, include_str!("../migrations/0003_rollup_daily.sql")),
+    (4, include_str!("../migrations/0004_shares_without_fk.sql")),
 ];
 
 /// Bytes of a rejected message kept in `rejected.head`.
@@ -122,12 +123,27 @@ pub async fn write_batch(
 /// A screen in one batch: first and last seen (µs), the latest `dropped` (at, count).
 type ScreenSpan = (i64, i64, Option<(i64, i64)>);
 
+/// Profiling: with BLICKFANG_COLLECT_TIMING set, each batch's phase times on stderr
+/// (`start`: the time since the previous batch's end).
+fn lap(name: &str) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    if std::env::var_os("BLICKFANG_COLLECT_TIMING").is_some() {
+        let now = std::time::Instant::now();
+        let mut last = LAST.lock().unwrap();
+        if let Some(t) = *last {
+            eprintln!("timing {name} {:.1} ms", (now - t).as_secs_f64() * 1000.0);
+        }
+        *last = Some(now);
+    }
+}
+
 async fn write_in<'a>(
     tx: &impl GenericClient,
     batch: &'a [Judged],
     t: &Thresholds,
     rejected_keep: i64,
 ) -> Result<Outcome, tokio_postgres::Error> {
+    lap("start");
     let mut out = Outcome::default();
     let mut lefts: BTreeMap<&Key, &PersonLeft> = BTreeMap::new();
     let mut periods: BTreeMap<&Key, &ContentPeriod> = BTreeMap::new();
@@ -176,148 +192,206 @@ async fn write_in<'a>(
             }
         }
     }
+    // Two round trips, not one per statement: the statements of a phase are
+    // sent together (tokio-postgres pipelines concurrent queries on one
+    // connection; the server runs them in the order sent, so every collector
+    // takes its locks in one order). Phase 1 inserts what needs nothing else and
+    // returns the keys actually inserted; phase 2 writes what follows from
+    // those (shares, rollup deltas): a duplicate never counts twice.
+    let l: Vec<&PersonLeft> = lefts.values().copied().collect();
+    let p: Vec<&ContentPeriod> = periods.values().copied().collect();
+    // BTreeMap: sorted by screen, so concurrent batches lock rows in one order.
+    let s: Vec<(&str, ScreenSpan)> = screens.into_iter().collect();
+    let (event_rows, period_rows, screens_done, rejected_done, parked_done) = tokio::join!(
+        insert_events(tx, &l),
+        insert_periods(tx, &p),
+        upsert_screens(tx, &s),
+        insert_rejected(tx, &rejected, rejected_keep),
+        insert_parked(tx, &parked),
+    );
+    // In the order sent: the first error is the cause (the later ones only say the transaction aborted).
+    let (event_rows, period_rows) = (event_rows?, period_rows?);
+    screens_done?;
+    rejected_done?;
+    parked_done?;
+    lap("phase 1");
+
     let mut delta = Rollup::default();
-
-    if !lefts.is_empty() {
-        let l: Vec<&PersonLeft> = lefts.values().copied().collect();
-        let rows = tx
-            .query(
-                "INSERT INTO person_events (screen, run, seq, at, dwell_us, attention_us, glances, gender, age_group, ending)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::int8[], $6::int8[],
-                                      $7::int4[], $8::text[], $9::text[], $10::text[])
-                 ON CONFLICT (screen, run, seq) DO NOTHING
-                 RETURNING screen, run, seq",
-                &[
-                    &l.iter().map(|x| x.key.screen.as_str()).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.key.run.as_str()).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.key.seq).collect::<Vec<_>>(),
-                    &l.iter().map(|x| ts(x.at_us)).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.dwell_us).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.attention_us).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.glances).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.gender.as_deref()).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.age_group.as_deref()).collect::<Vec<_>>(),
-                    &l.iter().map(|x| x.ending.as_deref()).collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
-        let inserted = returned_keys(&rows);
-        out.duplicates += (l.len() - inserted.len()) as u64;
-        let new: Vec<&PersonLeft> = l.into_iter().filter(|x| inserted.contains(&x.key)).collect();
-        out.stored += new.len() as u64;
-        let shares: Vec<(&PersonLeft, i32, &crate::ingest::Share)> =
-            new.iter().flat_map(|x| x.contents.iter().enumerate().map(move |(i, s)| (*x, i as i32, s))).collect();
-        if !shares.is_empty() {
-            tx.execute(
-                "INSERT INTO person_shares (screen, run, seq, idx, content_id, start_at, end_at, dwell_us, attention_us)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int4[], $5::text[], $6::timestamptz[],
-                                      $7::timestamptz[], $8::int8[], $9::int8[])",
-                &[
-                    &shares.iter().map(|x| x.0.key.screen.as_str()).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| x.0.key.run.as_str()).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| x.0.key.seq).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| x.1).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| x.2.content_id.as_str()).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| ts(x.2.start_us)).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| ts(x.2.end_us)).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| x.2.dwell_us).collect::<Vec<_>>(),
-                    &shares.iter().map(|x| x.2.attention_us).collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
-        }
-        for x in &new {
-            delta.add_left(x, t);
-            out.newest_us = out.newest_us.max(Some(x.at_us));
-        }
+    let inserted = returned_keys(&event_rows);
+    out.duplicates += (l.len() - inserted.len()) as u64;
+    let new: Vec<&PersonLeft> = l.into_iter().filter(|x| inserted.contains(&x.key)).collect();
+    out.stored += new.len() as u64;
+    for x in &new {
+        delta.add_left(x, t);
+        out.newest_us = out.newest_us.max(Some(x.at_us));
     }
-
-    if !periods.is_empty() {
-        let p: Vec<&ContentPeriod> = periods.values().copied().collect();
-        let rows = tx
-            .query(
-                "INSERT INTO content_periods (screen, run, seq, content_id, start_at, end_at, ending, min_group_size,
-                                              ots, watchers, report)
-                 SELECT s, r, q, c, a, b, e, k, o, w, j::jsonb
-                 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-                             $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::text[]) AS t(s, r, q, c, a, b, e, k, o, w, j)
-                 ON CONFLICT (screen, run, seq) DO NOTHING
-                 RETURNING screen, run, seq",
-                &[
-                    &p.iter().map(|x| x.key.screen.as_str()).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.key.run.as_str()).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.key.seq).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.content_id.as_str()).collect::<Vec<_>>(),
-                    &p.iter().map(|x| ts(x.start_us)).collect::<Vec<_>>(),
-                    &p.iter().map(|x| ts(x.end_us)).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.ending.as_deref()).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.min_group_size).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.ots).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.watchers).collect::<Vec<_>>(),
-                    &p.iter().map(|x| x.report.as_str()).collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
-        let inserted = returned_keys(&rows);
-        out.duplicates += (p.len() - inserted.len()) as u64;
-        for x in p.into_iter().filter(|x| inserted.contains(&x.key)) {
-            out.stored += 1;
-            delta.add_period(x);
-            out.newest_us = out.newest_us.max(Some(x.end_us));
-        }
+    let inserted = returned_keys(&period_rows);
+    out.duplicates += (p.len() - inserted.len()) as u64;
+    for x in p.into_iter().filter(|x| inserted.contains(&x.key)) {
+        out.stored += 1;
+        delta.add_period(x);
+        out.newest_us = out.newest_us.max(Some(x.end_us));
     }
-
-    if !delta.cells.is_empty() {
-        upsert_rollup(tx, &delta).await?;
-    }
-
-    if !screens.is_empty() {
-        // BTreeMap: sorted by screen, so concurrent batches lock rows in one order.
-        let s: Vec<(&str, ScreenSpan)> = screens.into_iter().collect();
-        tx.execute(
-            "INSERT INTO screens AS o (screen, first_seen, last_seen, last_dropped, last_dropped_at)
-             SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int8[], $5::timestamptz[])
-             ON CONFLICT (screen) DO UPDATE SET
-                 first_seen = least(o.first_seen, excluded.first_seen),
-                 last_seen = greatest(o.last_seen, excluded.last_seen),
-                 last_dropped = CASE WHEN excluded.last_dropped_at >= coalesce(o.last_dropped_at, excluded.last_dropped_at)
-                                     THEN excluded.last_dropped ELSE o.last_dropped END,
-                 last_dropped_at = greatest(o.last_dropped_at, excluded.last_dropped_at)",
-            &[
-                &s.iter().map(|x| x.0).collect::<Vec<_>>(),
-                &s.iter().map(|x| ts(x.1.0)).collect::<Vec<_>>(),
-                &s.iter().map(|x| ts(x.1.1)).collect::<Vec<_>>(),
-                &s.iter().map(|x| x.1.2.map(|d| d.1)).collect::<Vec<_>>(),
-                &s.iter().map(|x| x.1.2.map(|d| ts(d.0))).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
-    }
-
-    if !rejected.is_empty() {
-        tx.execute(
-            "INSERT INTO rejected (reason, topic, head) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
-            &[
-                &rejected.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
-                &rejected.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
-                &rejected.iter().map(|x| x.2.as_slice()).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
-        tx.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - $1", &[&rejected_keep]).await?;
-    }
-    if !parked.is_empty() {
-        tx.execute(
-            "INSERT INTO parked (version, topic, payload) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
-            &[
-                &parked.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
-                &parked.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
-                &parked.iter().map(|x| x.2.as_slice()).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
-    }
+    let shares: Vec<(&PersonLeft, i32, &crate::ingest::Share)> =
+        new.iter().flat_map(|x| x.contents.iter().enumerate().map(move |(i, s)| (*x, i as i32, s))).collect();
+    let (shares_done, rollup_done) = tokio::join!(insert_shares(tx, &shares), upsert_rollup(tx, &delta));
+    shares_done?;
+    rollup_done?;
+    lap("phase 2");
     Ok(out)
+}
+
+async fn insert_events(
+    tx: &impl GenericClient,
+    l: &[&PersonLeft],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    if l.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.query(
+        "INSERT INTO person_events (screen, run, seq, at, dwell_us, attention_us, glances, gender, age_group, ending)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::int8[], $6::int8[],
+                              $7::int4[], $8::text[], $9::text[], $10::text[])
+         ON CONFLICT (screen, run, seq) DO NOTHING
+         RETURNING screen, run, seq",
+        &[
+            &l.iter().map(|x| x.key.screen.as_str()).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.key.run.as_str()).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.key.seq).collect::<Vec<_>>(),
+            &l.iter().map(|x| ts(x.at_us)).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.dwell_us).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.attention_us).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.glances).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.gender.as_deref()).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.age_group.as_deref()).collect::<Vec<_>>(),
+            &l.iter().map(|x| x.ending.as_deref()).collect::<Vec<_>>(),
+        ],
+    )
+    .await
+}
+
+async fn insert_shares(
+    tx: &impl GenericClient,
+    shares: &[(&PersonLeft, i32, &crate::ingest::Share)],
+) -> Result<(), tokio_postgres::Error> {
+    if shares.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO person_shares (screen, run, seq, idx, content_id, start_at, end_at, dwell_us, attention_us)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int4[], $5::text[], $6::timestamptz[],
+                              $7::timestamptz[], $8::int8[], $9::int8[])",
+        &[
+            &shares.iter().map(|x| x.0.key.screen.as_str()).collect::<Vec<_>>(),
+            &shares.iter().map(|x| x.0.key.run.as_str()).collect::<Vec<_>>(),
+            &shares.iter().map(|x| x.0.key.seq).collect::<Vec<_>>(),
+            &shares.iter().map(|x| x.1).collect::<Vec<_>>(),
+            &shares.iter().map(|x| x.2.content_id.as_str()).collect::<Vec<_>>(),
+            &shares.iter().map(|x| ts(x.2.start_us)).collect::<Vec<_>>(),
+            &shares.iter().map(|x| ts(x.2.end_us)).collect::<Vec<_>>(),
+            &shares.iter().map(|x| x.2.dwell_us).collect::<Vec<_>>(),
+            &shares.iter().map(|x| x.2.attention_us).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_periods(
+    tx: &impl GenericClient,
+    p: &[&ContentPeriod],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    if p.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.query(
+        "INSERT INTO content_periods (screen, run, seq, content_id, start_at, end_at, ending, min_group_size,
+                                      ots, watchers, report)
+         SELECT s, r, q, c, a, b, e, k, o, w, j::jsonb
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                     $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::text[]) AS t(s, r, q, c, a, b, e, k, o, w, j)
+         ON CONFLICT (screen, run, seq) DO NOTHING
+         RETURNING screen, run, seq",
+        &[
+            &p.iter().map(|x| x.key.screen.as_str()).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.key.run.as_str()).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.key.seq).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.content_id.as_str()).collect::<Vec<_>>(),
+            &p.iter().map(|x| ts(x.start_us)).collect::<Vec<_>>(),
+            &p.iter().map(|x| ts(x.end_us)).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.ending.as_deref()).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.min_group_size).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.ots).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.watchers).collect::<Vec<_>>(),
+            &p.iter().map(|x| x.report.as_str()).collect::<Vec<_>>(),
+        ],
+    )
+    .await
+}
+
+async fn upsert_screens(tx: &impl GenericClient, s: &[(&str, ScreenSpan)]) -> Result<(), tokio_postgres::Error> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO screens AS o (screen, first_seen, last_seen, last_dropped, last_dropped_at)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int8[], $5::timestamptz[])
+         ON CONFLICT (screen) DO UPDATE SET
+             first_seen = least(o.first_seen, excluded.first_seen),
+             last_seen = greatest(o.last_seen, excluded.last_seen),
+             last_dropped = CASE WHEN excluded.last_dropped_at >= coalesce(o.last_dropped_at, excluded.last_dropped_at)
+                                 THEN excluded.last_dropped ELSE o.last_dropped END,
+             last_dropped_at = greatest(o.last_dropped_at, excluded.last_dropped_at)",
+        &[
+            &s.iter().map(|x| x.0).collect::<Vec<_>>(),
+            &s.iter().map(|x| ts(x.1.0)).collect::<Vec<_>>(),
+            &s.iter().map(|x| ts(x.1.1)).collect::<Vec<_>>(),
+            &s.iter().map(|x| x.1.2.map(|d| d.1)).collect::<Vec<_>>(),
+            &s.iter().map(|x| x.1.2.map(|d| ts(d.0))).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_rejected(
+    tx: &impl GenericClient,
+    rejected: &[(String, String, Vec<u8>)],
+    keep: i64,
+) -> Result<(), tokio_postgres::Error> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO rejected (reason, topic, head) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+        &[
+            &rejected.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            &rejected.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+            &rejected.iter().map(|x| x.2.as_slice()).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
+    tx.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - $1", &[&keep]).await?;
+    Ok(())
+}
+
+async fn insert_parked(
+    tx: &impl GenericClient,
+    parked: &[(String, String, Vec<u8>)],
+) -> Result<(), tokio_postgres::Error> {
+    if parked.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO parked (version, topic, payload) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+        &[
+            &parked.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            &parked.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+            &parked.iter().map(|x| x.2.as_slice()).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 fn returned_keys(rows: &[tokio_postgres::Row]) -> HashSet<Key> {
@@ -325,9 +399,9 @@ fn returned_keys(rows: &[tokio_postgres::Row]) -> HashSet<Key> {
 }
 
 async fn upsert_rollup(tx: &impl GenericClient, delta: &Rollup) -> Result<(), tokio_postgres::Error> {
-    upsert_cells(tx, "rollup_hourly", "hour", delta).await?;
-    // The same deltas by UTC day (a daily key's `hour` is the day's first hour).
-    upsert_cells(tx, "rollup_daily", "day", &daily(delta)).await?;
+    if delta.cells.is_empty() {
+        return Ok(());
+    }
     let mut demo: Vec<(&CellKey, &str, &str, i64)> = Vec::new();
     for (k, c) in &delta.cells {
         for (g, n) in &c.demographics {
@@ -335,22 +409,39 @@ async fn upsert_rollup(tx: &impl GenericClient, delta: &Rollup) -> Result<(), to
             demo.push((k, gender, age, *n));
         }
     }
-    if !demo.is_empty() {
-        tx.execute(
-            "INSERT INTO rollup_hourly_demographics AS o (screen, content_id, hour, gender, age_group, ots)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])
-             ON CONFLICT (screen, content_id, hour, gender, age_group) DO UPDATE SET ots = o.ots + excluded.ots",
-            &[
-                &demo.iter().map(|x| x.0.screen.as_str()).collect::<Vec<_>>(),
-                &demo.iter().map(|x| x.0.content_id.as_str()).collect::<Vec<_>>(),
-                &demo.iter().map(|x| ts(x.0.hour * US_PER_HOUR)).collect::<Vec<_>>(),
-                &demo.iter().map(|x| x.1).collect::<Vec<_>>(),
-                &demo.iter().map(|x| x.2).collect::<Vec<_>>(),
-                &demo.iter().map(|x| x.3).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
+    // The same deltas by UTC day (a daily key's `hour` is the day's first hour).
+    let by_day = daily(delta);
+    let (hourly, daily, demographics) = tokio::join!(
+        upsert_cells(tx, "rollup_hourly", "hour", delta),
+        upsert_cells(tx, "rollup_daily", "day", &by_day),
+        upsert_demographics(tx, &demo),
+    );
+    hourly?;
+    daily?;
+    demographics
+}
+
+async fn upsert_demographics(
+    tx: &impl GenericClient,
+    demo: &[(&CellKey, &str, &str, i64)],
+) -> Result<(), tokio_postgres::Error> {
+    if demo.is_empty() {
+        return Ok(());
     }
+    tx.execute(
+        "INSERT INTO rollup_hourly_demographics AS o (screen, content_id, hour, gender, age_group, ots)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])
+         ON CONFLICT (screen, content_id, hour, gender, age_group) DO UPDATE SET ots = o.ots + excluded.ots",
+        &[
+            &demo.iter().map(|x| x.0.screen.as_str()).collect::<Vec<_>>(),
+            &demo.iter().map(|x| x.0.content_id.as_str()).collect::<Vec<_>>(),
+            &demo.iter().map(|x| ts(x.0.hour * US_PER_HOUR)).collect::<Vec<_>>(),
+            &demo.iter().map(|x| x.1).collect::<Vec<_>>(),
+            &demo.iter().map(|x| x.2).collect::<Vec<_>>(),
+            &demo.iter().map(|x| x.3).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -549,6 +640,14 @@ async fn read_cells(
 /// the rollup is kept. Returns the rows deleted.
 pub async fn apply_retention(client: &impl GenericClient, days: u32) -> Result<u64, tokio_postgres::Error> {
     let cutoff = SystemTime::now() - Duration::from_secs(u64::from(days) * 86_400);
+    // The shares go with their events (no foreign key cascades them since version 4).
+    client
+        .execute(
+            "DELETE FROM person_shares s USING person_events e
+             WHERE e.at < $1 AND (s.screen, s.run, s.seq) = (e.screen, e.run, e.seq)",
+            &[&cutoff],
+        )
+        .await?;
     let mut n = client.execute("DELETE FROM person_events WHERE at < $1", &[&cutoff]).await?;
     n += client.execute("DELETE FROM content_periods WHERE end_at < $1", &[&cutoff]).await?;
     n += client.execute("DELETE FROM rejected WHERE received_at < $1", &[&cutoff]).await?;

@@ -5,6 +5,7 @@
 //! - [`ingest`]: one MQTT message into a typed record, or a rejection with a reason;
 //! - [`rollup`]: the hourly rollup cell's arithmetic (collector and simulator truth alike);
 //! - [`db`]: migrations and the batch write (idempotent on (screen, run, seq));
+//! - [`pgtls`]: TLS to PostgreSQL (`sslmode` up to `verify-full`, a CA file), on rustls;
 //! - [`collector`]: the MQTT 5 shared-subscription consumer, acks after commit;
 //! - [`metrics`]: counters, Prometheus text, progress;
 //! - [`simulate`]: virtual screens and the exact truth.
@@ -14,5 +15,6 @@ pub mod collector;
 pub mod db;
 pub mod ingest;
 pub mod metrics;
+pub mod pgtls;
 pub mod rollup;
 pub mod simulate;

@@ -19,6 +19,8 @@ pub struct Postgres {
     pub dir: PathBuf,
     bindir: PathBuf,
     running: bool,
+    /// With TLS: the folder of the certificates (`ca.pem`, `wrong-ca.pem`, the server's).
+    pub tls: Option<PathBuf>,
 }
 
 fn bindir() -> PathBuf {
@@ -62,6 +64,16 @@ fn free_port() -> u16 {
 impl Postgres {
     /// initdb and start.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// initdb and start with `ssl=on`: a CA and a server certificate (for 127.0.0.1 and localhost)
+    /// made with `openssl` in the temporary folder, and connections without TLS refused.
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let bindir = bindir();
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("blickfang-pg-{}-{port}", std::process::id()));
@@ -91,7 +103,8 @@ impl Postgres {
             ],
         );
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut pg = Self { port, dir, bindir, running: false };
+        let tls = tls.then(|| make_certificates(&dir, &data));
+        let mut pg = Self { port, dir, bindir, running: false, tls };
         pg.restart();
         pg
     }
@@ -99,11 +112,15 @@ impl Postgres {
     /// Starts the server (again, on the same data and port) and waits until it accepts connections.
     pub fn restart(&mut self) {
         assert!(!self.running, "already running");
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
             self.port,
             self.dir.display()
         );
+        if self.tls.is_some() {
+            // Relative to the data folder (where make_certificates put the server's files).
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key");
+        }
         let out = run_as_pg(
             &self.bindir.join("pg_ctl"),
             &[
@@ -137,14 +154,97 @@ impl Postgres {
         }
     }
 
-    /// A libpq-style connection string (tokio-postgres reads it).
+    /// A libpq-style connection string (tokio-postgres reads it); with TLS, verify-full with the test CA.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        match &self.tls {
+            Some(dir) => format!(
+                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=verify-full&sslrootcert={}",
+                self.port,
+                dir.join("ca.pem").display()
+            ),
+            None => format!("postgres://postgres@127.0.0.1:{}/postgres", self.port),
+        }
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
     }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl (apt package openssl): {e}"));
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A test CA, a second (wrong) CA, and a server certificate for 127.0.0.1 signed by the first, in
+/// `dir/tls`; the server's certificate and key copied into `data` (PostgreSQL wants its key 0600 and
+/// its own). Returns `dir/tls`.
+fn make_certificates(dir: &Path, data: &Path) -> PathBuf {
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for ca in ["ca", "wrong-ca"] {
+        let (key, pem, subj) = (format!("{ca}.key"), format!("{ca}.pem"), format!("/CN=blickfang test {ca}"));
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subj, "-keyout", &key, "-out", &pem];
+        args.extend(ec);
+        args.extend([
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&tls, &args);
+    }
+    let mut args = vec!["req", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"];
+    args.extend(ec);
+    openssl(&tls, &args);
+    std::fs::write(
+        tls.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &tls,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    for f in ["server.pem", "server.key"] {
+        std::fs::copy(tls.join(f), data.join(f)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    if is_root() {
+        let ok = Command::new("chown")
+            .arg(format!("{PG_USER}:"))
+            .arg(data.join("server.pem"))
+            .arg(data.join("server.key"))
+            .status();
+        assert!(matches!(ok.map(|s| s.success()), Ok(true)), "chown of the server's certificate to {PG_USER}");
+    }
+    // Connections without TLS refused: whatever is stored came over TLS.
+    let hba = data.join("pg_hba.conf");
+    let rest = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(&hba, format!("hostnossl all all all reject\n{rest}")).unwrap();
+    tls
 }
 
 impl Drop for Postgres {
