@@ -2,3 +2,4 @@
 //! product of this crate).
 
 pub mod bench;
+pub mod models;

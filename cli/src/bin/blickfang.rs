@@ -71,6 +71,8 @@ enum Command {
     Simulate(blickfang_fleet::cli::SimulateArgs),
     /// The audience report (HTML, CSV or JSON), k-anonymous, from the fleet's database or records files.
     Report(blickfang_report::cli::ReportArgs),
+    /// The models: `list`, and `install [--from DIR]` (SHA-256 checked; none are packaged).
+    Models(blickfang_cli::models::ModelsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -156,6 +158,7 @@ fn main() {
             Command::Collect(args) => blickfang_fleet::cli::collect(args),
             Command::Simulate(args) => blickfang_fleet::cli::simulate(args),
             Command::Report(args) => blickfang_report::cli::run(args),
+            Command::Models(args) => blickfang_cli::models::run(args),
         });
     if let Err(e) = result {
         eprintln!("blickfang: {e}");
