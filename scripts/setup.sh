@@ -66,6 +66,9 @@ apt_test=(
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
     # The report's browser test: headless Chromium driven over the DevTools protocol.
     chromium
+    # make deb (packaging/build-deb.sh) and its test: dpkg-shlibdeps, the man page, lintian,
+    # and the clean Debian 12 root tests/package.rs installs the package into.
+    dpkg-dev help2man lintian mmdebstrap
 )
 
 install_apt() {
