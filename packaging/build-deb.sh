@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Debian package blickfang_<version>_<arch>.deb from the release build
+# Builds the Debian packages blickfang_<version>_<arch>.deb (the player: plugin and
+# command) and blickfang-central_<version>_<arch>.deb (the fleet side, no GStreamer)
+# from the release build
 # with dpkg-deb and dpkg-shlibdeps only (no packaging tool to compile). `make deb`.
 #
 #   packaging/build-deb.sh [OUTDIR]     default OUTDIR: $CARGO_TARGET_DIR/debian
@@ -31,7 +33,7 @@ say() { echo "build-deb: $*"; }
 for tool in dpkg-deb dpkg-shlibdeps dpkg-architecture dpkg-parsechangelog help2man; do
     command -v "$tool" >/dev/null || { say "$tool not found (apt-get install dpkg-dev help2man; scripts/setup.sh --test does)"; exit 1; }
 done
-for f in blickfang libgstblickfang.so; do
+for f in blickfang blickfang-central libgstblickfang.so; do
     [ -f "$release/$f" ] || { say "$release/$f is not built: run cargo build --release --workspace (make deb does)"; exit 1; }
 done
 
@@ -136,4 +138,39 @@ chmod 0644 "$d/DEBIAN/control" "$d/DEBIAN/md5sums"
 mkdir -p "$out"
 deb=$out/blickfang_${version}_${arch}.deb
 dpkg-deb --root-owner-group -Zxz --build "$d" "$deb" >/dev/null
+
+# blickfang-central: collect and report without GStreamer, the collector's unit, its settings (conffile).
+c=$stage/central
+cdoc=$c/usr/share/doc/blickfang-central
+install -d "$c/DEBIAN" "$c/usr/bin" "$c/usr/share/blickfang/schema" "$cdoc" "$c/usr/share/man/man1" \
+    "$c/lib/systemd/system" "$c/etc/blickfang" "$c/usr/share/lintian/overrides"
+install -m 0644 "$pkg/central/lintian-overrides" "$c/usr/share/lintian/overrides/blickfang-central"
+install -m 0755 "$release/blickfang-central" "$c/usr/bin/blickfang-central"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$c/usr/bin/blickfang-central"
+install -m 0644 "$root/schema/blickfang-report.schema.json" "$root/schema/blickfang-records.schema.json" \
+    "$c/usr/share/blickfang/schema/"
+install -m 0644 "$root/docs/fleet.md" "$root/docs/report.md" "$cdoc/"
+install -m 0644 "$pkg/debian/copyright" "$cdoc/copyright"
+sed -i '/^Files: usr\/lib/,/^$/d' "$cdoc/copyright"
+gzip -9n -c "$pkg/debian/changelog" > "$cdoc/changelog.Debian.gz"
+install -m 0644 "$pkg/central/blickfang-collect.service" "$c/lib/systemd/system/"
+install -m 0644 "$pkg/central/etc/blickfang/collect.toml" "$c/etc/blickfang/collect.toml"
+echo /etc/blickfang/collect.toml > "$c/DEBIAN/conffiles"
+help2man --no-info --no-discard-stderr --section=1 --version-string="$version" \
+    --name="blickfang's fleet side: collect records, write the audience report" "$c/usr/bin/blickfang-central" \
+    | gzip -9n > "$c/usr/share/man/man1/blickfang-central.1.gz"
+for s in postinst prerm postrm; do
+    sed -e "s|@UNITS@|blickfang-collect.service|g" -e '/No model weights/,/^    fi$/d' -e '/rm -rf \/var\/lib\/blickfang/d' \
+        -e '/The models `blickfang models install` wrote/d' "$pkg/debian/$s" > "$c/DEBIAN/$s"
+    chmod 0755 "$c/DEBIAN/$s"
+done
+cshlibs=$(cd "$stage/src" && dpkg-shlibdeps -O --warnings=1 -e"$c/usr/bin/blickfang-central" | sed -n 's/^shlibs:Depends=//p')
+csize=$(du -sk --exclude=DEBIAN "$c" | cut -f1)
+sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@SIZE@|$csize|" -e "s|@SHLIBS@|$cshlibs|" \
+    "$pkg/central/control.in" > "$c/DEBIAN/control"
+(cd "$c" && find . \( -path ./DEBIAN -o -path ./etc \) -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) > "$c/DEBIAN/md5sums"
+chmod 0644 "$c/DEBIAN/control" "$c/DEBIAN/md5sums" "$c/DEBIAN/conffiles"
+central=$out/blickfang-central_${version}_${arch}.deb
+dpkg-deb --root-owner-group -Zxz --build "$c" "$central" >/dev/null
+say "$central"
 say "$deb"
