@@ -13,7 +13,7 @@ PLUGIN_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
 PLUGIN_INSTALL_DIR ?= $(shell pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
 BIN_INSTALL_DIR ?= /usr/local/bin
 
-.PHONY: setup setup-test setup-bench build run test lint bench bench-gazedwell bench-demographics bench-metadata bench-fleet bench-report install inspect clean
+.PHONY: setup setup-test setup-bench build run test lint bench bench-gazedwell bench-demographics bench-metadata bench-fleet bench-report install inspect deb clean
 
 setup:
 	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh
@@ -88,6 +88,10 @@ inspect: build
 install: build
 	install -m 0644 $(PLUGIN_DIR)/libgstblickfang.so $(PLUGIN_INSTALL_DIR)/
 	install -m 0755 $(PLUGIN_DIR)/blickfang $(BIN_INSTALL_DIR)/
+
+# The Debian package (dpkg-deb + dpkg-shlibdeps; see docs/install.md), into $(CARGO_TARGET_DIR or target)/debian/.
+deb: build
+	bash packaging/build-deb.sh
 
 clean:
 	$(CARGO) clean

@@ -68,6 +68,9 @@ apt_test=(
     gcc libc6-dev gir1.2-gst-rtsp-server-1.0 systemd bubblewrap
     # The report's browser test: headless Chromium driven over the DevTools protocol.
     chromium
+    # make deb (packaging/build-deb.sh) and its test: dpkg-shlibdeps, the man page, lintian,
+    # and the clean Debian 12 root tests/package.rs installs the package into.
+    dpkg-dev help2man lintian mmdebstrap
 )
 
 install_apt() {

@@ -5,10 +5,12 @@
 //! 1. an explicit path (element property `onnxruntime` / CLI option),
 //! 2. `$BLICKFANG_ORT_LIB`, then `$ORT_DYLIB_PATH`,
 //! 3. `<data dir>/onnxruntime/libonnxruntime.so` for each data dir below,
-//! 4. `libonnxruntime.so` on the system library path.
+//! 4. the Debian package's own copy, [`PACKAGE_LIB_DIR`]`/libonnxruntime.so`,
+//! 5. `libonnxruntime.so` on the system library path.
 //!
 //! Data dirs: `$BLICKFANG_DATA_DIR`, `$XDG_DATA_HOME/blickfang` (default
-//! `~/.local/share/blickfang`), `/usr/local/share/blickfang`, `/usr/share/blickfang`.
+//! `~/.local/share/blickfang`), `/usr/local/share/blickfang`, `/usr/share/blickfang`,
+//! `/var/lib/blickfang` (where `blickfang models install` puts the models when run as root).
 //! Models are looked up as `<dir>/<relative path>` in `$BLICKFANG_MODEL_DIR`,
 //! then `<data dir>/models` for each data dir.
 
@@ -27,6 +29,14 @@ pub const DATA_DIR_ENV: &str = "BLICKFANG_DATA_DIR";
 
 const ORT_LIB_NAME: &str = "libonnxruntime.so";
 
+/// The Debian package's private library folder (packaging/build-deb.sh puts
+/// the ONNX Runtime it was tested with there, out of the system library path).
+pub const PACKAGE_LIB_DIR: &str = if cfg!(target_arch = "aarch64") {
+    "/usr/lib/aarch64-linux-gnu/blickfang"
+} else {
+    "/usr/lib/x86_64-linux-gnu/blickfang"
+};
+
 /// The environment variable that switches ONNX Runtime's telemetry off.
 pub const TELEMETRY_ENV: &str = "ORT_DISABLE_TELEMETRY";
 
@@ -38,7 +48,7 @@ pub const TELEMETRY_ENV: &str = "ORT_DISABLE_TELEMETRY";
 pub enum RuntimeError {
     /// A model named relative to the model folders is in none of them.
     #[error(
-        "model {model} not found in {} (run `make setup`, set {MODEL_DIR_ENV}, or give an absolute path)",
+        "model {model} not found in {} (run `blickfang models install` or `make setup`, set {MODEL_DIR_ENV}, or give an absolute path)",
         list(searched)
     )]
     ModelNotFound { model: String, searched: Vec<PathBuf> },
@@ -143,6 +153,7 @@ pub fn data_dirs() -> Vec<PathBuf> {
     dirs.extend(xdg.map(|d| d.join("blickfang")));
     dirs.push(PathBuf::from("/usr/local/share/blickfang"));
     dirs.push(PathBuf::from("/usr/share/blickfang"));
+    dirs.push(PathBuf::from("/var/lib/blickfang"));
     dirs
 }
 
@@ -187,6 +198,7 @@ pub fn find_onnxruntime(explicit: Option<&Path>) -> PathBuf {
     data_dirs()
         .into_iter()
         .map(|d| d.join("onnxruntime").join(ORT_LIB_NAME))
+        .chain(std::iter::once(Path::new(PACKAGE_LIB_DIR).join(ORT_LIB_NAME)))
         .find(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from(ORT_LIB_NAME))
 }

@@ -4,3 +4,4 @@
 pub mod bench;
 pub mod edge;
 pub mod notice;
+pub mod models;

@@ -85,6 +85,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "en")]
         lang: blickfang_cli::notice::Lang,
     },
+    /// The models: `list`, and `install [--from DIR]` (SHA-256 checked; none are packaged).
+    Models(blickfang_cli::models::ModelsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -172,6 +174,7 @@ fn main() {
             Command::Report(args) => blickfang_report::cli::run(args),
             Command::Edge { config } => blickfang_cli::edge::run(&config),
             Command::PrivacyNotice { config, format, lang } => privacy_notice(&config, format, lang),
+            Command::Models(args) => blickfang_cli::models::run(args),
         });
     if let Err(e) = result {
         eprintln!("blickfang: {e}");
@@ -484,7 +487,7 @@ fn run_image(args: &AnalyzeArgs, path: &Path, source: &str) -> Result<gst::Sampl
     src.link(&decode)?;
     gst::Element::link_many(&chain)?;
     link_decoded_video(&decode, &convert);
-    pipeline.set_state(gst::State::Playing).context("cannot start the pipeline")?;
+    start(&pipeline)?;
     let result = wait_for_sample(&pipeline, &sink);
     let _ = pipeline.set_state(gst::State::Null);
     result
@@ -526,6 +529,24 @@ fn wait_for_sample(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<
             }
         }
     }
+}
+
+/// Sets the pipeline playing; when an element refuses to start (a model not
+/// found, ...), says what that element posted rather than only that it failed.
+fn start(pipeline: &gst::Pipeline) -> Result<()> {
+    if pipeline.set_state(gst::State::Playing).is_ok() {
+        return Ok(());
+    }
+    let bus = pipeline.bus().context("pipeline without bus")?;
+    let error = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error]);
+    let _ = pipeline.set_state(gst::State::Null);
+    // The element posts its error from the failing state change; it can arrive just after.
+    if let Some(msg) = error
+        && let gst::MessageView::Error(e) = msg.view()
+    {
+        bail!("cannot start the pipeline: {}", pipeline_error(&bus, e));
+    }
+    bail!("cannot start the pipeline")
 }
 
 /// GStreamer's cause of a failed pipeline: the first error that is not the
@@ -603,7 +624,7 @@ fn analyze_stream(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         link_decoded_video(&src, &head);
     }
-    pipeline.set_state(gst::State::Playing).context("cannot start the pipeline")?;
+    start(&pipeline)?;
     let bus = pipeline.bus().context("pipeline without bus")?;
     let mut bar: Option<ProgressBar> = None;
     let mut frames = 0u64;

@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn the_packaged_example_is_valid() {
-        let c = Config::parse(include_str!("../../../packaging/systemd/edge.toml")).unwrap();
+        let c = Config::parse(include_str!("../../../packaging/etc/blickfang/edge.toml")).unwrap();
         assert_eq!(c.spool_dir, Path::new("/var/lib/blickfang/spool"));
         assert!(c.notice.is_some());
     }
