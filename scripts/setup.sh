@@ -66,6 +66,8 @@ apt_test=(
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
     # The report's browser test: headless Chromium driven over the DevTools protocol.
     chromium
+    # tests/analytics_meta.rs: a Debian 13 root with GStreamer 1.26 (scripts/trixie-root.sh).
+    mmdebstrap
 )
 
 install_apt() {
