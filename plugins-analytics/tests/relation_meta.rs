@@ -161,7 +161,8 @@ fn every_face_roi_has_its_detection_classes_and_track() {
         seen.errors.len(),
         &seen.errors[..seen.errors.len().min(10)]
     );
-    assert!(seen.faces > 100, "too few faces to say anything: {}", seen.faces);
+    // Two people in every frame of the clip: at least one face per frame on average.
+    assert!(seen.faces >= seen.frames, "too few faces to say anything: {} in {} frames", seen.faces, seen.frames);
     assert!(seen.classified > 0, "no face was classified: demographics' classes went unchecked");
     assert!(!seen.first_seen.is_empty());
 }
