@@ -59,14 +59,16 @@ fn converter_builds_and_runs_on_gstreamer_1_26() {
         )
     };
     in_root("Debian 13 root", "pkg-config --modversion gstreamer-1.0 gstreamer-analytics-1.0");
-    // build (the plugin file too: cargo test does not link the cdylib), then the tests.
+    // build (the plugin file too: cargo test does not link the cdylib), then the tests; the plugin
+    // file is loaded beside the main one (cargo builds that, as a dependency, into deps/).
     in_root(
         "build and test plugins-analytics inside the root",
         &format!(
             "cargo build --release --locked --offline --manifest-path {MANIFEST}
              cargo test --release --locked --offline --manifest-path {MANIFEST} --lib --test relation_meta -- --nocapture
-             GST_PLUGIN_PATH=$CARGO_TARGET_DIR/release \\
-                 cargo test --release --locked --offline --manifest-path {MANIFEST} --test plugin_file"
+             plugins=$(mktemp -d)
+             cp $CARGO_TARGET_DIR/release/libgstblickfanganalytics.so $CARGO_TARGET_DIR/release/deps/libgstblickfang.so $plugins/
+             GST_PLUGIN_PATH=$plugins cargo test --release --locked --offline --manifest-path {MANIFEST} --test plugin_file"
         ),
     );
 }

@@ -1,5 +1,7 @@
 //! The built plugin file loads on this GStreamer (>= 1.24) and provides the
-//! element: run with GST_PLUGIN_PATH at the target folder (tests/analytics_meta.rs does).
+//! element, beside the main plugin file (which its file also carries, linked
+//! in for the meta readers): run with GST_PLUGIN_PATH at a folder holding
+//! both files (tests/analytics_meta.rs does).
 
 use gst::prelude::*;
 
@@ -13,4 +15,9 @@ fn plugin_file_provides_the_element() {
     assert_eq!(plugin.plugin_name(), "blickfanganalytics");
     assert!(plugin.filename().is_some(), "loaded from a file, not registered statically");
     factory.create().build().expect("an element");
+    // The main plugin, from its own file, is unaffected by the copy of its code in ours.
+    let facedetect =
+        gst::ElementFactory::find("blickfang-facedetect").expect("the main plugin's file in GST_PLUGIN_PATH");
+    assert_eq!(facedetect.plugin().unwrap().plugin_name(), "blickfang");
+    facedetect.create().build().expect("a facedetect");
 }
