@@ -13,7 +13,7 @@ PLUGIN_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
 PLUGIN_INSTALL_DIR ?= $(shell pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
 BIN_INSTALL_DIR ?= /usr/local/bin
 
-.PHONY: setup setup-test setup-bench build run test lint bench bench-gazedwell bench-demographics bench-metadata bench-fleet bench-report install inspect deb clean
+.PHONY: setup setup-test setup-bench build build-analytics run test lint bench bench-gazedwell bench-demographics bench-metadata bench-fleet bench-report install inspect deb clean
 
 setup:
 	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh
@@ -80,6 +80,11 @@ bench-fleet: setup-bench
 # The report for 1,000 screens × 30 days by content × day: build + HTML/CSV/JSON, timed (goal < 2 s).
 bench-report:
 	$(CARGO) run --release --locked -p blickfang-cli --bin blickfang-bench-report
+
+# The analytics-meta converter (plugins-analytics/, its own workspace): needs GStreamer >= 1.24 and
+# its development files (Debian 13); tests/analytics_meta.rs builds it in a Debian 13 root. docs/analytics-meta.md.
+build-analytics:
+	$(CARGO) build --release --locked --manifest-path plugins-analytics/Cargo.toml
 
 inspect: build
 	GST_PLUGIN_PATH=$(PLUGIN_DIR) gst-inspect-1.0 blickfang-facedetect

@@ -69,7 +69,8 @@ apt_test=(
     # The report's browser test: headless Chromium driven over the DevTools protocol.
     chromium
     # make deb (packaging/build-deb.sh) and its test: dpkg-shlibdeps, the man page, lintian,
-    # and the clean Debian 12 root tests/package.rs installs the package into.
+    # and the clean Debian 12 root tests/package.rs installs the package into;
+    # also the Debian 13 root of tests/analytics_meta.rs (scripts/trixie-root.sh).
     dpkg-dev help2man lintian mmdebstrap
 )
 
