@@ -81,9 +81,13 @@ struct Timing {
 struct Stream {
     /// Decodes the clip and hands each frame on at its time (a sync=true appsink).
     decode: gst::Pipeline,
-    /// A live appsrc (do-timestamp) through the chain: a camera, as far as the elements can tell.
+    /// A live appsrc (do-timestamp) through the chain: a camera, as far as the
+    /// elements can tell; like a camera it drops the oldest frames when the
+    /// chain falls behind (two queued at most), so memory stays that of a camera.
     pipeline: gst::Pipeline,
     timing: Arc<Mutex<Timing>>,
+    /// Frames the decoder paced out.
+    paced: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn stream(clip: &std::path::Path, scale: &str, interval: u32) -> Result<Stream> {
@@ -95,7 +99,7 @@ fn stream(clip: &std::path::Path, scale: &str, interval: u32) -> Result<Stream> 
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow!("not a pipeline"))?;
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=in is-live=true do-timestamp=true format=time max-buffers=2 ! \
+        "appsrc name=in is-live=true do-timestamp=true format=time max-buffers=2 leaky-type=downstream ! \
          blickfang-facedetect name=first interval={interval} ! {CHAIN} name=last ! \
          fakesink sync=true max-lateness={FRAME_NS} qos=true"
     ))?
@@ -104,10 +108,13 @@ fn stream(clip: &std::path::Path, scale: &str, interval: u32) -> Result<Stream> 
     let out = decode.by_name("out").context("no appsink")?.downcast::<gst_app::AppSink>().unwrap();
     let src = pipeline.by_name("in").context("no appsrc")?.downcast::<gst_app::AppSrc>().unwrap();
     let (src_caps, src_eos) = (src.clone(), src.clone());
+    let paced = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = paced.clone();
     out.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if src_caps.caps().is_none() {
                     src_caps.set_caps(sample.caps_owned().as_ref());
                 }
@@ -144,7 +151,7 @@ fn stream(clip: &std::path::Path, scale: &str, interval: u32) -> Result<Stream> 
         }
         gst::PadProbeReturn::Ok
     });
-    Ok(Stream { decode, pipeline, timing })
+    Ok(Stream { decode, pipeline, timing, paced })
 }
 
 impl Stream {
@@ -223,11 +230,15 @@ fn run(cli: &Cli) -> Result<()> {
             s.stop()?;
         }
         let frames = all.len().max(1);
+        // Frames the decoders paced out that never reached the end: dropped at the source.
+        let paced: u64 = streams.iter().map(|s| s.paced.load(std::sync::atomic::Ordering::Relaxed)).sum();
+        let dropped = paced.saturating_sub(all.len() as u64);
         println!(
-            "{n} x 720p30 live, interval={}: {}; QoS messages {:?}; CPU {:.1} ms per frame ({:.2} cores over {:.0} s); \
+            "{n} x 720p30 live, interval={}: {}; {dropped} of {} frames dropped at the source; QoS messages {:?}; CPU {:.1} ms per frame ({:.2} cores over {:.0} s); \
              RSS {:.0} MB ({:.0} MB above the process before any pipeline)",
             cli.interval,
             percentiles(all),
+            paced,
             late,
             1e3 * cpu / frames as f64,
             cpu / wall,
