@@ -54,6 +54,7 @@ lint: setup
 bench: build
 	$(MAKE) setup-bench
 	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) run --release --locked -p blickfang-cli --bin blickfang-bench
+	BLICKFANG_SHARED_DIR=$(SHARED) $(CARGO) run --release --locked -p blickfang-cli --bin blickfang-bench-chain
 
 # gazedwell: head pose per face (FSA-Net vs landmarks) and gazedwell's cost per frame with 6 people.
 bench-gazedwell: build

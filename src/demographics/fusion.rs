@@ -26,11 +26,26 @@ pub struct FusionConfig {
     pub confidence_threshold: f32,
     /// A track not seen for this many frames is forgotten.
     pub forget_after: u32,
+    /// Views after which a track is frozen whatever its confidence (0: no
+    /// limit). The average of a doubtful face does not grow more confident
+    /// with more views (see the module notes), so a track that stays in
+    /// front of the camera costs no model work forever.
+    pub max_views: u32,
 }
+
+/// The default of [`FusionConfig::max_views`]: 15 views are 5 s of a track
+/// at 30 fps and reclassify-interval 10.
+pub const DEFAULT_MAX_VIEWS: u32 = 15;
 
 impl Default for FusionConfig {
     fn default() -> Self {
-        Self { reclassify_interval: 10, freeze_after: 5, confidence_threshold: 0.6, forget_after: 150 }
+        Self {
+            reclassify_interval: 10,
+            freeze_after: 5,
+            confidence_threshold: 0.6,
+            forget_after: 150,
+            max_views: DEFAULT_MAX_VIEWS,
+        }
     }
 }
 
@@ -154,6 +169,10 @@ impl Fusion {
             let confident = Self::calibrated(&self.calibration, &self.config, t).gender != Gender::Unknown;
             t.frozen = confident;
         }
+        let max_views = self.config.max_views;
+        if max_views > 0 && t.samples >= max_views {
+            t.frozen = true;
+        }
     }
 
     fn calibrated(calibration: &Calibration, config: &FusionConfig, t: &TrackState) -> Estimate {
@@ -192,6 +211,11 @@ impl Fusion {
         self.tracks.clear();
     }
 
+    /// Whether track `id` is remembered (seen within `forget_after` frames).
+    pub fn knows(&self, id: TrackId) -> bool {
+        self.tracks.contains_key(&id)
+    }
+
     pub fn len(&self) -> usize {
         self.tracks.len()
     }
@@ -207,7 +231,13 @@ mod tests {
 
     fn fusion(interval: u32, freeze_after: u32) -> Fusion {
         Fusion::new(
-            FusionConfig { reclassify_interval: interval, freeze_after, confidence_threshold: 0.6, forget_after: 10 },
+            FusionConfig {
+                reclassify_interval: interval,
+                freeze_after,
+                confidence_threshold: 0.6,
+                forget_after: 10,
+                max_views: 0,
+            },
             Calibration::IDENTITY,
         )
     }
@@ -276,6 +306,22 @@ mod tests {
         assert!(!e.frozen);
         assert_eq!(e.samples, 20);
         assert!(e.age.is_some(), "the age is still reported");
+    }
+
+    #[test]
+    fn a_doubtful_track_freezes_after_max_views() {
+        let mut f = fusion(1, 2);
+        f.set_config(FusionConfig { max_views: 6, ..*f.config() });
+        let mut runs = 0;
+        for frame in 0..20 {
+            if f.wants_view(3, frame) {
+                runs += 1;
+                f.add_view(3, frame, view(if frame % 2 == 0 { 0.3 } else { -0.3 }, 40.0), 1.0);
+            }
+        }
+        let e = f.estimate(3);
+        assert_eq!((runs, e.samples, e.gender), (6, 6, Gender::Unknown), "still doubtful, no more model work");
+        assert!(e.frozen);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::path::Path;
 
 pub use align::FaceGeometry;
 pub use calibration::Calibration;
-pub use fusion::{Estimate, Fusion, FusionConfig, Gender};
+pub use fusion::{DEFAULT_MAX_VIEWS, Estimate, Fusion, FusionConfig, Gender};
 pub use groups::{AgeGroups, FAIRFACE_AGE_GROUPS};
 pub use model::{AgeGenderModel, DEFAULT_MODEL, ModelFamily, RawView, SMALL_MODELS};
 
@@ -240,6 +240,11 @@ impl Estimator {
         self.config.min_sharpness = tuning.min_sharpness;
         self.config.flip = tuning.flip;
         self.config.age_groups = tuning.age_groups.clone();
+    }
+
+    /// Whether track `id` is remembered (see [`Fusion::knows`]).
+    pub fn knows(&self, id: TrackId) -> bool {
+        self.fusion.knows(id)
     }
 
     /// A new stream: every track is forgotten.

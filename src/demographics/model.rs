@@ -8,14 +8,13 @@
 //! recorded so that a test can prove it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions};
 use ort::value::TensorRef;
 
 use super::align::{CropSpec, FaceGeometry, PixelEncoding, crop_transform, fill_crop};
 use crate::frame::FrameSampler;
-use crate::runtime::{self, OutputProblem, RuntimeError};
+use crate::runtime::{self, OutputProblem, RuntimeError, SharedSession};
 
 /// The default: HSE FaceRes, the most accurate on the dev data (README).
 pub const DEFAULT_MODEL: &str = "agegender/faceres_hse_agegender.onnx";
@@ -83,32 +82,11 @@ pub struct RawView {
     pub age: f32,
 }
 
-/// Sessions of stopped elements, kept for the next one with the same model
-/// and threads: `blickfang analyze` runs one pipeline per image, and
-/// building a FaceRes session costs more than classifying a face.
-static IDLE_SESSIONS: Mutex<Vec<((PathBuf, usize), Session)>> = Mutex::new(Vec::new());
-/// Idle sessions kept per model and thread count.
-const MAX_IDLE_PER_KEY: usize = 2;
-
-fn take_idle_session(key: &(PathBuf, usize)) -> Option<Session> {
-    let mut idle = IDLE_SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
-    let i = idle.iter().position(|(k, _)| k == key)?;
-    Some(idle.swap_remove(i).1)
-}
-
-fn return_idle_session(key: (PathBuf, usize), session: Session) {
-    let mut idle = IDLE_SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
-    if idle.iter().filter(|(k, _)| *k == key).count() < MAX_IDLE_PER_KEY {
-        idle.push((key, session));
-    }
-}
-
 struct Net {
     path: PathBuf,
     family: ModelFamily,
-    threads: usize,
-    /// Always `Some` until dropped (then back to the idle sessions).
-    session: Option<Session>,
+    /// Shared by every instance with the same model and threads.
+    session: SharedSession,
     input_name: String,
     spec: CropSpec,
     /// The only outputs ever requested.
@@ -135,28 +113,19 @@ fn logit(p: f32) -> f32 {
 
 impl Net {
     fn load(path: PathBuf, role: Role, onnxruntime: &Path, threads: usize) -> Result<Net, RuntimeError> {
-        let env = runtime::environment(onnxruntime)?;
         let fail = |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: path.clone(), reason: e.to_string() };
-        let threads = threads.max(1);
-        let session = match take_idle_session(&(path.clone(), threads)) {
-            Some(s) => s,
-            None => Session::builder(env)
-                .map_err(|e| fail(&e))?
-                .with_intra_threads(threads)
-                .map_err(|e| fail(&e))?
-                .with_inter_threads(1)
-                .map_err(|e| fail(&e))?
-                .commit_from_file(&path)
-                .map_err(|e| fail(&e))?,
+        let shared = runtime::shared_session(onnxruntime, &path, threads)?;
+        let (outputs, input_name, in_shape) = {
+            let session = shared.lock();
+            let outputs: Vec<(String, Vec<i64>)> = session
+                .outputs()
+                .iter()
+                .map(|o| (o.name().to_string(), o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default()))
+                .collect();
+            let input = session.inputs().first().ok_or_else(|| fail(&"the model has no input"))?;
+            let in_shape: Vec<i64> = input.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+            (outputs, input.name().to_string(), in_shape)
         };
-        let outputs: Vec<(String, Vec<i64>)> = session
-            .outputs()
-            .iter()
-            .map(|o| (o.name().to_string(), o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default()))
-            .collect();
-        let input = session.inputs().first().ok_or_else(|| fail(&"the model has no input"))?;
-        let input_name = input.name().to_string();
-        let in_shape: Vec<i64> = input.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
         let has = |n: &str| outputs.iter().any(|(o, _)| o == n);
         let wrong = |what: &'static str| RuntimeError::WrongModel {
             path: path.clone(),
@@ -194,15 +163,7 @@ impl Net {
         };
         let selector = fetch.iter().fold(OutputSelector::no_default(), |s, n| s.with(n.as_str()));
         let options = RunOptions::new().map_err(|e| fail(&e))?.with_outputs(selector);
-        Ok(Net { path, family, threads, session: Some(session), input_name, spec, fetch, options, input: Vec::new() })
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            return_idle_session((self.path.clone(), self.threads), session);
-        }
+        Ok(Net { path, family, session: shared, input_name, spec, fetch, options, input: Vec::new() })
     }
 }
 
@@ -300,7 +261,7 @@ impl AgeGenderModel {
             let shape = [n, spec.size, spec.size, spec.encoding.channels()];
             let tensor =
                 TensorRef::from_array_view((shape, &net.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
-            let session = net.session.as_mut().expect("session present until drop");
+            let mut session = net.session.lock();
             let outputs = session
                 .run_with_options(ort::inputs![net.input_name.as_str() => tensor], &net.options)
                 .map_err(|e| RuntimeError::Inference { model: net.path.clone(), reason: e.to_string() })?;

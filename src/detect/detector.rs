@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Detection, DetectorFamily, FaceDecoder, OutputTensor, detection_scale, finish_detections};
 use crate::frame::{FrameView, InputGeometry, ResizeCache, fill_planar_input};
-use crate::runtime::{self, OutputProblem, RuntimeError};
+use crate::runtime::{self, OutputProblem, RuntimeError, SharedSession};
 
 /// Everything that shapes a detection run; mirrors the element's properties.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +27,7 @@ pub struct DetectorConfig {
 /// A loaded detector. Cheap to call repeatedly: the input tensor and resize
 /// taps are reused while the frame size stays the same.
 pub struct FaceDetector {
-    session: Session,
+    session: SharedSession,
     decoder: Box<dyn FaceDecoder>,
     config: DetectorConfig,
     input: Vec<f32>,
@@ -39,18 +38,11 @@ pub struct FaceDetector {
 impl FaceDetector {
     /// Loads the model with the given ONNX Runtime library.
     pub fn load(config: DetectorConfig, onnxruntime: &Path) -> Result<Self, RuntimeError> {
-        let env = runtime::environment(onnxruntime)?;
         let model = &config.model;
-        let fail = |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: model.clone(), reason: e.to_string() };
-        let session = Session::builder(env)
-            .map_err(|e| fail(&e))?
-            .with_intra_threads(config.threads.max(1))
-            .map_err(|e| fail(&e))?
-            .with_inter_threads(1)
-            .map_err(|e| fail(&e))?
-            .commit_from_file(model)
-            .map_err(|e| fail(&e))?;
-        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        // Shared with every other facedetect of the process using this model and threads.
+        let session = runtime::shared_session(onnxruntime, model, config.threads)?;
+        let names: Vec<String> = session.lock().outputs().iter().map(|o| o.name().to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let detected = DetectorFamily::from_output_names(&names);
         let family = match (config.family, detected) {
             (Some(f), _) => f,
@@ -108,8 +100,8 @@ impl FaceDetector {
         let tensor =
             TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
         let model = &self.config.model;
-        let outputs = self
-            .session
+        let mut session = self.session.lock();
+        let outputs = session
             .run(ort::inputs![tensor])
             .map_err(|e| RuntimeError::Inference { model: model.clone(), reason: e.to_string() })?;
         let mut views = Vec::with_capacity(outputs.len());

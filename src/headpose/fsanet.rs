@@ -1,4 +1,5 @@
-//! FSA-Net head pose (two variants averaged), one ONNX Runtime session each.
+//! FSA-Net head pose (two variants averaged), one ONNX Runtime session each,
+//! shared by every instance in the process (see [`runtime::shared_session`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,14 +9,14 @@ use ort::value::TensorRef;
 use super::HeadPose;
 use crate::frame::{ChannelOrder, FrameView, fill_planar_crop};
 use crate::geometry::BBox;
-use crate::runtime::{self, OutputProblem, RuntimeError};
+use crate::runtime::{self, OutputProblem, RuntimeError, SharedSession};
 
 const SIZE: usize = 64;
 /// The crop is the face box's enclosing square grown by this share of its side on every side.
 pub const CROP_MARGIN: f32 = 0.2;
 
 pub struct FsaNet {
-    sessions: Vec<(PathBuf, Session)>,
+    sessions: Vec<(PathBuf, SharedSession)>,
     input: Vec<f32>,
 }
 
@@ -57,18 +58,10 @@ impl FsaNet {
     /// Loads every model in `models` (FSA-Net's 1x1 and var variants); their
     /// outputs are averaged.
     pub fn load(models: &[PathBuf], onnxruntime: &Path, threads: usize) -> Result<Self, RuntimeError> {
-        let env = runtime::environment(onnxruntime)?;
         let mut sessions = Vec::new();
         for model in models {
-            let fail =
-                |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: model.clone(), reason: e.to_string() };
-            let session = Session::builder(env)
-                .map_err(|e| fail(&e))?
-                .with_intra_threads(threads.max(1))
-                .map_err(|e| fail(&e))?
-                .commit_from_file(model)
-                .map_err(|e| fail(&e))?;
-            check_role(model, &session)?;
+            let session = runtime::shared_session(onnxruntime, model, threads)?;
+            check_role(model, &session.lock())?;
             sessions.push((model.clone(), session));
         }
         if sessions.is_empty() {
@@ -88,7 +81,8 @@ impl FsaNet {
             *v = (*v - 127.5) / 128.0;
         }
         let mut sum = [0.0f32; 3];
-        for (path, session) in &mut self.sessions {
+        for (path, session) in &self.sessions {
+            let mut session = session.lock();
             let tensor = TensorRef::from_array_view(([1usize, 3, SIZE, SIZE], &self.input[..]))
                 .map_err(|e| RuntimeError::Tensor(e.to_string()))?;
             let outputs = session

@@ -1,9 +1,13 @@
-use std::sync::{LazyLock, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use blickfang::demographics::{
@@ -11,6 +15,7 @@ use blickfang::demographics::{
 };
 use blickfang::geometry::BBox;
 use blickfang::runtime;
+use blickfang::tracker::TrackId;
 
 use crate::meta;
 use crate::video;
@@ -31,6 +36,8 @@ const DEFAULT_FLIP: bool = true;
 /// One crop per view: a track gets further views from later frames.
 const DEFAULT_CROP_SCALES: &str = "1";
 const DEFAULT_CALIBRATE: bool = true;
+/// The element message with the run's counters, posted at EOS.
+pub const STATS: &str = "blickfang-demographics-stats";
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -39,6 +46,7 @@ struct Settings {
     threads: u32,
     reclassify_interval: u32,
     freeze_after: u32,
+    max_views: u32,
     confidence_threshold: f32,
     min_face_size: u32,
     min_confidence: f32,
@@ -61,6 +69,7 @@ impl Default for Settings {
             threads: DEFAULT_THREADS,
             reclassify_interval: DEFAULT_RECLASSIFY_INTERVAL,
             freeze_after: DEFAULT_FREEZE_AFTER,
+            max_views: core::DEFAULT_MAX_VIEWS,
             confidence_threshold: DEFAULT_CONFIDENCE_THRESHOLD,
             min_face_size: core::DEFAULT_MIN_FACE_SIZE,
             min_confidence: core::DEFAULT_MIN_CONFIDENCE,
@@ -83,6 +92,7 @@ impl Settings {
             fusion: FusionConfig {
                 reclassify_interval: self.reclassify_interval,
                 freeze_after: self.freeze_after,
+                max_views: self.max_views,
                 confidence_threshold: self.confidence_threshold,
                 ..FusionConfig::default()
             },
@@ -99,10 +109,155 @@ impl Settings {
 }
 
 struct State {
-    engine: Estimator,
+    /// Here for a non-live source (classified on the streaming thread);
+    /// moved to the worker once the source turns out to be live.
+    engine: Option<Estimator>,
+    worker: Option<Worker>,
+    /// Whether upstream is live (asked on the first buffer).
+    live: Option<bool>,
     info: Option<gst_video::VideoInfo>,
     /// The settings revision the engine was last tuned to.
     revision: u64,
+}
+
+/// One frame's faces for the worker, with the frame (a new buffer sharing
+/// the memory: later elements that write, as blurredact does, then write to
+/// a copy, and the worker sees the frame as it came).
+struct Job {
+    frame: gst::Buffer,
+    info: gst_video::VideoInfo,
+    faces: Vec<FaceInput>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// The newest frame not yet taken: a newer one replaces it (its views dropped).
+    job: Option<Job>,
+    tuning: Option<core::EstimatorConfig>,
+    reset: bool,
+    stop: bool,
+}
+
+/// What the worker shares with the streaming thread: one pending job at most
+/// (memory stays bounded however far behind the worker falls), and the latest
+/// estimate of every track, which the streaming thread attaches to later frames.
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    estimates: Mutex<HashMap<TrackId, FaceEstimate>>,
+    /// Faces of frames replaced before the worker took them.
+    views_dropped: AtomicU64,
+    frames_dropped: AtomicU64,
+    stats: Mutex<core::Stats>,
+    error: Mutex<Option<String>>,
+}
+
+/// Live sources only: age/gender classification off the streaming thread, so
+/// the video never waits on the model.
+struct Worker {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Estimator>>,
+    crop_scales: Vec<f32>,
+}
+
+impl Worker {
+    fn start(mut engine: Estimator) -> Result<Self, std::io::Error> {
+        let crop_scales = engine.config().crop_scales.clone();
+        let shared = Arc::new(Shared::default());
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new().name("bf-demographics".into()).spawn(move || {
+            loop {
+                let (job, tuning, reset) = {
+                    let mut p = worker.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    while p.job.is_none() && !p.stop && !p.reset && p.tuning.is_none() {
+                        p = worker.wake.wait(p).unwrap_or_else(|e| e.into_inner());
+                    }
+                    if p.stop {
+                        return engine;
+                    }
+                    (p.job.take(), p.tuning.take(), std::mem::take(&mut p.reset))
+                };
+                if reset {
+                    engine.reset();
+                    worker.estimates.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                }
+                if let Some(tuning) = tuning {
+                    engine.set_tuning(&tuning);
+                }
+                let Some(job) = job else { continue };
+                let result = gst_video::VideoFrame::from_buffer_readable(job.frame, &job.info)
+                    .map_err(|_| "cannot map the frame".to_string())
+                    .and_then(|frame| {
+                        let frame = frame.as_video_frame_ref();
+                        let view = crate::video::frame_view(&frame)
+                            .ok_or_else(|| format!("unsupported format {:?}", job.info.format()))?;
+                        engine.process(&view, &job.faces).map_err(|e| e.to_string())
+                    });
+                match result {
+                    Ok(results) => {
+                        let mut estimates = worker.estimates.lock().unwrap_or_else(|e| e.into_inner());
+                        for r in results {
+                            estimates.insert(r.id, r);
+                        }
+                        // Tracks the engine forgot are forgotten here too.
+                        estimates.retain(|id, _| engine.knows(*id));
+                        *worker.stats.lock().unwrap_or_else(|e| e.into_inner()) = engine.stats();
+                    }
+                    Err(e) => {
+                        *worker.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                        return engine;
+                    }
+                }
+            }
+        })?;
+        Ok(Self { shared, thread: Some(thread), crop_scales })
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.shared.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a frame to the worker; a frame it has not taken yet is dropped.
+    fn submit(&self, job: Job) {
+        let mut p = self.pending();
+        if let Some(old) = p.job.replace(job) {
+            self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.views_dropped.fetch_add(old.faces.len() as u64, Ordering::Relaxed);
+        }
+        self.shared.wake.notify_one();
+    }
+
+    fn tune(&self, tuning: core::EstimatorConfig) {
+        self.pending().tuning = Some(tuning);
+        self.shared.wake.notify_one();
+    }
+
+    fn reset(&self) {
+        let mut p = self.pending();
+        p.job = None;
+        p.reset = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// The latest estimate of track `id` (unknown until the worker classified it).
+    fn estimate(&self, face: &FaceInput) -> FaceEstimate {
+        let estimates = self.shared.estimates.lock().unwrap_or_else(|e| e.into_inner());
+        estimates.get(&face.id).cloned().unwrap_or_else(|| FaceEstimate {
+            id: face.id,
+            estimate: core::Estimate::NONE,
+            age_group: "unknown".into(),
+            view: ViewUse::NotNeeded,
+            view_changed: false,
+            quality: Default::default(),
+        })
+    }
+
+    fn stop(mut self) -> Option<Estimator> {
+        self.pending().stop = true;
+        self.shared.wake.notify_one();
+        self.thread.take().and_then(|t| t.join().ok())
+    }
 }
 
 #[derive(Default)]
@@ -152,6 +307,15 @@ impl ObjectImpl for Demographics {
                             gender of at least confidence-threshold; 0 = never freeze",
                     )
                     .default_value(DEFAULT_FREEZE_AFTER)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-views")
+                    .nick("Maximum views")
+                    .blurb(
+                        "A track's estimate is frozen after this many views even if its gender stays unknown \
+                            (more views of a doubtful face do not make it confident); 0 = no limit",
+                    )
+                    .default_value(core::DEFAULT_MAX_VIEWS)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecFloat::builder("confidence-threshold")
@@ -257,6 +421,7 @@ impl ObjectImpl for Demographics {
             "threads" => s.threads = value.get().unwrap(),
             "reclassify-interval" => s.reclassify_interval = value.get().unwrap(),
             "freeze-after" => s.freeze_after = value.get().unwrap(),
+            "max-views" => s.max_views = value.get().unwrap(),
             "confidence-threshold" => s.confidence_threshold = value.get().unwrap(),
             "min-face-size" => s.min_face_size = value.get().unwrap(),
             "min-confidence" => s.min_confidence = value.get().unwrap(),
@@ -291,6 +456,7 @@ impl Settings {
             "threads" => s.threads.to_value(),
             "reclassify-interval" => s.reclassify_interval.to_value(),
             "freeze-after" => s.freeze_after.to_value(),
+            "max-views" => s.max_views.to_value(),
             "confidence-threshold" => s.confidence_threshold.to_value(),
             "min-face-size" => s.min_face_size.to_value(),
             "min-confidence" => s.min_confidence.to_value(),
@@ -384,6 +550,18 @@ impl Demographics {
         }
     }
 
+    /// Adds each face's estimate to its ROI, in the order of `meta::faces`.
+    fn annotate(buf: &mut gst::BufferRef, results: &[FaceEstimate]) {
+        let mut results = results.iter();
+        for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
+            if roi.roi_type() != meta::ROI_TYPE_FACE || meta::track_id(roi.id()) == 0 {
+                continue;
+            }
+            let Some(face) = results.next() else { break };
+            roi.add_param(structure(face));
+        }
+    }
+
     /// Applies the properties that may change while playing, once after
     /// each change (crop-scales, model and threads take effect in start()).
     fn retune(&self, state: &mut State) -> Result<(), String> {
@@ -392,10 +570,49 @@ impl Demographics {
             return Ok(());
         }
         let groups = age_groups(&settings.age_groups)?;
-        let crop_scales = state.engine.config().crop_scales.clone();
-        state.engine.set_tuning(&settings.config(groups, crop_scales));
+        // crop-scales take effect in start() only: keep the running ones.
+        let crop_scales = core::parse_crop_scales(&settings.crop_scales).unwrap_or_default();
+        let crop_scales = match &state.engine {
+            Some(engine) => engine.config().crop_scales.clone(),
+            None => state.worker.as_ref().map_or(crop_scales, |w| w.crop_scales.clone()),
+        };
+        let tuning = settings.config(groups, crop_scales);
+        match (&mut state.engine, &state.worker) {
+            (Some(engine), _) => engine.set_tuning(&tuning),
+            (None, Some(worker)) => worker.tune(tuning),
+            (None, None) => {}
+        }
         state.revision = settings.revision;
         Ok(())
+    }
+
+    /// The run's counters, on the bus (at EOS): what was classified, and on a
+    /// live source how many frames and views the worker had to drop.
+    fn post_stats(&self, state: &State) {
+        let (stats, frames_dropped, views_dropped) = match (&state.engine, &state.worker) {
+            (Some(engine), _) => (engine.stats(), 0, 0),
+            (None, Some(w)) => (
+                *w.shared.stats.lock().unwrap_or_else(|e| e.into_inner()),
+                w.shared.frames_dropped.load(Ordering::Relaxed),
+                w.shared.views_dropped.load(Ordering::Relaxed),
+            ),
+            (None, None) => return,
+        };
+        let s = gst::Structure::builder(STATS)
+            .field("live", state.live.unwrap_or(false))
+            .field("frames", stats.frames)
+            .field("model-runs", stats.model_runs)
+            .field("faces-classified", stats.faces_classified)
+            .field("frames-dropped", frames_dropped)
+            .field("views-dropped", views_dropped)
+            .build();
+        gst::debug!(CAT, imp = self, "{s}");
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
+    fn is_live(&self) -> bool {
+        let mut q = gst::query::Latency::new();
+        self.obj().sink_pad().peer_query(&mut q) && q.result().0
     }
 }
 
@@ -445,13 +662,18 @@ impl BaseTransformImpl for Demographics {
             settings.flip,
             settings.calibrate
         );
-        *self.state.lock().unwrap() = Some(State { engine, info: None, revision: settings.revision });
+        *self.state.lock().unwrap() =
+            Some(State { engine: Some(engine), worker: None, live: None, info: None, revision: settings.revision });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(state) = self.state.lock().unwrap().take() {
-            let stats = state.engine.stats();
+        if let Some(mut state) = self.state.lock().unwrap().take() {
+            if let Some(worker) = state.worker.take() {
+                state.engine = worker.stop();
+            }
+            let Some(engine) = state.engine else { return Ok(()) };
+            let stats = engine.stats();
             gst::info!(
                 CAT,
                 imp = self,
@@ -478,25 +700,50 @@ impl BaseTransformImpl for Demographics {
         if matches!(event.view(), gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)) {
             // A new stream or a seek: track ids start over, so does the evidence.
             if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.engine.reset();
+                if let Some(engine) = state.engine.as_mut() {
+                    engine.reset();
+                }
+                if let Some(worker) = &state.worker {
+                    worker.reset();
+                }
                 gst::debug!(CAT, imp = self, "{:?}: every track's estimate forgotten", event.type_());
             }
+        }
+        if matches!(event.view(), gst::EventView::Eos(_))
+            && let Some(state) = self.state.lock().unwrap().as_ref()
+        {
+            self.post_stats(state);
         }
         self.parent_sink_event(event)
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let live = match self.state.lock().unwrap().as_ref().map(|s| s.live) {
+            Some(Some(live)) => live,
+            // Asked without the state lock: the query travels upstream.
+            _ => self.is_live(),
+        };
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["demographics is not started"]);
             return Err(gst::FlowError::NotNegotiated);
         };
+        if state.live.is_none() {
+            state.live = Some(live);
+            if live && let Some(engine) = state.engine.take() {
+                let worker = Worker::start(engine).map_err(|e| {
+                    gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot start the worker thread: {}", e]);
+                    gst::FlowError::Error
+                })?;
+                state.worker = Some(worker);
+                gst::info!(CAT, imp = self, "live source: classifying on a worker thread, the video never waits");
+            }
+        }
         self.retune(state).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
             gst::FlowError::Error
         })?;
-        let State { engine, info, .. } = state;
-        let Some(info) = info.as_ref() else {
+        let Some(info) = state.info.clone() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
@@ -521,6 +768,25 @@ impl BaseTransformImpl for Demographics {
                 })
             })
             .collect();
+        if let Some(worker) = &state.worker {
+            if let Some(e) = worker.shared.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["age/gender estimation failed: {}", e]);
+                return Err(gst::FlowError::Error);
+            }
+            if faces.is_empty() {
+                return Ok(gst::FlowSuccess::Ok);
+            }
+            // The latest estimates now; this frame's views come on a later frame.
+            let results: Vec<FaceEstimate> = faces.iter().map(|f| worker.estimate(f)).collect();
+            worker.submit(Job { frame: buf.copy(), info, faces });
+            drop(guard);
+            Self::annotate(buf, &results);
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let Some(engine) = state.engine.as_mut() else {
+            return Err(gst::FlowError::Error);
+        };
+        let info = &info;
         if faces.is_empty() {
             engine.skip_frame();
             return Ok(gst::FlowSuccess::Ok);
@@ -549,14 +815,7 @@ impl BaseTransformImpl for Demographics {
         for r in &results {
             self.log_decision(r);
         }
-        let mut results = results.iter();
-        for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
-            if roi.roi_type() != meta::ROI_TYPE_FACE || meta::track_id(roi.id()) == 0 {
-                continue;
-            }
-            let Some(face) = results.next() else { break };
-            roi.add_param(structure(face));
-        }
+        Self::annotate(buf, &results);
         Ok(gst::FlowSuccess::Ok)
     }
 }
