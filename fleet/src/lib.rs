@@ -7,8 +7,10 @@
 //! - [`db`]: migrations and the batch write (idempotent on (screen, run, seq));
 //! - [`collector`]: the MQTT 5 shared-subscription consumer, acks after commit;
 //! - [`metrics`]: counters, Prometheus text, progress;
-//! - [`simulate`]: virtual screens and the exact truth.
+//! - [`simulate`]: virtual screens and the exact truth;
+//! - [`bulk`]: a simulated fleet's rollup at scale (weeks, no records) and its bulk load.
 
+pub mod bulk;
 pub mod cli;
 pub mod collector;
 pub mod db;
