@@ -163,7 +163,8 @@ pub fn fleet_rollup(s: &FleetSettings) -> Rollup {
                 screen_rollup.add_left(&left, &t);
             }
         }
-        out.cells.append(&mut screen_rollup.cells);
+        // Screen ids grow with i: inserting in key order (`append` would rebuild the whole map per screen).
+        out.cells.extend(screen_rollup.cells);
     }
     out
 }

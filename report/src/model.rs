@@ -483,7 +483,7 @@ mod tests {
         let hours = rows(&cells, &[Dimension::Day, Dimension::Hour]);
         assert!(hours.contains(&("2026-10-25 02".into(), 2)), "02:00 twice (CEST, then CET): {hours:?}");
         assert!(hours.contains(&("2026-10-25 03".into(), 1)));
-        assert_eq!(rows(&cells, &[Dimension::Weekday])[0], ("Sun".into(), 25), "a Sunday");
+        assert!(rows(&cells, &[Dimension::Weekday]).contains(&("Sun".into(), 25)), "2026-10-25 is a Sunday");
         // 2026-03-29 01:00 UTC: from CET to CEST; that local day has 23 hours and no 02:00.
         let mar29 = time::days_from_civil(2026, 3, 29) * 86_400;
         let cells: Vec<ReportCell> = (-1..23).map(|h| cell("berlin", "ad", mar29 + h * 3600, 1)).collect();
