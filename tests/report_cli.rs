@@ -7,14 +7,15 @@
 
 mod common;
 mod postgres;
+mod report;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use blickfang_fleet::db::{self, Judged};
 use blickfang_fleet::ingest::{self, Rules};
 use blickfang_fleet::rollup::{Rollup, Thresholds};
+use report::{check_against_truth, truth_by};
 use serde_json::Value;
 
 fn blickfang(args: &[&str]) -> String {
@@ -42,60 +43,6 @@ fn simulate(dir: &Path) -> (String, Rollup) {
     (records.to_str().unwrap().to_string(), Rollup::from_json(&truth).unwrap())
 }
 
-/// The truth summed by `key` (integer µs: exact), as the report's rows.
-fn truth_by(
-    truth: &Rollup,
-    key: impl Fn(&blickfang_fleet::rollup::CellKey) -> Vec<String>,
-) -> BTreeMap<Vec<String>, blickfang_fleet::rollup::Cell> {
-    let mut out: BTreeMap<Vec<String>, blickfang_fleet::rollup::Cell> = BTreeMap::new();
-    for (k, c) in &truth.cells {
-        out.entry(key(k)).or_default().add(c);
-    }
-    out
-}
-
-/// Every published number of `row` equals the truth cell's, to the published precision.
-fn assert_row(what: &str, row: &Value, t: &blickfang_fleet::rollup::Cell, demographics: &[Value]) {
-    let secs = |us: i64| us as f64 / 1e6;
-    let near = |name: &str, want: f64, unit: f64| {
-        let got = row[name].as_f64().unwrap_or_else(|| panic!("{what} {name}: {}", row[name]));
-        assert!((got - want).abs() <= unit / 2.0 + 1e-9, "{what} {name}: {got}, truth {want}");
-    };
-    assert_eq!(row["plays"], t.plays, "{what} plays");
-    assert_eq!(row["ots"], t.ots, "{what} ots");
-    assert_eq!(row["watchers"], t.watchers, "{what} watchers");
-    near("on_screen_time", secs(t.on_screen_us), 0.1);
-    near("attention_time_total", secs(t.attention_us), 0.1);
-    if t.ots > 0 {
-        near("conversion", t.watchers as f64 / t.ots as f64, 0.001);
-        near("dwell_time_mean", secs(t.dwell_us) / t.ots as f64, 0.1);
-        near("attraction", t.attention_us as f64 / t.dwell_us as f64, 0.001);
-    }
-    if t.watchers > 0 {
-        near("attention_time_mean", secs(t.watcher_attention_us) / t.watchers as f64, 0.1);
-    }
-    assert_eq!(row["dwell_histogram"], serde_json::json!(t.dwell_histogram), "{what} dwell_histogram");
-    assert_eq!(row["attention_histogram"], serde_json::json!(t.attention_histogram), "{what} attention_histogram");
-    for (i, d) in demographics.iter().enumerate() {
-        let key = format!("{}/{}", d["gender"].as_str().unwrap(), d["age_group"].as_str().unwrap());
-        assert_eq!(row["demographics"][i], t.demographics.get(&key).copied().unwrap_or(0), "{what} {key}");
-    }
-}
-
-fn check_against_truth(json: &Value, truth: &BTreeMap<Vec<String>, blickfang_fleet::rollup::Cell>, dims: &[&str]) {
-    let rows = json["rows"].as_array().unwrap();
-    let demographics = json["demographics"].as_array().unwrap();
-    let nonempty = truth.iter().filter(|(_, c)| **c != Default::default()).count();
-    assert_eq!(rows.len(), nonempty, "one row per group");
-    for row in rows {
-        let key: Vec<String> = dims.iter().map(|d| row["key"][d].as_str().unwrap().to_string()).collect();
-        assert_row(&format!("{key:?}"), row, &truth[&key], demographics);
-    }
-    let mut total = blickfang_fleet::rollup::Cell::default();
-    truth.values().for_each(|c| total.add(c));
-    assert_row("total", &json["total"], &total, demographics);
-}
-
 #[test]
 fn the_report_of_a_simulated_fleet_equals_the_truth() {
     let dir = std::env::temp_dir().join(format!("blickfang-report-cli-{}", std::process::id()));
@@ -117,11 +64,11 @@ fn the_report_of_a_simulated_fleet_equals_the_truth() {
     };
     let by_content = truth_by(&truth, |k| vec![k.content_id.clone()]);
     assert!(by_content.len() >= 3, "a few content items");
-    check_against_truth(&report("content"), &by_content, &["content"]);
+    check_against_truth(&report("content"), &by_content, &["content"], 1);
     let day = |k: &blickfang_fleet::rollup::CellKey| blickfang::time::date((k.hour * 3600).div_euclid(86_400));
     let by_screen_day = truth_by(&truth, |k| vec![k.screen.clone(), day(k)]);
     assert!(by_screen_day.keys().map(|k| &k[1]).collect::<std::collections::BTreeSet<_>>().len() >= 2, "two days");
-    check_against_truth(&report("screen,day"), &by_screen_day, &["screen", "day"]);
+    check_against_truth(&report("screen,day"), &by_screen_day, &["screen", "day"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -153,7 +100,14 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
         assert_eq!(db::read_rollup(&client).await.unwrap(), truth, "the database holds the truth");
     });
     let (from, to) = ("2026-11-02", "2026-11-03T02:00:00Z");
-    for (by, format) in [("content", "json"), ("store,hour", "json"), ("screen,day", "csv")] {
+    // The last two read the daily rollup (whole UTC days), the others the hourly one.
+    for (by, format, to) in [
+        ("content", "json", to),
+        ("store,hour", "json", to),
+        ("screen,day", "csv", to),
+        ("content,day", "json", "2026-11-04"),
+        ("store,weekday", "csv", "2026-11-04"),
+    ] {
         let common =
             ["--by", by, "--format", format, "--from", from, "--to", to, "--screens", "store-001/*,store-002*"];
         let file = blickfang(&[&["report", "--records", &records][..], &common].concat());
@@ -163,4 +117,92 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
         assert!(file.len() > 500, "{file}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Must show 1 at fleet scale: 1,000 screens × a simulated week (the fleet
+/// simulated as typed plays and `left` events, summed by the rollup's own
+/// arithmetic: `blickfang_fleet::bulk`), bulk-loaded into PostgreSQL (not
+/// through the broker), then `blickfang report --database` in JSON and CSV
+/// by content, by day and by store: every number equals the truth summed
+/// here, independently, from the rollup cells (k = 1); at k = 5 (screen ×
+/// day) every value shown still equals the truth and none counts fewer than 5.
+#[test]
+fn a_simulated_week_of_1000_screens_from_the_database_equals_the_truth() {
+    use blickfang_fleet::bulk::{self, FleetSettings};
+    use report::{check_against_truth, csv_rows, day_of};
+    let started = std::time::Instant::now();
+    let settings = FleetSettings::default();
+    assert_eq!((settings.screens, settings.days), (1000, 7));
+    let truth = bulk::fleet_rollup(&settings);
+    let simulated = started.elapsed();
+    let pg = postgres::Postgres::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (mut client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        db::migrate(&mut client, None).await.unwrap();
+        bulk::load(&client, &truth).await.unwrap();
+    });
+    let loaded = started.elapsed();
+    let store = |k: &blickfang_fleet::rollup::CellKey| k.screen.split('/').next().unwrap().to_string();
+    let url = pg.url();
+    // A period of whole UTC days reads the daily rollup; one ending at 20:00 (the last hour with data) the hourly.
+    let (whole_days, hours) = ("2026-11-09", "2026-11-08T20:00:00Z");
+    let report_to = |to: &str, by: &str, format: &str, k: &str| {
+        let t = std::time::Instant::now();
+        let out = blickfang(&[
+            "report",
+            "--database",
+            &url,
+            "--from",
+            "2026-11-02",
+            "--to",
+            to,
+            "--by",
+            by,
+            "--format",
+            format,
+            "--min-group-size",
+            k,
+        ]);
+        eprintln!("fleet week: report --by {by} --format {format} --to {to} -k {k} in {:.1?}", t.elapsed());
+        out
+    };
+    let report = |by: &str, format: &str, k: &str| report_to(whole_days, by, format, k);
+    type KeyFn = fn(&blickfang_fleet::rollup::CellKey) -> Vec<String>;
+    let groupings: [(&str, KeyFn); 3] = [
+        ("content", |k| vec![k.content_id.clone()]),
+        ("day", |k| vec![day_of(k)]),
+        ("store", |k| vec![k.screen.split('/').next().unwrap().to_string()]),
+    ];
+    for (by, key) in groupings {
+        let want = truth_by(&truth, key);
+        let json: Value = serde_json::from_str(&report(by, "json", "1")).unwrap();
+        assert_eq!(check_against_truth(&json, &want, &[by], 1), 0, "--by {by} json");
+        let csv = csv_rows(&report(by, "csv", "1"), &[by]);
+        assert_eq!(check_against_truth(&csv, &want, &[by], 1), 0, "--by {by} csv");
+        if by == "store" {
+            let json: Value = serde_json::from_str(&report_to(hours, by, "json", "1")).unwrap();
+            assert!(json["source"].as_str().unwrap().contains("hourly rollup"), "{}", json["source"]);
+            assert_eq!(check_against_truth(&json, &want, &[by], 1), 0, "--by {by} json from the hourly rollup");
+        } else {
+            assert!(json["source"].as_str().unwrap().contains("daily rollup"), "{}", json["source"]);
+        }
+    }
+    let days = truth_by(&truth, |k| vec![day_of(k)]);
+    assert_eq!(days.len(), 7, "a week");
+    assert!(truth_by(&truth, |k| vec![store(k)]).len() >= 240, "the stores of 1,000 screens");
+    let want = truth_by(&truth, |k| vec![k.screen.clone(), day_of(k)]);
+    let json: Value = serde_json::from_str(&report("screen,day", "json", "5")).unwrap();
+    let hidden = check_against_truth(&json, &want, &["screen", "day"], 5);
+    let csv = csv_rows(&report("screen,day", "csv", "5"), &["screen", "day"]);
+    assert_eq!(check_against_truth(&csv, &want, &["screen", "day"], 5), hidden, "CSV hides what JSON hides");
+    assert!(hidden > 100, "k = 5 hides the small gender × age-group counts: {hidden}");
+    eprintln!(
+        "fleet week: {} cells simulated in {:.1?}, loaded by {:.1?}, all reports checked by {:.1?}",
+        truth.cells.len(),
+        simulated,
+        loaded,
+        started.elapsed()
+    );
 }

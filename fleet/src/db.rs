@@ -589,6 +589,34 @@ pub async fn read_daily(client: &impl GenericClient) -> Result<Rollup, tokio_pos
     read_cells(client, "rollup_daily", "day", &RollupFilter::default()).await
 }
 
+/// The daily rollup cells `filter` selects (keys at the UTC day's first
+/// hour), with their gender × age-group counts summed by UTC day from the
+/// hourly ones (the daily table has none). `filter`'s hours should be UTC
+/// midnights: a day counts whole when its first hour is in the range.
+pub async fn read_rollup_daily_where(
+    client: &impl GenericClient,
+    filter: &RollupFilter,
+) -> Result<Rollup, tokio_postgres::Error> {
+    let mut r = read_cells(client, "rollup_daily", "day", filter).await?;
+    let (params, condition) = filter_sql(filter, "hour");
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+    for row in client
+        .query(
+            &format!(
+                "SELECT screen, content_id, date_trunc('day', hour, 'UTC'), gender, age_group, sum(ots)::int8
+                 FROM rollup_hourly_demographics {condition} GROUP BY 1, 2, 3, 4, 5"
+            ),
+            &params,
+        )
+        .await?
+    {
+        let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
+        let (g, a): (String, String) = (row.get(3), row.get(4));
+        r.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
+    }
+    Ok(r)
+}
+
 /// The parameters and `WHERE` clause of `filter` on a table keyed by the time column `time`.
 fn filter_sql(filter: &RollupFilter, time: &str) -> (Vec<Box<dyn tokio_postgres::types::ToSql + Sync>>, String) {
     // No bound: hours far outside any record (1856 and year 13378), within timestamptz.

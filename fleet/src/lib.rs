@@ -8,8 +8,10 @@
 //! - [`pgtls`]: TLS to PostgreSQL (`sslmode` up to `verify-full`, a CA file), on rustls;
 //! - [`collector`]: the MQTT 5 shared-subscription consumer, acks after commit;
 //! - [`metrics`]: counters, Prometheus text, progress;
-//! - [`simulate`]: virtual screens and the exact truth.
+//! - [`simulate`]: virtual screens and the exact truth;
+//! - [`bulk`]: a simulated fleet's rollup at scale (weeks, no records) and its bulk load.
 
+pub mod bulk;
 pub mod cli;
 pub mod collector;
 pub mod db;

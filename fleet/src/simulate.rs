@@ -79,7 +79,7 @@ impl Rng {
         lo + (self.unit() * (hi - lo) as f64) as i64
     }
 
-    fn pick<'a, T>(&mut self, weighted: &'a [(T, f64)]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, weighted: &'a [(T, f64)]) -> &'a T {
         let total: f64 = weighted.iter().map(|w| w.1).sum();
         let mut x = self.unit() * total;
         for (v, w) in weighted {
@@ -92,9 +92,9 @@ impl Rng {
     }
 }
 
-const AGE_GROUPS: [(&str, f64); 7] =
+pub(crate) const AGE_GROUPS: [(&str, f64); 7] =
     [("0-17", 0.08), ("18-24", 0.15), ("25-34", 0.22), ("35-44", 0.2), ("45-54", 0.16), ("55-64", 0.11), ("65+", 0.08)];
-const GENDERS: [(Option<&str>, f64); 3] = [(Some("female"), 0.48), (Some("male"), 0.47), (None, 0.05)];
+pub(crate) const GENDERS: [(Option<&str>, f64); 3] = [(Some("female"), 0.48), (Some("male"), 0.47), (None, 0.05)];
 
 /// A screen id as a store would name it: `store-NNN/screen-N` (the `/` is escaped in topics).
 pub fn screen_id(i: usize) -> String {

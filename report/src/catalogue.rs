@@ -1,5 +1,6 @@
-//! `--catalogue FILE`: screen metadata (store, name, time zone as a fixed
-//! UTC offset) and the content catalogue (name, campaign, brand), from TOML
+//! `--catalogue FILE`: screen metadata (store, name, time zone: an IANA
+//! name such as `Europe/Berlin`, with its daylight-saving rules, or a fixed
+//! offset such as `+01:00`) and the content catalogue (name, campaign, brand), from TOML
 //! or CSV. Without one: UTC, the store from the screen id (`store/screen`),
 //! brand and campaign `unknown`.
 //!
@@ -8,17 +9,21 @@
 //! [screens."store-12/entrance"]
 //! store = "Berlin Mitte"
 //! name = "Entrance"
-//! utc_offset = "+01:00"
+//! time_zone = "Europe/Berlin"
 //!
 //! [content.spring-sale]
 //! name = "Spring sale"
 //! campaign = "Spring 2026"
 //! brand = "Acme"
 //! ```
-//! CSV (one header row): `kind,id,name,store,utc_offset,campaign,brand`,
-//! `kind` = `screen` or `content`, empty fields unknown.
+//! CSV (one header row): `kind,id,name,store,time_zone,campaign,brand`,
+//! `kind` = `screen` or `content`, empty fields unknown. (`utc_offset`, the
+//! older name of `time_zone`, is still read.) The zone rules are jiff's
+//! bundled copy of the IANA database: the same on every machine.
 
 use std::path::Path;
+
+use jiff::tz::TimeZone;
 
 use crate::model::{Catalogue, ContentInfo, ScreenInfo};
 
@@ -46,6 +51,16 @@ pub fn parse_offset(s: &str) -> Option<i32> {
     ((0..=14).contains(&h) && (0..60).contains(&m)).then_some(sign * (h * 60 + m))
 }
 
+/// `Europe/Berlin` (IANA, daylight saving included), `+01:00`, `Z`, `UTC` or empty (UTC) → a time zone.
+pub fn parse_time_zone(s: &str) -> Option<TimeZone> {
+    match parse_offset(s) {
+        Some(minutes) => jiff::tz::Offset::from_seconds(minutes * 60).ok().map(TimeZone::fixed),
+        None => TimeZone::get(s.trim()).ok(),
+    }
+}
+
+const ZONE_HELP: &str = "an IANA time zone such as Europe/Berlin, or an offset such as +01:00";
+
 fn opt(v: Option<&toml::Value>) -> Option<String> {
     v.and_then(toml::Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
 }
@@ -71,13 +86,10 @@ pub fn from_toml(text: &str) -> Result<Catalogue, String> {
         }
     }
     for (id, s) in v.get("screens").and_then(toml::Value::as_table).into_iter().flatten() {
-        let offset = opt(s.get("utc_offset")).unwrap_or_default();
-        let utc_offset_minutes =
-            parse_offset(&offset).ok_or_else(|| format!("screen {id:?}: utc_offset {offset:?} (e.g. +01:00)"))?;
-        cat.screens.insert(
-            id.clone(),
-            ScreenInfo { store: opt(s.get("store")), name: opt(s.get("name")), utc_offset_minutes },
-        );
+        let zone = opt(s.get("time_zone")).or_else(|| opt(s.get("utc_offset"))).unwrap_or_default();
+        let time_zone =
+            parse_time_zone(&zone).ok_or_else(|| format!("screen {id:?}: time_zone {zone:?} ({ZONE_HELP})"))?;
+        cat.screens.insert(id.clone(), ScreenInfo { store: opt(s.get("store")), name: opt(s.get("name")), time_zone });
     }
     for (id, c) in v.get("content").and_then(toml::Value::as_table).into_iter().flatten() {
         cat.contents.insert(
@@ -100,10 +112,10 @@ pub fn from_csv(text: &str) -> Result<Catalogue, String> {
         let key = f.get(id).filter(|s| !s.is_empty()).ok_or(format!("line {}: no id", n + 1))?.to_string();
         match f.get(kind).copied() {
             Some("screen") => {
-                let offset = get("utc_offset").unwrap_or_default();
-                let utc_offset_minutes =
-                    parse_offset(&offset).ok_or_else(|| format!("line {}: utc_offset {offset:?}", n + 1))?;
-                cat.screens.insert(key, ScreenInfo { store: get("store"), name: get("name"), utc_offset_minutes });
+                let zone = get("time_zone").or_else(|| get("utc_offset")).unwrap_or_default();
+                let time_zone = parse_time_zone(&zone)
+                    .ok_or_else(|| format!("line {}: time_zone {zone:?} ({ZONE_HELP})", n + 1))?;
+                cat.screens.insert(key, ScreenInfo { store: get("store"), name: get("name"), time_zone });
             }
             Some("content") => {
                 cat.contents
@@ -118,6 +130,7 @@ pub fn from_csv(text: &str) -> Result<Catalogue, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blickfang::time;
 
     #[test]
     fn toml_and_csv_say_the_same() {
@@ -133,9 +146,16 @@ mod tests {
         .unwrap();
         assert_eq!(t.screens, c.screens);
         assert_eq!(t.contents, c.contents);
-        assert_eq!(t.screens["store-12/entrance"].utc_offset_minutes, 60);
+        assert_eq!(t.screens["store-12/entrance"].utc_offset_at(0), 3600);
         assert_eq!(parse_offset("-05:30"), Some(-330));
         assert_eq!(parse_offset("CET"), None);
         assert!(from_toml("[stores]\n").is_err());
+        // IANA names carry daylight saving: Berlin is +1 in January, +2 in July.
+        let z = from_csv("kind,id,time_zone\nscreen,b,Europe/Berlin\n").unwrap();
+        let jan = time::days_from_civil(2026, 1, 15) * 86_400;
+        let jul = time::days_from_civil(2026, 7, 15) * 86_400;
+        assert_eq!((z.screens["b"].utc_offset_at(jan), z.screens["b"].utc_offset_at(jul)), (3600, 7200));
+        let e = from_toml("[screens.b]\ntime_zone = \"Europe/Berlinn\"\n").unwrap_err();
+        assert!(e.contains("Europe/Berlinn") && e.contains("IANA"), "{e}");
     }
 }

@@ -45,7 +45,7 @@ pub struct ReportArgs {
     /// Where the report goes ("-": standard output).
     #[arg(long, short, default_value = "-")]
     pub output: PathBuf,
-    /// Screens (store, name, utc_offset) and content (name, campaign, brand), TOML or CSV.
+    /// Screens (store, name, time_zone) and content (name, campaign, brand), TOML or CSV.
     #[arg(long)]
     pub catalogue: Option<PathBuf>,
     /// The report's title.
@@ -98,7 +98,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         None => Catalogue::default(),
     };
     let mut header = Header { title: args.title.clone(), ..Header::default() };
-    let has_offsets = catalogue.screens.values().any(|s| s.utc_offset_minutes != 0);
+    let has_offsets = catalogue.screens.values().any(|s| !s.is_utc());
     let local = if has_offsets { "hours, days and weekdays local to each screen (catalogue)" } else { "times are UTC" };
     header.time_note = local.to_string();
     let database = args.database.clone().or_else(|| std::env::var("BLICKFANG_DATABASE").ok());
@@ -142,8 +142,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }
         r.rollup
     } else if let Some(url) = &database {
-        header.source = format!("database: {}", input::redact_url(url));
-        input::rollup_from_database(url, &filter)?
+        let daily = input::daily_suffices(&by, &filter, &catalogue, format == Format::Html);
+        let table = if daily { "daily rollup" } else { "hourly rollup" };
+        header.source = format!("database: {} ({table})", input::redact_url(url));
+        input::rollup_from_database(url, &filter, daily)?
     } else {
         bail!("give --records FILE... or --database URL (or BLICKFANG_DATABASE)");
     };

@@ -24,7 +24,7 @@ use std::io::BufRead;
 use blickfang_fleet::ingest::{self, Ingested, Key, Reason, Rules};
 use blickfang_fleet::rollup::{Cell, CellKey, Rollup, Thresholds, US_PER_HOUR};
 
-use crate::model::{Counts, Filter, ReportCell};
+use crate::model::{Catalogue, Counts, Dimension, Filter, ReportCell};
 
 /// How records become rollup cells.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -162,8 +162,22 @@ pub fn rollup_filter(filter: &Filter) -> blickfang_fleet::db::RollupFilter {
     }
 }
 
-/// The hourly rollup in the database at `url` (the collector's tables) for `filter`.
-pub fn rollup_from_database(url: &str, filter: &Filter) -> anyhow::Result<Rollup> {
+/// Whether a report can read the daily rollup (24 times fewer rows) instead
+/// of the hourly one and come out the same: no hour in its groupings or its
+/// charts (`charts`: the HTML's hour × weekday heatmap), a period of whole
+/// UTC days, and every screen's days UTC days (the daily rollup's).
+pub fn daily_suffices(by: &[Dimension], filter: &Filter, catalogue: &Catalogue, charts: bool) -> bool {
+    let midnight = |t: Option<i64>| t.is_some_and(|t| t.rem_euclid(86_400) == 0);
+    !charts
+        && !by.contains(&Dimension::Hour)
+        && midnight(filter.from)
+        && midnight(filter.to)
+        && catalogue.screens.values().all(|s| s.is_utc())
+}
+
+/// The rollup in the database at `url` (the collector's tables) for
+/// `filter`: the daily one where `daily` (see [`daily_suffices`]), else the hourly one.
+pub fn rollup_from_database(url: &str, filter: &Filter, daily: bool) -> anyhow::Result<Rollup> {
     use anyhow::Context;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
@@ -171,9 +185,15 @@ pub fn rollup_from_database(url: &str, filter: &Filter) -> anyhow::Result<Rollup
             .await
             .with_context(|| format!("cannot connect to the database {}", redact_url(url)))?;
         let conn = tokio::spawn(conn);
-        let r = blickfang_fleet::db::read_rollup_where(&client, &rollup_filter(filter))
-            .await
-            .context("cannot read the hourly rollup (rollup_hourly): has `blickfang collect` created it?")?;
+        let r = if daily {
+            blickfang_fleet::db::read_rollup_daily_where(&client, &rollup_filter(filter))
+                .await
+                .context("cannot read the daily rollup (rollup_daily): has `blickfang collect` created it?")?
+        } else {
+            blickfang_fleet::db::read_rollup_where(&client, &rollup_filter(filter))
+                .await
+                .context("cannot read the hourly rollup (rollup_hourly): has `blickfang collect` created it?")?
+        };
         drop(client);
         let _ = conn.await;
         Ok(r)

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use blickfang::report::{ATTENTION_BINS, DWELL_BINS};
 
 use blickfang::time;
+use jiff::tz::TimeZone;
 
 /// Bins of the dwell histogram: [`DWELL_BINS`] plus one open bin.
 pub const DWELL_BIN_COUNT: usize = DWELL_BINS.len() + 1;
@@ -119,7 +120,7 @@ impl Counts {
 }
 
 /// What a row of the table groups by. Hours, days and weekdays are local to
-/// the screen's store ([`ScreenInfo::utc_offset_minutes`], UTC by default).
+/// the screen's store ([`ScreenInfo::time_zone`], UTC by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dimension {
     Content,
@@ -181,12 +182,31 @@ impl Dimension {
 }
 
 /// What the catalogue knows about a screen.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScreenInfo {
     pub store: Option<String>,
     pub name: Option<String>,
-    /// Local time = UTC + this (a fixed offset; no daylight-saving rules).
-    pub utc_offset_minutes: i32,
+    /// The store's time zone: an IANA name with its daylight-saving rules
+    /// (`Europe/Berlin`) or a fixed offset; UTC by default.
+    pub time_zone: TimeZone,
+}
+
+impl Default for ScreenInfo {
+    fn default() -> Self {
+        Self { store: None, name: None, time_zone: TimeZone::UTC }
+    }
+}
+
+impl ScreenInfo {
+    /// Seconds east of UTC at the instant `utc` (Unix seconds): local time = UTC + this.
+    pub fn utc_offset_at(&self, utc: i64) -> i64 {
+        jiff::Timestamp::from_second(utc).map_or(0, |t| i64::from(self.time_zone.to_offset(t).seconds()))
+    }
+
+    /// Whether local time is UTC at every instant (days are UTC days).
+    pub fn is_utc(&self) -> bool {
+        self.time_zone.to_fixed_offset().is_ok_and(|o| o.seconds() == 0)
+    }
 }
 
 /// What the catalogue knows about a content item.
@@ -262,7 +282,7 @@ pub struct Table {
 /// The key value of `cell` for `dim`.
 pub fn key_of(cell: &ReportCell, dim: Dimension, catalogue: &Catalogue) -> String {
     let screen = catalogue.screens.get(&cell.screen);
-    let local = cell.hour + 60 * i64::from(screen.map_or(0, |s| s.utc_offset_minutes));
+    let local = cell.hour + screen.map_or(0, |s| s.utc_offset_at(cell.hour));
     let content = || catalogue.contents.get(&cell.content_id);
     let unknown = || "unknown".to_string();
     match dim {
@@ -328,9 +348,9 @@ impl Interned {
 /// through; it takes a slice so a benchmark can time it.
 pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalogue: &Catalogue) -> Table {
     let mut interned = Interned { ids: vec![HashMap::new(); by.len()] };
-    // Per screen: its UTC offset (seconds) and the ids of its screen dimensions; per content item and
+    // Per screen: its time zone (None: UTC) and the ids of its screen dimensions; per content item and
     // per local hour: the ids of theirs. u32::MAX: filled from another memo.
-    let mut per_screen: HashMap<&str, (i64, Vec<u32>)> = HashMap::new();
+    let mut per_screen: HashMap<&str, (Option<&ScreenInfo>, Vec<u32>)> = HashMap::new();
     let mut per_content: HashMap<&str, Vec<u32>> = HashMap::new();
     let mut per_hour: HashMap<i64, Vec<u32>> = HashMap::new();
     let mut groups: HashMap<Vec<u32>, Counts> = HashMap::new();
@@ -339,14 +359,14 @@ pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalo
     let mut key: Vec<u32> = vec![0; by.len()];
     let mut last_screen: Option<&str> = None;
     for c in cells.iter().filter(|c| filter.accepts(c)) {
-        let (offset, screen_ids) = per_screen.entry(c.screen.as_str()).or_insert_with(|| {
-            let offset = 60 * i64::from(catalogue.screens.get(&c.screen).map_or(0, |s| s.utc_offset_minutes));
+        let (zone, screen_ids) = per_screen.entry(c.screen.as_str()).or_insert_with(|| {
+            let zone = catalogue.screens.get(&c.screen).filter(|s| !s.is_utc());
             let ids = by
                 .iter()
                 .enumerate()
                 .map(|(i, &d)| if depends_on_screen(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX })
                 .collect();
-            (offset, ids)
+            (zone, ids)
         });
         let content_ids = per_content.entry(c.content_id.as_str()).or_insert_with(|| {
             by.iter()
@@ -354,7 +374,8 @@ pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalo
                 .map(|(i, &d)| if depends_on_content(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX })
                 .collect()
         });
-        let local = c.hour + *offset;
+        // The offset at this hour: daylight saving moves it twice a year.
+        let local = c.hour + zone.map_or(0, |z| z.utc_offset_at(c.hour));
         let hour_ids = per_hour.entry(local).or_insert_with(|| {
             // The time dimensions of a UTC cell at this local hour (key_of adds the offset back).
             let utc = ReportCell { hour: local, ..Default::default() };
@@ -441,10 +462,42 @@ mod tests {
         assert_eq!((t.rows.len(), t.rows[0].key[0].as_str(), t.total.ots), (1, "09", 3));
     }
 
+    fn fixed(minutes: i32) -> TimeZone {
+        TimeZone::fixed(jiff::tz::Offset::from_seconds(minutes * 60).unwrap())
+    }
+
+    #[test]
+    fn days_and_hours_follow_daylight_saving() {
+        let mut cat = Catalogue::default();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        cat.screens.insert("berlin".into(), ScreenInfo { time_zone: berlin, ..Default::default() });
+        let rows = |cells: &[ReportCell], by: &[Dimension]| -> Vec<(String, u64)> {
+            let t = aggregate(cells, by, &Filter::default(), &cat);
+            t.rows.iter().map(|r| (r.key.join(" "), r.counts.ots)).collect()
+        };
+        // 2026-10-25 01:00 UTC: Berlin goes back from CEST (+2) to CET (+1); that local day has 25 hours.
+        let oct25 = time::days_from_civil(2026, 10, 25) * 86_400;
+        let cells: Vec<ReportCell> = (-4..28).map(|h| cell("berlin", "ad", oct25 + h * 3600, 1)).collect();
+        let days = rows(&cells, &[Dimension::Day]);
+        assert_eq!(days, [("2026-10-24".into(), 2), ("2026-10-25".into(), 25), ("2026-10-26".into(), 5)]);
+        let hours = rows(&cells, &[Dimension::Day, Dimension::Hour]);
+        assert!(hours.contains(&("2026-10-25 02".into(), 2)), "02:00 twice (CEST, then CET): {hours:?}");
+        assert!(hours.contains(&("2026-10-25 03".into(), 1)));
+        assert!(rows(&cells, &[Dimension::Weekday]).contains(&("Sun".into(), 25)), "2026-10-25 is a Sunday");
+        // 2026-03-29 01:00 UTC: from CET to CEST; that local day has 23 hours and no 02:00.
+        let mar29 = time::days_from_civil(2026, 3, 29) * 86_400;
+        let cells: Vec<ReportCell> = (-1..23).map(|h| cell("berlin", "ad", mar29 + h * 3600, 1)).collect();
+        assert_eq!(rows(&cells, &[Dimension::Day]), [("2026-03-29".into(), 23), ("2026-03-30".into(), 1)]);
+        let hours = rows(&cells, &[Dimension::Day, Dimension::Hour]);
+        assert!(!hours.iter().any(|(k, _)| k == "2026-03-29 02"), "no 02:00 that night: {hours:?}");
+        assert!(!cat.screens["berlin"].is_utc());
+        assert!(ScreenInfo::default().is_utc());
+    }
+
     #[test]
     fn local_time_and_catalogue() {
         let mut cat = Catalogue::default();
-        cat.screens.insert("s".into(), ScreenInfo { utc_offset_minutes: 60, ..Default::default() });
+        cat.screens.insert("s".into(), ScreenInfo { time_zone: fixed(60), ..Default::default() });
         cat.contents.insert("ad".into(), ContentInfo { brand: Some("Acme".into()), ..Default::default() });
         let c = cell("s", "ad", 23 * 3600, 1);
         assert_eq!(key_of(&c, Dimension::Hour, &cat), "00");

@@ -175,3 +175,151 @@ pub fn demo_records(screens: usize, seed: u64) -> (String, std::collections::BTr
     }
     (out, truth)
 }
+
+/// The truth (rollup cells, integer µs: exact) summed by `key`, independently
+/// of the report's aggregation: the rows a report grouped by `key` must show.
+pub fn truth_by(
+    truth: &blickfang_fleet::rollup::Rollup,
+    key: impl Fn(&blickfang_fleet::rollup::CellKey) -> Vec<String>,
+) -> std::collections::BTreeMap<Vec<String>, blickfang_fleet::rollup::Cell> {
+    let mut out: std::collections::BTreeMap<Vec<String>, blickfang_fleet::rollup::Cell> = Default::default();
+    for (k, c) in &truth.cells {
+        out.entry(key(k)).or_default().add(c);
+    }
+    out
+}
+
+/// The UTC day (`YYYY-MM-DD`) of a rollup key.
+pub fn day_of(k: &blickfang_fleet::rollup::CellKey) -> String {
+    blickfang::time::date((k.hour * 3600).div_euclid(86_400))
+}
+
+/// Every published number of `row` (a JSON row, or a CSV line made one by
+/// [`csv_rows`]) equals the truth cell's, to the published precision; with
+/// `k` > 1 a value may be `suppressed`, and must be where it counts fewer
+/// than `k` people (or is a mean or ratio over fewer than `k`). Returns how
+/// many values were suppressed.
+pub fn assert_row(
+    what: &str,
+    row: &serde_json::Value,
+    t: &blickfang_fleet::rollup::Cell,
+    demographics: &[serde_json::Value],
+    k: i64,
+) -> usize {
+    use serde_json::Value;
+    let secs = |us: i64| us as f64 / 1e6;
+    let small = |n: i64| n > 0 && n < k;
+    let mut suppressed = 0;
+    let mut check = |name: &str, got: &Value, want: f64, unit: f64, must_hide: bool| {
+        if got == blickfang_report::publish::SUPPRESSED {
+            assert!(k > 1, "{what} {name}: suppressed at k = 1");
+            suppressed += 1;
+            return;
+        }
+        assert!(!must_hide, "{what} {name}: {got} published, but it describes fewer than {k} people");
+        let got = got.as_f64().unwrap_or_else(|| panic!("{what} {name}: {got}"));
+        assert!((got - want).abs() <= unit / 2.0 + 1e-9, "{what} {name}: {got}, truth {want}");
+    };
+    check("plays", &row["plays"], t.plays as f64, 0.0, false);
+    check("ots", &row["ots"], t.ots as f64, 0.0, small(t.ots));
+    check("watchers", &row["watchers"], t.watchers as f64, 0.0, small(t.watchers));
+    check("on_screen_time", &row["on_screen_time"], secs(t.on_screen_us), 0.1, false);
+    let few_ots = small(t.ots);
+    check("attention_time_total", &row["attention_time_total"], secs(t.attention_us), 0.1, false);
+    if t.ots > 0 {
+        check("conversion", &row["conversion"], t.watchers as f64 / t.ots as f64, 0.001, few_ots);
+        check("dwell_time_mean", &row["dwell_time_mean"], secs(t.dwell_us) / t.ots as f64, 0.1, few_ots);
+        check("attraction", &row["attraction"], t.attention_us as f64 / t.dwell_us as f64, 0.001, few_ots);
+    } else {
+        assert!(row["conversion"].is_null() && row["dwell_time_mean"].is_null(), "{what}: a mean over nobody");
+    }
+    if t.watchers > 0 {
+        let mean = secs(t.watcher_attention_us) / t.watchers as f64;
+        check("attention_time_mean", &row["attention_time_mean"], mean, 0.1, small(t.watchers));
+    }
+    for i in 0..t.dwell_histogram.len() {
+        let (d, a) = (t.dwell_histogram[i], t.attention_histogram[i]);
+        check(&format!("dwell_histogram[{i}]"), &row["dwell_histogram"][i], d as f64, 0.0, small(d));
+        check(&format!("attention_histogram[{i}]"), &row["attention_histogram"][i], a as f64, 0.0, small(a));
+    }
+    for (i, d) in demographics.iter().enumerate() {
+        let key = format!("{}/{}", d["gender"].as_str().unwrap(), d["age_group"].as_str().unwrap());
+        let n = t.demographics.get(&key).copied().unwrap_or(0);
+        check(&key, &row["demographics"][i], n as f64, 0.0, small(n));
+    }
+    suppressed
+}
+
+/// Checks a report's rows and total (JSON shape) against `truth` grouped by
+/// `dims`: one row per non-empty group, every number equal. Returns the
+/// values suppressed.
+pub fn check_against_truth(
+    json: &serde_json::Value,
+    truth: &std::collections::BTreeMap<Vec<String>, blickfang_fleet::rollup::Cell>,
+    dims: &[&str],
+    k: i64,
+) -> usize {
+    let rows = json["rows"].as_array().unwrap();
+    let demographics = json["demographics"].as_array().unwrap();
+    let nonempty = truth.iter().filter(|(_, c)| **c != Default::default()).count();
+    assert_eq!(rows.len(), nonempty, "one row per group");
+    let mut total = blickfang_fleet::rollup::Cell::default();
+    truth.values().for_each(|c| total.add(c));
+    let mut wanted: std::collections::BTreeSet<String> = total.demographics.keys().cloned().collect();
+    for d in demographics {
+        assert!(wanted.remove(&format!("{}/{}", d["gender"].as_str().unwrap(), d["age_group"].as_str().unwrap())));
+    }
+    assert!(wanted.is_empty(), "demographics columns missing: {wanted:?}");
+    let mut suppressed = 0;
+    for row in rows {
+        let key: Vec<String> = dims.iter().map(|d| row["key"][d].as_str().unwrap().to_string()).collect();
+        suppressed += assert_row(&format!("{key:?}"), row, &truth[&key], demographics, k);
+    }
+    suppressed + assert_row("total", &json["total"], &total, demographics, k)
+}
+
+/// A CSV report made the shape of the JSON's `rows`, `total` and
+/// `demographics` (columns by name), so [`check_against_truth`] reads both.
+pub fn csv_rows(csv: &str, dims: &[&str]) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("a header row").split(',').collect();
+    let parse = |s: &str| match s {
+        "" => Value::Null,
+        blickfang_report::publish::SUPPRESSED => json!(blickfang_report::publish::SUPPRESSED),
+        n => json!(n.parse::<f64>().unwrap_or_else(|_| panic!("CSV value {n:?}"))),
+    };
+    let demographics: Vec<Value> = header
+        .iter()
+        .filter_map(|c| c.strip_prefix("demographics_"))
+        .map(|gd| {
+            let (g, a) = gd.split_once('_').unwrap();
+            json!({"gender": g, "age_group": a})
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut total = Value::Null;
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), header.len(), "{line}");
+        let mut row = json!({"key": {}, "dwell_histogram": [], "attention_histogram": [], "demographics": []});
+        for (c, f) in header.iter().zip(&fields) {
+            if dims.contains(c) {
+                row["key"][*c] = json!(f);
+            } else if let Some(list) = ["dwell_histogram", "attention_histogram", "demographics"]
+                .into_iter()
+                .find(|l| c.starts_with(&format!("{l}_")))
+            {
+                row[list].as_array_mut().unwrap().push(parse(f));
+            } else {
+                row[*c] = parse(f);
+            }
+        }
+        if fields[..dims.len()].iter().all(|f| *f == "total") {
+            total = row;
+        } else {
+            rows.push(row);
+        }
+    }
+    json!({"rows": rows, "total": total, "demographics": demographics})
+}
