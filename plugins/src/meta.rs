@@ -6,6 +6,15 @@
 //!   `landmarks` (array of 10 f64: x, y of right eye, left eye, nose tip,
 //!   right and left mouth corner), `predicted` (bool: position carried by the
 //!   tracker on a frame the model did not run on).
+//! - One `GstVideoRegionOfInterestMeta` per face candidate: `roi_type`
+//!   [`ROI_TYPE_FACE_CANDIDATE`], `id` 0 (not tracked), the same [`DETECTION`]
+//!   param (without `landmarks`). Candidates are what only privacy wants from
+//!   the same model run: detections scoring between `facedetect`'s
+//!   `redact-threshold` and `score-threshold`, faces smaller than
+//!   `min-face-size`, and faces only the privacy pass at
+//!   `redact-detection-size` found. `blurredact` redacts them; every analysis
+//!   reader ([`faces`], [`face_boxes`], `demographics`, `gazedwell`,
+//!   `metajson`) reads only [`ROI_TYPE_FACE`] and never sees them.
 //! - One custom meta [`ANALYSIS_META`] on every frame `facedetect` analysed,
 //!   even with no faces, whose structure [`ANALYSIS`] has `frame` (u64),
 //!   `detector-ran` (bool), `faces` (u32), `model-family` (string). Elements
@@ -38,6 +47,8 @@ use gst::prelude::*;
 pub use blickfang::tracker::TrackId;
 
 pub const ROI_TYPE_FACE: &str = "face";
+/// ROI type of what is redacted but not analysed (see the module doc).
+pub const ROI_TYPE_FACE_CANDIDATE: &str = "face-candidate";
 pub const DETECTION: &str = "detection";
 pub const ANALYSIS_META: &str = "BlickfangAnalysisMeta";
 pub const ANALYSIS: &str = "blickfang-analysis";
@@ -128,6 +139,26 @@ pub fn face_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = (TrackId, [f6
         }
         (track_id(m.id()), bbox)
     })
+}
+
+/// Sub-pixel box (x, y, width, height) and confidence of every face candidate ROI, in meta order.
+pub fn candidate_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = ([f64; 4], f64)> + '_ {
+    buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == ROI_TYPE_FACE_CANDIDATE).map(
+        |m| {
+            let rect = m.rect();
+            let mut bbox = [rect.0 as f64, rect.1 as f64, rect.2 as f64, rect.3 as f64];
+            let mut confidence = 0.0;
+            if let Some(s) = m.param(DETECTION) {
+                for (v, key) in bbox.iter_mut().zip(["x", "y", "width", "height"]) {
+                    if let Ok(x) = s.get::<f64>(key) {
+                        *v = x;
+                    }
+                }
+                confidence = s.get("confidence").unwrap_or(0.0);
+            }
+            (bbox, confidence)
+        },
+    )
 }
 
 /// One face as read back from a buffer's metadata.
