@@ -351,14 +351,15 @@ fn a_resolution_change_keeps_the_same_people() {
 /// The candidates come from the same model run as the faces and never change them: on WIDER
 /// dev images, the face ROIs with the default `redact-threshold` (and the privacy pass) are
 /// exactly those without candidates, and every candidate is a `face-candidate` ROI scoring at
-/// least `redact-threshold`.
+/// least `redact-threshold`. The privacy pass at `redact-detection-size` runs only when
+/// something downstream redacts (blurredact answers facedetect's query), and adds candidates.
 #[test]
 fn face_candidates_are_separate_rois_and_leave_the_faces_unchanged() {
     common::init();
     let root = common::data("wider_face_val_subset");
     let gt = blickfang::eval::wider::parse_ground_truth(&std::fs::read_to_string(root.join("gt_full.jsonl")).unwrap())
         .unwrap();
-    let (mut candidates, mut faces) = (0, 0);
+    let (mut candidates, mut faces, mut redacted_candidates) = (0, 0, 0);
     for img in gt.iter().take(12) {
         let (frames, caps) = common::decode_frames(&root.join("images").join(&img.path), "BGR", 1);
         let run = |props: &[(&str, glib::Value)]| {
@@ -376,10 +377,18 @@ fn face_candidates_are_separate_rois_and_leave_the_faces_unchanged() {
             with.iter_meta::<gst_video::VideoRegionOfInterestMeta>().map(|m| m.roi_type().to_string()).collect();
         assert!(types.iter().all(|t| t == meta::ROI_TYPE_FACE || t == meta::ROI_TYPE_FACE_CANDIDATE), "{types:?}");
         candidates += meta::candidate_boxes(&with).count();
+        let mut h = gst_check::Harness::new_parse("blickfang-facedetect ! blickfang-blurredact");
+        h.set_src_caps(caps.clone());
+        let redacted = common::run_frames(&mut h, &frames).remove(0);
+        assert_eq!(meta::faces(&redacted).len(), meta::faces(&with).len(), "{}", img.path);
+        redacted_candidates += meta::candidate_boxes(&redacted).count();
         faces += meta::faces(&with).len();
     }
-    println!("12 WIDER images: {faces} faces, {candidates} candidates");
+    println!(
+        "12 WIDER images: {faces} faces, {candidates} candidates, {redacted_candidates} with blurredact downstream"
+    );
     assert!(candidates > 0 && faces > 0, "{faces} faces, {candidates} candidates");
+    assert!(redacted_candidates > candidates, "the privacy pass added nothing: {redacted_candidates}");
 }
 
 /// A frame that the detection sizes shrink so far that 20 px faces cannot be redacted is

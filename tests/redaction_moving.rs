@@ -104,14 +104,16 @@ fn moving_faces_stay_covered_between_model_runs() {
     assert!(visible.is_empty(), "faces left visible:\n{}", visible.join("\n"));
 }
 
-/// Runs a clip through the whole analysis chain and returns metajson's output.
+/// Runs a clip through the whole analysis chain, redacted (blurredact turns facedetect's privacy
+/// pass on), and returns metajson's output and the number of candidate ROIs.
 fn analysis_records(clip: &str, facedetect: &str) -> (String, usize) {
     common::init();
     let out =
         std::env::temp_dir().join(format!("blickfang-candidates-{}-{}.ndjson", std::process::id(), facedetect.len()));
     let desc = format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! blickfang-facedetect name=fd {facedetect} ! \
-         blickfang-demographics ! blickfang-gazedwell min-group-size=1 ! blickfang-metajson utc=never ! \
+         blickfang-demographics ! blickfang-gazedwell min-group-size=1 ! blickfang-blurredact ! \
+         blickfang-metajson utc=never ! \
          filesink location={}",
         common::data(clip).display(),
         out.display()

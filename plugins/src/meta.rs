@@ -19,6 +19,10 @@
 //!   even with no faces, whose structure [`ANALYSIS`] has `frame` (u64),
 //!   `detector-ran` (bool), `faces` (u32), `model-family` (string). Elements
 //!   that must not let unanalysed frames through (`blurredact`) look for it.
+//! - `facedetect` asks downstream, with a custom query [`REDACTION_QUERY`],
+//!   whether anything redacts its frames; `blurredact` answers it. Only then
+//!   does the privacy pass at `redact-detection-size` run (an analysis-only
+//!   pipeline does not pay for it).
 //! - `demographics` adds a [`DEMOGRAPHICS`] structure param to each face ROI:
 //!   `age` (f64, years; absent until a usable view of the track arrived),
 //!   `age-group` (string, one of the element's `age-groups`, or `unknown`),
@@ -104,6 +108,30 @@ pub fn wall_clock_utc(element: &gst::Element, running_time: Option<gst::ClockTim
 /// Seconds of a clock time (the unit of every time field in our structures).
 pub fn secs(t: gst::ClockTime) -> f64 {
     t.nseconds() as f64 / 1e9
+}
+
+/// Custom query `facedetect` sends downstream: does an element redact these frames?
+pub const REDACTION_QUERY: &str = "blickfang-redaction";
+
+/// Whether an element downstream of `pad` (a source pad) redacts the frames (answers [`REDACTION_QUERY`]).
+pub fn redaction_downstream(pad: &gst::Pad) -> bool {
+    let mut query = gst::query::Custom::new(gst::Structure::new_empty(REDACTION_QUERY));
+    pad.peer_query(&mut query)
+        && query.structure().is_some_and(|s| s.name() == REDACTION_QUERY && s.get::<bool>("redacts").unwrap_or(false))
+}
+
+/// Answers [`REDACTION_QUERY`] (for a redacting element); false for any other query.
+pub fn answer_redaction_query(query: &mut gst::QueryRef) -> bool {
+    let gst::QueryViewMut::Custom(custom) = query.view_mut() else {
+        return false;
+    };
+    match custom.structure_mut() {
+        s if s.name() == REDACTION_QUERY => {
+            s.set("redacts", true);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Registers the custom analysis meta (idempotent).

@@ -225,6 +225,14 @@ impl BaseTransformImpl for BlurRedact {
         self.parent_sink_event(event)
     }
 
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        // facedetect upstream asks whether its frames are redacted, to run its privacy pass.
+        if direction == gst::PadDirection::Sink && meta::answer_redaction_query(query) {
+            return true;
+        }
+        BaseTransformImplExt::parent_query(self, direction, query)
+    }
+
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
         let mut state = self.state.lock().unwrap();

@@ -131,6 +131,10 @@ struct Privacy {
     min_face_size: u32,
     /// The frame-size warning is posted once.
     warned: bool,
+    /// Whether to ask downstream (first frame after caps or a reconfigure) if it redacts.
+    ask: bool,
+    /// An element downstream redacts: the privacy pass runs.
+    wanted: bool,
 }
 
 #[derive(Default)]
@@ -389,6 +393,8 @@ impl FaceDetect {
             redact_detection_size: settings.redact_detection_size,
             min_face_size: settings.min_face_size,
             warned: false,
+            ask: true,
+            wanted: false,
         })
     }
 
@@ -403,7 +409,7 @@ impl FaceDetect {
     ) -> Result<Vec<Detection>, blickfang::runtime::RuntimeError> {
         let faces = detector.detect_with_candidates(view, settings.redact_threshold, &mut privacy.candidates)?;
         let downscaled = detection_scale(view.width, view.height, privacy.detection_size) < 1.0;
-        if let Some(detector) = privacy.detector.as_mut().filter(|_| downscaled) {
+        if let Some(detector) = privacy.detector.as_mut().filter(|_| downscaled && privacy.wanted) {
             let threshold = settings.redact_threshold.min(settings.score_threshold);
             detector.set_tuning(threshold, settings.nms_threshold, 0, DEFAULT_MAX_FACES as usize);
             privacy.found = detector.detect(view)?;
@@ -446,11 +452,37 @@ impl FaceDetect {
     }
 }
 
+impl FaceDetect {
+    /// Asks downstream whether it redacts, when asked to ask (not per frame: a query is a walk
+    /// down the pipeline). Outside the state lock: the query runs through other elements.
+    fn ask_for_redaction(&self) {
+        let ask = self.state.lock().unwrap().as_ref().is_some_and(|s| s.privacy.ask && s.privacy.detector.is_some());
+        if !ask {
+            return;
+        }
+        let wanted = meta::redaction_downstream(self.obj().src_pad());
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if wanted != state.privacy.wanted {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "privacy pass at redact-detection-size {}: {}",
+                    state.privacy.redact_detection_size,
+                    if wanted { "on (frames are redacted downstream)" } else { "off (nothing downstream redacts)" }
+                );
+            }
+            state.privacy.wanted = wanted;
+            state.privacy.ask = false;
+        }
+    }
+}
+
 impl Privacy {
     /// The warning, once per element, when this frame size and the detection sizes mean faces
     /// of a size worth finding cannot be found: see [`frame_size_warning`].
     fn frame_size_warning(&mut self, width: u32, height: u32) -> Option<String> {
-        if self.warned {
+        // Said once; and not again where start already warned about `detection-size` itself.
+        if self.warned || detection_size_warning(self.detection_size, self.min_face_size).is_some() {
             return None;
         }
         let redact_size = if self.detector.is_some() { self.redact_detection_size } else { self.detection_size };
@@ -536,6 +568,7 @@ impl BaseTransformImpl for FaceDetect {
                 );
                 state.tracker.rescale(sx, sy);
             }
+            state.privacy.ask = true;
             if let Some(warning) = state.privacy.frame_size_warning(info.width(), info.height()) {
                 gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", warning));
             }
@@ -556,8 +589,19 @@ impl BaseTransformImpl for FaceDetect {
         self.parent_sink_event(event)
     }
 
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Reconfigure(_) = event.view()
+            && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            // Relinked downstream: ask again whether it redacts.
+            state.privacy.ask = true;
+        }
+        self.parent_src_event(event)
+    }
+
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().per_frame();
+        self.ask_for_redaction();
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["facedetect is not started"]);
