@@ -361,8 +361,8 @@ impl FaceDetect {
     }
 }
 
-/// Two boxes overlap enough to be the same face.
-const SAME_FACE_IOU: f32 = 0.5;
+/// Two boxes so alike that redacting both adds nothing.
+const NEAR_DUPLICATE_IOU: f32 = 0.9;
 
 impl FaceDetect {
     /// Loads the privacy-only detector when `redact-detection-size` asks for a larger copy than
@@ -413,9 +413,13 @@ impl FaceDetect {
             let threshold = settings.redact_threshold.min(settings.score_threshold);
             detector.set_tuning(threshold, settings.nms_threshold, 0, DEFAULT_MAX_FACES as usize);
             privacy.found = detector.detect(view)?;
+            // Kept even where the analysis run found the same face: its box comes from a larger
+            // view, so it fits a small face better than the downscaled run's, and redaction
+            // covers the union of both (a near duplicate adds nothing).
             for d in privacy.found.drain(..) {
-                let known = faces.iter().chain(privacy.candidates.iter()).any(|k| k.bbox.iou(&d.bbox) >= SAME_FACE_IOU);
-                if !known {
+                let duplicate =
+                    faces.iter().chain(privacy.candidates.iter()).any(|k| k.bbox.iou(&d.bbox) >= NEAR_DUPLICATE_IOU);
+                if !duplicate {
                     privacy.candidates.push(d);
                 }
             }
