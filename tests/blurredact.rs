@@ -88,13 +88,13 @@ fn changed_mask(before: &gst::Buffer, after: &gst::Buffer, caps: &gst::Caps) -> 
     mask
 }
 
-/// Is (x, y) inside one of the faces' redaction areas (the box scaled by
-/// margin 1.3, or the ellipse through its corners), with two pixels of slack
-/// for chroma subsampling?
-fn in_area(faces: &[meta::FaceRoi], x: usize, y: usize) -> bool {
-    faces.iter().any(|f| {
-        let (cx, cy) = (f.bbox[0] + f.bbox[2] / 2.0, f.bbox[1] + f.bbox[3] / 2.0);
-        let (hw, hh) = (f.bbox[2] * 1.3 / 2.0, f.bbox[3] * 1.3 / 2.0);
+/// Is (x, y) inside one of the redaction areas of the faces and face
+/// candidates (the box scaled by margin 1.3, or the ellipse through its
+/// corners), with two pixels of slack for chroma subsampling?
+fn in_area(boxes: &[[f64; 4]], x: usize, y: usize) -> bool {
+    boxes.iter().any(|b| {
+        let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+        let (hw, hh) = (b[2] * 1.3 / 2.0, b[3] * 1.3 / 2.0);
         let (dx, dy) = ((x as f64 - cx).abs(), (y as f64 - cy).abs());
         let in_box = dx <= hw + 2.0 && dy <= hh + 2.0;
         let (ex, ey) = (dx / (hw * 2f64.sqrt() + 2.0), dy / (hh * 2f64.sqrt() + 2.0));
@@ -105,6 +105,9 @@ fn in_area(faces: &[meta::FaceRoi], x: usize, y: usize) -> bool {
 fn assert_only_faces_changed(before: &gst::Buffer, after: &gst::Buffer, caps: &gst::Caps, what: &str) {
     let faces = meta::faces(before);
     assert!(!faces.is_empty(), "{what}: no faces to redact");
+    // What blurredact redacts: faces and facedetect's face candidates.
+    let boxes: Vec<[f64; 4]> =
+        faces.iter().map(|f| f.bbox).chain(meta::candidate_boxes(before).map(|(b, _)| b)).collect();
     let info = gst_video::VideoInfo::from_caps(caps).unwrap();
     let w = info.width() as usize;
     let mask = changed_mask(before, after, caps);
@@ -113,8 +116,8 @@ fn assert_only_faces_changed(before: &gst::Buffer, after: &gst::Buffer, caps: &g
         if c {
             changed += 1;
             assert!(
-                in_area(&faces, i % w, i / w),
-                "{what}: pixel ({}, {}) outside every face area changed",
+                in_area(&boxes, i % w, i / w),
+                "{what}: pixel ({}, {}) outside every face and candidate area changed",
                 i % w,
                 i / w
             );

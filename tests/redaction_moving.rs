@@ -1,0 +1,170 @@
+//! Redaction of moving faces and what the privacy candidates must not change:
+//! - a generated clip (tests/scene_gen: real face photos moved over a background,
+//!   so every frame's face positions are known) through `facedetect interval=3 !
+//!   blurredact`: on no frame is any pixel of a face's core left visible, also on
+//!   the frames where the tracks are only predicted;
+//! - the analysis (metajson's records with faces, demographics, head pose,
+//!   attention, person events and reports) is identical (every field but the run id) with the default
+//!   `redact-threshold` and privacy pass and without any candidates, on real clips.
+
+mod common;
+mod scene_gen;
+
+use gst::prelude::*;
+use gstblickfang::meta;
+use scene_gen::{H, W, background, faces, paste};
+
+const MAGENTA: u32 = 0xFF00FF;
+const FPS: u64 = 25;
+const FRAMES: usize = 60;
+
+/// One face moving along a straight line: picture, size, start centre, pixels per frame.
+struct Mover {
+    face: usize,
+    size: usize,
+    from: (f32, f32),
+    step: (f32, f32),
+}
+
+impl Mover {
+    fn centre(&self, frame: usize) -> (usize, usize) {
+        ((self.from.0 + self.step.0 * frame as f32) as usize, (self.from.1 + self.step.1 * frame as f32) as usize)
+    }
+}
+
+fn movers() -> Vec<Mover> {
+    vec![
+        // Walking across fast (12 px per frame: 300 px/s at 25 fps), a near face.
+        Mover { face: 0, size: 120, from: (100.0, 290.0), step: (12.0, 0.0) },
+        // The other way, smaller and slower, drifting down.
+        Mover { face: 1, size: 80, from: (860.0, 100.0), step: (-8.0, 1.0) },
+        // Turned away (AFLW, yaw 46), slowly up and left. The paths never overlap.
+        Mover { face: 5, size: 100, from: (700.0, 460.0), step: (-3.0, -1.0) },
+    ]
+}
+
+/// The core of a pasted face picture (eyes, nose, mouth): the central part of the chip.
+fn core(m: &Mover, pic: &scene_gen::Picture, frame: usize) -> (usize, usize, usize, usize) {
+    let scale = pic.w.max(pic.h) as f32 / m.size as f32;
+    let (w, h) = ((pic.w as f32 / scale) as usize, (pic.h as f32 / scale) as usize);
+    let (cx, cy) = m.centre(frame);
+    (cx - w / 4, cy - h / 4, w / 2, h / 2)
+}
+
+#[test]
+fn moving_faces_stay_covered_between_model_runs() {
+    common::init();
+    let pictures = faces();
+    let movers = movers();
+    let bg = background();
+    let desc = format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={W},height={H},framerate={FPS}/1 ! \
+         blickfang-facedetect interval=3 ! blickfang-blurredact mode=solid color={MAGENTA} ! \
+         appsink name=sink sync=false"
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (mut checked, mut predicted_frames) = (0usize, 0usize);
+    let mut visible = Vec::new();
+    for f in 0..FRAMES {
+        let mut frame = bg.clone();
+        for m in &movers {
+            let (cx, cy) = m.centre(f);
+            paste(&mut frame, &pictures[m.face], cx, cy, m.size);
+        }
+        let mut buf = gst::Buffer::from_mut_slice(frame);
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(f as u64 * 1000 / FPS));
+            b.set_duration(gst::ClockTime::from_mseconds(1000 / FPS));
+        }
+        src.push_buffer(buf).unwrap();
+        let sample = sink.pull_sample().unwrap();
+        let out = sample.buffer().unwrap();
+        predicted_frames += meta::faces(out).iter().any(|f| f.predicted) as usize;
+        let map = out.map_readable().unwrap();
+        for m in &movers {
+            let (x, y, w, h) = core(m, &pictures[m.face], f);
+            checked += 1;
+            let left = (y..y + h)
+                .flat_map(|py| (x..x + w).map(move |px| (px, py)))
+                .filter(|&(px, py)| px < W && py < H && map[(py * W + px) * 3..][..3] != [255, 0, 255])
+                .count();
+            if left > 0 {
+                visible.push(format!("frame {f}, face {}: {left} of {} core pixels visible", m.face, w * h));
+            }
+        }
+    }
+    src.end_of_stream().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    println!("{checked} face-frames checked, {predicted_frames} frames with predicted tracks");
+    assert!(predicted_frames >= FRAMES / 2, "interval=3 should predict on 2 of 3 frames: {predicted_frames}");
+    assert!(visible.is_empty(), "faces left visible:\n{}", visible.join("\n"));
+}
+
+/// Runs a clip through the whole analysis chain, redacted (blurredact turns facedetect's privacy
+/// pass on), and returns metajson's output and the number of candidate ROIs.
+fn analysis_records(clip: &str, facedetect: &str) -> (String, usize) {
+    common::init();
+    let out =
+        std::env::temp_dir().join(format!("blickfang-candidates-{}-{}.ndjson", std::process::id(), facedetect.len()));
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! blickfang-facedetect name=fd {facedetect} ! \
+         blickfang-demographics ! blickfang-gazedwell min-group-size=1 ! blickfang-blurredact ! \
+         blickfang-metajson utc=never ! \
+         filesink location={}",
+        common::data(clip).display(),
+        out.display()
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let candidates = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = candidates.clone();
+    pipeline.by_name("fd").unwrap().static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buf) = info.buffer() {
+            seen.fetch_add(meta::candidate_boxes(buf).count(), std::sync::atomic::Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .expect("EOS");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(&out).ok();
+    (text, candidates.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[test]
+fn analysis_is_identical_with_and_without_the_privacy_candidates() {
+    let mut candidates = 0;
+    for clip in [
+        "videos_people/intel_preview_head-pose-face-detection-female-and-male.transcoded.mp4",
+        "videos_people/intel_preview_face-demographics-walking.transcoded.mp4",
+        "videos_people/intel_preview_classroom.transcoded.mp4",
+    ] {
+        let (plain, none) = analysis_records(clip, "redact-threshold=0.6 redact-detection-size=640");
+        let (with, n) = analysis_records(clip, "");
+        assert_eq!(none, 0, "{clip}: candidates although redact-threshold = score-threshold");
+        println!("{clip}: {} records, {n} candidate ROIs in the default run", plain.lines().count());
+        assert!(plain.lines().count() > 10, "{clip}: {plain}");
+        assert!(plain.contains("\"faces\""), "{clip}");
+        // Every field but `run`, the id each run draws afresh.
+        let record = |line: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v.as_object_mut().unwrap().remove("run");
+            v
+        };
+        for (i, (a, b)) in plain.lines().zip(with.lines()).enumerate() {
+            assert_eq!(record(a), record(b), "{clip}: record {i} differs");
+        }
+        assert_eq!(plain.lines().count(), with.lines().count(), "{clip}");
+        candidates += n;
+    }
+    assert!(candidates > 0, "no clip had candidates: the comparison would show nothing");
+}
