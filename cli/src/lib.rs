@@ -3,5 +3,5 @@
 
 pub mod bench;
 pub mod edge;
-pub mod notice;
 pub mod models;
+pub mod notice;
