@@ -17,6 +17,9 @@ const CLIP: &str = "videos_people/intel_preview_head-pose-face-detection-female-
 const CHAIN: &str = "blickfang-facedetect ! blickfang-demographics ! blickfang-gazedwell";
 /// YuNet, FaceRes and FSA-Net's two variants.
 const MODELS: usize = 4;
+/// Users per pipeline: one per model, plus facedetect's privacy pass (`redact-detection-size`),
+/// a second user of the detector's session (its own input buffer, no session of its own).
+const USERS_PER_PIPELINE: usize = MODELS + 1;
 
 /// What the chain says about each frame: per face, its track, box, and the
 /// demographics and head-pose params as text (every value, to the last bit).
@@ -83,7 +86,11 @@ fn two_pipelines_share_one_session_per_model_and_give_the_same_results() {
     b.set_state(gst::State::Null).unwrap();
     assert_eq!(both.created, after_alone.created, "the second and third camera load nothing: {both:?}");
     assert_eq!(both.in_use, MODELS, "one session per model: {both:?}");
-    assert_eq!(both.users, 2 * MODELS, "each pipeline holds each model once: {both:?}");
+    assert_eq!(
+        both.users,
+        2 * USERS_PER_PIPELINE,
+        "each pipeline holds each model once (+ the privacy pass): {both:?}"
+    );
     let end = runtime::session_stats();
     assert_eq!(end.users, 0, "{end:?}");
     assert!(end.loaded <= runtime::MAX_IDLE_SESSIONS, "idle sessions are bounded: {end:?}");
