@@ -177,10 +177,16 @@ fn simulated_fleet_rollup_equals_truth() {
 
 #[test]
 fn stores_over_tls_verify_full_and_refuses_a_wrong_ca() {
-    let broker = Mosquitto::start();
     let pg = Postgres::start_tls(); // refuses connections without TLS
-    let rt = runtime();
     let tls = pg.tls.clone().unwrap();
+    // The broker also listens with TLS, on the same test CA's certificate for 127.0.0.1: the
+    // collector reads over mqtts:// (the simulator publishes on the plain listener).
+    let mqtts_port = mosquitto::free_port();
+    let broker = Mosquitto::start_with(&format!(
+        "listener {mqtts_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n",
+        d = tls.display()
+    ));
+    let rt = runtime();
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres?sslmode=verify-full", pg.port);
     // A CA that did not sign the server's certificate: a clear error naming the database and the CA, at once.
     let wrong = Settings {
@@ -196,7 +202,13 @@ fn stores_over_tls_verify_full_and_refuses_a_wrong_ca() {
     assert!(started.elapsed() < Duration::from_secs(20), "no retrying a certificate that will not change");
     // The right CA (the setting, not the URL): every record stored over verify-full TLS.
     let (_, sim) = small_fleet(10, 23);
-    let s = Settings { database: url, database_ca: Some(tls.join("ca.pem")), ..settings(&broker, &pg, "tls-1") };
+    let s = Settings {
+        mqtt: format!("mqtts://127.0.0.1:{mqtts_port}"),
+        mqtt_ca: Some(tls.join("ca.pem")),
+        database: url,
+        database_ca: Some(tls.join("ca.pem")),
+        ..settings(&broker, &pg, "tls-1")
+    };
     let c = start_collector(&rt, s);
     publish(&broker, "sim-tls", &sim.messages);
     let n = sim.messages.len() as u64;
@@ -205,6 +217,74 @@ fn stores_over_tls_verify_full_and_refuses_a_wrong_ca() {
     let got = rt.block_on(async { db::read_rollup(&pg_client(&pg).await).await.unwrap() });
     assert_eq!(got, sim.truth, "the rollup over TLS is the truth");
     c.stop(&rt);
+    // A broker CA file that holds no certificate is refused at start, naming the file.
+    let not_pem = tls.join("server.csr");
+    let bad = Settings {
+        mqtt: format!("mqtts://127.0.0.1:{mqtts_port}"),
+        mqtt_ca: Some(not_pem.clone()),
+        ..settings(&broker, &pg, "tls-bad-ca")
+    };
+    let err = rt.block_on(collector::run(bad, Arc::new(Metrics::default()), std::future::pending())).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("mqtt-ca") && text.contains("server.csr"), "names the CA file: {text}");
+}
+
+#[test]
+fn parked_records_are_replayed_after_an_upgrade_once() {
+    // What an older collector parked during a rolling upgrade (records of a schema newer than
+    // its own): here a whole small fleet's records of today's schema (duplicates included), one
+    // of a schema newer still, and one of today's schema with a wrong type.
+    let pg = Postgres::start();
+    let rt = runtime();
+    let (_, sim) = small_fleet(8, 31);
+    let good = sim.messages.iter().find(|(_, p)| p.contains("\"event\":\"left\"")).unwrap().clone();
+    let newer = good.1.replace("blickfang/2", "blickfang/9");
+    let wrong = good.1.replace("\"seq\":", "\"seq\":\"x\",\"was\":");
+    let replay = || {
+        let s = Settings {
+            database: pg.url(),
+            replay_parked: true,
+            batch_size: 100, // several transactions
+            ..Settings::default()
+        };
+        rt.block_on(collector::run(s, Arc::new(Metrics::default()), std::future::pending())).unwrap();
+    };
+    let parked_count = || -> i64 {
+        rt.block_on(async { pg_client(&pg).await.query_one("SELECT count(*) FROM parked", &[]).await.unwrap().get(0) })
+    };
+    replay(); // creates the tables (nothing parked yet)
+    rt.block_on(async {
+        let client = pg_client(&pg).await;
+        let rows: Vec<(&str, &str, &str)> = sim
+            .messages
+            .iter()
+            .map(|(t, p)| ("blickfang/2", t.as_str(), p.as_str()))
+            .chain([("blickfang/9", good.0.as_str(), newer.as_str()), ("blickfang/2", good.0.as_str(), wrong.as_str())])
+            .collect();
+        for (version, topic, payload) in rows {
+            client
+                .execute(
+                    "INSERT INTO parked (version, topic, payload) VALUES ($1, $2, $3)",
+                    &[&version, &topic, &payload.as_bytes()],
+                )
+                .await
+                .unwrap();
+        }
+    });
+    replay();
+    assert_eq!(stored_rows(&rt, &pg), expected_rows(&sim), "every readable parked record stored once");
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    assert_eq!(parked_count(), 1, "only the record of a schema this version does not read stays parked");
+    let rejected: Vec<String> = rt.block_on(async {
+        let rows = pg_client(&pg).await.query("SELECT reason FROM rejected", &[]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    });
+    assert_eq!(rejected, ["wrong-type"], "a parked record that is not valid data is rejected, not stored");
+    // Replayed again (an operator runs it twice): nothing changes.
+    replay();
+    assert_eq!(stored_rows(&rt, &pg), expected_rows(&sim));
+    assert_rollup_is_truth(&rt, &pg, &sim.truth);
+    assert_eq!(parked_count(), 1);
 }
 
 #[test]

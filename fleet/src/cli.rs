@@ -15,7 +15,7 @@ use crate::simulate::{self, SimSettings};
 #[derive(clap::Args, Debug, Default)]
 pub struct CollectArgs {
     /// A TOML file with the settings (the names below with `_`: mqtt, database, group, client_id,
-    /// topic, batch_size, max_wait_ms, database_ca, metrics, session_expiry_s, max_record_bytes, min_dwell_s,
+    /// topic, batch_size, max_wait_ms, mqtt_ca, database_ca, metrics, session_expiry_s, max_record_bytes, min_dwell_s,
     /// min_attention_s, rejected_keep, retain_days, progress_s). Secrets belong here or in the
     /// environment (BLICKFANG_MQTT, BLICKFANG_DATABASE), not on the command line.
     #[arg(long)]
@@ -23,6 +23,10 @@ pub struct CollectArgs {
     /// The broker, mqtt[s]://user:pass@host:port (or BLICKFANG_MQTT).
     #[arg(long)]
     pub mqtt: Option<String>,
+    /// The CA (PEM) that signed the broker's TLS certificate, for mqtts:// (or BLICKFANG_MQTT_CA;
+    /// default: the system's roots).
+    #[arg(long)]
+    pub mqtt_ca: Option<PathBuf>,
     /// The database, postgres://user:pass@host:port/db (or BLICKFANG_DATABASE).
     #[arg(long)]
     pub database: Option<String>,
@@ -54,6 +58,10 @@ pub struct CollectArgs {
     /// Retire this slot: unsubscribe, drain what the broker queued for it, end its session, exit.
     #[arg(long)]
     pub retire: bool,
+    /// Replay the `parked` table (records of a newer schema, kept during a rolling upgrade) into
+    /// the tables with this version's rules, then exit (no MQTT connection).
+    #[arg(long)]
+    pub replay_parked: bool,
 }
 
 /// `blickfang simulate`: a fleet of virtual screens, to a broker or a records file, and its truth.
@@ -103,6 +111,9 @@ pub fn collect(args: CollectArgs) -> anyhow::Result<()> {
     if let Some(v) = args.database {
         s.database = v;
     }
+    if let Some(v) = args.mqtt_ca {
+        s.mqtt_ca = Some(v);
+    }
     if let Some(v) = args.database_ca {
         s.database_ca = Some(v);
     }
@@ -128,6 +139,7 @@ pub fn collect(args: CollectArgs) -> anyhow::Result<()> {
         s.retain_days = args.retain_days;
     }
     s.retire |= args.retire;
+    s.replay_parked |= args.replay_parked;
     s.check()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {

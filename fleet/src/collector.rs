@@ -42,6 +42,8 @@ use crate::rollup::Thresholds;
 pub struct Settings {
     /// `mqtt[s]://user:pass@host:port`.
     pub mqtt: String,
+    /// The CA (PEM) for the broker's TLS certificate (`mqtts://`); default: the system's roots.
+    pub mqtt_ca: Option<std::path::PathBuf>,
     /// `postgres://user:pass@host:port/db` (or key=value form).
     pub database: String,
     /// The CA (PEM) for the database's TLS certificate (`sslmode=verify-ca`/`verify-full`).
@@ -70,12 +72,16 @@ pub struct Settings {
     /// Retire this slot: unsubscribe, drain what the broker queued for it,
     /// then end the session (expiry 0), and exit.
     pub retire: bool,
+    /// Replay `parked` (records of a schema newer than this collector's, kept for after an
+    /// upgrade) into the tables, then exit: no MQTT connection is made.
+    pub replay_parked: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             mqtt: "mqtt://127.0.0.1:1883".into(),
+            mqtt_ca: None,
             database: String::new(),
             database_ca: None,
             group: "blickfang".into(),
@@ -92,6 +98,7 @@ impl Default for Settings {
             retain_days: None,
             progress_s: 10,
             retire: false,
+            replay_parked: false,
         }
     }
 }
@@ -111,6 +118,9 @@ impl Settings {
         }
         if let Ok(v) = std::env::var("BLICKFANG_DATABASE") {
             s.database = v;
+        }
+        if let Ok(v) = std::env::var("BLICKFANG_MQTT_CA") {
+            s.mqtt_ca = Some(v.into());
         }
         if let Ok(v) = std::env::var("BLICKFANG_DATABASE_CA") {
             s.database_ca = Some(v.into());
@@ -190,7 +200,7 @@ pub fn parse_mqtt_url(url: &str) -> anyhow::Result<MqttUrl> {
 }
 
 /// MQTT options for a persistent QoS 1 consumer with manual acks.
-pub fn mqtt_options(s: &Settings, url: &MqttUrl) -> MqttOptions {
+pub fn mqtt_options(s: &Settings, url: &MqttUrl) -> anyhow::Result<MqttOptions> {
     let mut o = MqttOptions::new(s.client_id.clone(), url.host.clone(), url.port);
     o.set_clean_start(false);
     o.set_session_expiry_interval(Some(s.session_expiry_s));
@@ -205,9 +215,28 @@ pub fn mqtt_options(s: &Settings, url: &MqttUrl) -> MqttOptions {
     }
     if url.tls {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        o.set_transport(rumqttc::Transport::tls_with_default_config());
+        o.set_transport(match &s.mqtt_ca {
+            Some(path) => rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
+                ca: read_ca(path)?,
+                alpn: None,
+                client_auth: None,
+            }),
+            None => rumqttc::Transport::tls_with_default_config(),
+        });
+    } else if let Some(path) = &s.mqtt_ca {
+        bail!("mqtt-ca {} is given but the broker URL is not mqtts://", path.display());
     }
-    o
+    Ok(o)
+}
+
+/// The broker's CA file, checked to hold a PEM certificate (else the TLS handshake would fail
+/// later with a less helpful message, and be retried forever).
+fn read_ca(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let pem = std::fs::read(path).with_context(|| format!("mqtt-ca {}", path.display()))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        bail!("mqtt-ca {} holds no PEM certificate", path.display());
+    }
+    Ok(pem)
 }
 
 /// A message from the event loop: the publish and the connection it came on.
@@ -240,8 +269,20 @@ pub async fn run(
     let mut pg = connect_db(&database, &metrics).await?;
     let version = db::migrate(&mut pg, None).await.context("migrating the database")?;
     eprintln!("collect: database at schema version {version}");
+    if settings.replay_parked {
+        let r = db::replay_parked(&mut pg, &rules, &thresholds, settings.rejected_keep, settings.batch_size as i64)
+            .await
+            .context("replaying parked records")?;
+        let rejected: u64 = r.outcome.rejected.values().sum();
+        eprintln!(
+            "collect: replayed {} parked records (stored {}, duplicates {}, ignored {}, rejected {rejected}); \
+             {} still parked (a schema this version does not read)",
+            r.replayed, r.outcome.stored, r.outcome.duplicates, r.outcome.ignored, r.still_parked
+        );
+        return Ok(());
+    }
 
-    let (client, eventloop) = AsyncClient::new(mqtt_options(&settings, &url), settings.batch_size * 2 + 64);
+    let (client, eventloop) = AsyncClient::new(mqtt_options(&settings, &url)?, settings.batch_size * 2 + 64);
     let connection = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::unbounded_channel::<Delivery>();
     let subscription = settings.subscription();
@@ -326,7 +367,8 @@ pub async fn run(
 
 /// Reconnects with clean start and session expiry 0: the broker forgets the slot.
 async fn end_session(settings: &Settings, url: &MqttUrl) {
-    let mut o = mqtt_options(settings, url);
+    // The options were checked when the collector started.
+    let Ok(mut o) = mqtt_options(settings, url) else { return };
     o.set_clean_start(true);
     o.set_session_expiry_interval(Some(0));
     let (client, mut eventloop) = AsyncClient::new(o, 8);

@@ -120,6 +120,72 @@ pub async fn write_batch(
     }
 }
 
+/// What a replay of `parked` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replayed {
+    /// Parked records this version reads, written (as stored, duplicates, ignored or rejected:
+    /// see `outcome`) and removed from `parked`.
+    pub replayed: u64,
+    /// Records of a schema this version does not read either: left in `parked`.
+    pub still_parked: u64,
+    pub outcome: Outcome,
+}
+
+/// Replays `parked` after an upgrade: each parked record is judged again with today's
+/// rules; those this version reads are written exactly as if they had just arrived (the same
+/// idempotent keys and rollup arithmetic, so a replay twice counts nothing twice) and removed
+/// from `parked` in the same transaction, `page` rows per transaction; the rest stay parked.
+/// Safe beside running collectors (their batches take their locks in the same order; rows
+/// another replay holds are skipped). A deadlock returns its error: running it again resumes.
+pub async fn replay_parked(
+    client: &mut Client,
+    rules: &crate::ingest::Rules,
+    t: &Thresholds,
+    rejected_keep: i64,
+    page: i64,
+) -> Result<Replayed, tokio_postgres::Error> {
+    let mut done = Replayed::default();
+    let mut after = 0i64;
+    loop {
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query(
+                "SELECT id, topic, payload FROM parked WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                &[&after, &page],
+            )
+            .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(done);
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut batch = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (id, topic, payload): (i64, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+            after = id;
+            let ingested = crate::ingest::ingest(&topic, &payload, rules);
+            if matches!(ingested, Ingested::Parked { .. }) {
+                done.still_parked += 1;
+                continue;
+            }
+            ids.push(id);
+            batch.push(Judged { topic, payload, ingested });
+        }
+        let outcome = write_in(&tx, &batch, t, rejected_keep).await?;
+        tx.execute("DELETE FROM parked WHERE id = ANY($1)", &[&ids]).await?;
+        tx.commit().await?;
+        done.replayed += ids.len() as u64;
+        let o = &mut done.outcome;
+        o.stored += outcome.stored;
+        o.duplicates += outcome.duplicates;
+        o.ignored += outcome.ignored;
+        for (reason, n) in outcome.rejected {
+            *o.rejected.entry(reason).or_default() += n;
+        }
+        o.newest_us = o.newest_us.max(outcome.newest_us);
+    }
+}
+
 /// A screen in one batch: first and last seen (µs), the latest `dropped` (at, count).
 type ScreenSpan = (i64, i64, Option<(i64, i64)>);
 
