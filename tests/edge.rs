@@ -358,6 +358,16 @@ fn under_the_units_sandbox_the_edge_runs_and_writes_nowhere_but_its_spool() {
         args.extend(["--tmpfs", "/usr/local/share", "--ro-bind", &d, "/usr/local/share/blickfang"].map(String::from));
         args.extend(["--remount-ro", "/usr/local/share"].map(String::from));
     }
+    // A build under /tmp (CI's fresh clone) would vanish behind the private /tmp: the build (the
+    // binary, the plugin) and this test's folder (the config) are shown read-only where they are,
+    // as a package's files would be.
+    let build = common::blickfang_binary_path().parent().unwrap().to_path_buf();
+    for dir in [build, common::plugin_dir(), tmp.0.clone()] {
+        if dir.starts_with("/tmp") || dir.starts_with("/var/tmp") {
+            let d = dir.display().to_string();
+            args.extend(["--ro-bind", &d, &d].map(String::from));
+        }
+    }
 
     // A probe: writes everywhere a leaking service might, and in the spool.
     let probe = format!(
@@ -377,7 +387,8 @@ fn under_the_units_sandbox_the_edge_runs_and_writes_nowhere_but_its_spool() {
     // The edge itself, in the same sandbox, on a file: records reach the broker, the spool is used.
     let broker = Mosquitto::start();
     let sub = Subscriber::start(broker.port, "blickfang/#", None);
-    let clip = common::data(WALKING);
+    // The clip by its real path: the shared folder may be linked from under /tmp.
+    let clip = common::data(WALKING).canonicalize().unwrap();
     let config = write_config(
         &tmp.0,
         &format!(
