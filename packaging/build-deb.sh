@@ -87,6 +87,9 @@ install -m 0644 "$root"/pipelines/*.txt "$doc/examples/pipelines/"
 install -m 0644 "$root/docs/install.md" "$doc/install.md"
 # The embedding examples (the Python player, and any others beside it, e.g. examples/c/).
 cp -r --no-preserve=mode,ownership "$root"/examples/. "$doc/examples/"
+# Sources only: no VCS files, nothing a local build left (the C player's binary, Python caches).
+find "$doc/examples" \( -name .gitignore -o -name __pycache__ -o -name '*.o' \) -prune -exec rm -rf {} +
+rm -f "$doc/examples/c/blickfang-player"
 find "$doc/examples" -type f -exec chmod 0644 {} +
 find "$doc/examples" -type d -exec chmod 0755 {} +
 install -m 0644 "$pkg/debian/copyright" "$doc/copyright"
