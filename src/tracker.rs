@@ -148,6 +148,11 @@ impl Tracker {
         self.tracks.clear();
     }
 
+    /// Changes `track_gap` (seconds) for the tracks from now on.
+    pub fn set_track_gap(&mut self, track_gap: f64) {
+        self.config.track_gap = track_gap;
+    }
+
     /// The frame's size in pixels: hidden tracks carried out of it end (a
     /// face that left the picture is not hidden behind something).
     pub fn set_bounds(&mut self, width: f32, height: f32) {

@@ -10,11 +10,10 @@ mod scene_gen;
 
 use std::collections::HashMap;
 
-use gst::prelude::*;
 use gstblickfang::gazedwell;
 use gstblickfang::meta;
 use gstblickfang::meta::{CONTENT_REPORT, PERSON_EVENT};
-use scene_gen::{background, faces, paste};
+use scene_gen::{Player, background, faces, paste};
 
 const W: usize = 960;
 const H: usize = 540;
@@ -115,21 +114,13 @@ fn run(props: &str) -> Outcome {
     let faces = faces();
     let people = people();
     let bg = background();
-    let desc = format!(
-        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={W},height={H},framerate={FPS}/1 ! \
-         blickfang-facedetect ! blickfang-gazedwell name=gd content-id=A {props} ! appsink name=sink sync=false"
-    );
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    let gd = pipeline.by_name("gd").unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
+    let player = Player::start(&format!("blickfang-facedetect ! blickfang-gazedwell content-id=A {props}"), FPS);
     let mut track_x: HashMap<u32, f64> = HashMap::new();
     for f in 0..FRAMES {
         if f == SWITCH {
             // The player says what is on screen. Every earlier frame has come out of the
             // sink already (pulled below), so the event lands between frames 69 and 70.
-            assert!(src.static_pad("src").unwrap().push_event(gazedwell::content_event("B")));
+            player.send_event(gazedwell::content_event("B"));
         }
         let mut frame = bg.clone();
         for p in &people {
@@ -137,39 +128,19 @@ fn run(props: &str) -> Outcome {
                 paste(&mut frame, &faces[face], p.x, H / 2, FACE);
             }
         }
-        let mut buf = gst::Buffer::from_mut_slice(frame);
-        {
-            let b = buf.get_mut().unwrap();
-            b.set_pts(gst::ClockTime::from_mseconds(f as u64 * 1000 / FPS));
-            b.set_duration(gst::ClockTime::from_mseconds(1000 / FPS));
-        }
-        src.push_buffer(buf).unwrap();
-        let sample = sink.pull_sample().unwrap();
+        let sample = player.play(frame, f);
         for face in meta::faces(sample.buffer().unwrap()) {
             track_x.insert(face.id, face.bbox[0] + face.bbox[2] / 2.0);
         }
     }
-    src.end_of_stream().unwrap();
-    let bus = pipeline.bus().unwrap();
-    let mut left = HashMap::new();
-    let mut reports = Vec::new();
-    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(10)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let s = e.structure().unwrap();
-                if s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == "left" {
-                    left.insert(s.get::<u32>("id").unwrap(), s.to_owned());
-                } else if s.name() == CONTENT_REPORT {
-                    reports.push(s.to_owned());
-                }
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}", e.error()),
-            _ => {}
+    let (mut left, mut reports) = (HashMap::new(), Vec::new());
+    for s in player.finish() {
+        if s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == "left" {
+            left.insert(s.get::<u32>("id").unwrap(), s);
+        } else if s.name() == CONTENT_REPORT {
+            reports.push(s);
         }
     }
-    pipeline.set_state(gst::State::Null).unwrap();
-    let _ = gd;
     Outcome { left, reports, track_x }
 }
 
@@ -305,18 +276,11 @@ fn run_scene(scene: &Scene, props: &str) -> (Vec<Seen>, Vec<gst::Structure>, Vec
     common::init();
     let faces = faces();
     let bg = background();
-    let fps = scene.fps;
-    let desc = format!(
-        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={W},height={H},framerate={fps}/1 ! \
-         blickfang-facedetect ! blickfang-gazedwell content-id=A min-group-size=1 {props} ! \
-         appsink name=sink sync=false"
+    let player = Player::start(
+        &format!("blickfang-facedetect ! blickfang-gazedwell content-id=A min-group-size=1 {props}"),
+        scene.fps,
     );
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
     let mut seen = Vec::new();
-    let frame_ns = 1_000_000_000 / fps;
     for f in 0..scene.frames {
         let mut frame = bg.clone();
         // Later walkers are in front.
@@ -327,14 +291,7 @@ fn run_scene(scene: &Scene, props: &str) -> (Vec<Seen>, Vec<gst::Structure>, Vec
                 cover(&mut frame, x, H / 2, w.size * 4 / 3);
             }
         }
-        let mut buf = gst::Buffer::from_mut_slice(frame);
-        {
-            let b = buf.get_mut().unwrap();
-            b.set_pts(gst::ClockTime::from_nseconds(f as u64 * frame_ns));
-            b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
-        }
-        src.push_buffer(buf).unwrap();
-        let sample = sink.pull_sample().unwrap();
+        let sample = player.play(frame, f);
         for face in meta::faces(sample.buffer().unwrap()) {
             seen.push(Seen {
                 frame: f,
@@ -344,25 +301,14 @@ fn run_scene(scene: &Scene, props: &str) -> (Vec<Seen>, Vec<gst::Structure>, Vec
             });
         }
     }
-    src.end_of_stream().unwrap();
-    let bus = pipeline.bus().unwrap();
     let (mut left, mut reports) = (Vec::new(), Vec::new());
-    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(10)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let s = e.structure().unwrap();
-                if s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == "left" {
-                    left.push(s.to_owned());
-                } else if s.name() == CONTENT_REPORT {
-                    reports.push(s.to_owned());
-                }
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}", e.error()),
-            _ => {}
+    for s in player.finish() {
+        if s.name() == PERSON_EVENT && s.get::<String>("event").unwrap() == "left" {
+            left.push(s);
+        } else if s.name() == CONTENT_REPORT {
+            reports.push(s);
         }
     }
-    pipeline.set_state(gst::State::Null).unwrap();
     (seen, left, reports)
 }
 

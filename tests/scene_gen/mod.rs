@@ -85,3 +85,66 @@ pub fn faces() -> Vec<Picture> {
     v.push(turned("image04331.jpg")); // yaw 46
     v
 }
+
+/// A generated scene played through `chain` (`appsrc ! <chain> ! appsink`), one frame at a time:
+/// each frame's output is pulled before the next is pushed, so a test sees every frame's
+/// metadata and pixels, and the bus messages at the end.
+pub struct Player {
+    pub pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    sink: gst_app::AppSink,
+    frame_ns: u64,
+}
+
+impl Player {
+    pub fn start(chain: &str, fps: u64) -> Self {
+        use gst::prelude::*;
+        crate::common::init();
+        let desc = format!(
+            "appsrc name=src format=time caps=video/x-raw,format=RGB,width={W},height={H},framerate={fps}/1 ! \
+             {chain} ! appsink name=sink sync=false"
+        );
+        let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        Self { pipeline, src, sink, frame_ns: 1_000_000_000 / fps }
+    }
+
+    /// Pushes frame number `index` (RGB, `W`x`H`) and returns what came out for it.
+    pub fn play(&self, frame: Vec<u8>, index: usize) -> gst::Sample {
+        let mut buf = gst::Buffer::from_mut_slice(frame);
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_nseconds(index as u64 * self.frame_ns));
+            b.set_duration(gst::ClockTime::from_nseconds(self.frame_ns));
+        }
+        self.src.push_buffer(buf).unwrap();
+        self.sink.pull_sample().unwrap()
+    }
+
+    /// Sends an event downstream between frames (every earlier frame has come out already).
+    #[allow(dead_code)] // tests/scene.rs's content switch; not every test crate sends one
+    pub fn send_event(&self, event: gst::Event) {
+        use gst::prelude::*;
+        assert!(self.src.static_pad("src").unwrap().push_event(event));
+    }
+
+    /// Ends the stream and returns the element messages posted until EOS.
+    pub fn finish(self) -> Vec<gst::Structure> {
+        use gst::prelude::*;
+        self.src.end_of_stream().unwrap();
+        let bus = self.pipeline.bus().unwrap();
+        let mut messages = Vec::new();
+        while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(10)) {
+            match msg.view() {
+                gst::MessageView::Element(e) => messages.extend(e.structure().map(|s| s.to_owned())),
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => panic!("{}", e.error()),
+                _ => {}
+            }
+        }
+        self.pipeline.set_state(gst::State::Null).unwrap();
+        messages
+    }
+}

