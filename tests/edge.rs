@@ -74,11 +74,12 @@ fn two_cameras_one_switched_off_and_on_nothing_lost_and_sigterm_publishes_the_fi
     let config = write_config(
         &tmp.0,
         &format!(
-            "min_group_size = 1\ndemographics = false\nspool_dir = \"{spool}\"\ncontent_socket = \"{socket}\"\n\
+            "demographics = false\nspool_dir = \"{spool}\"\ncontent_socket = \"{socket}\"\n\
              [mqtt]\nhost = \"127.0.0.1\"\nport = {port}\n\
              [retry]\nmin_ms = 200\nmax_ms = 2000\n\
              [[input]]\nname = \"cam-a\"\nscreen = \"screen-a\"\nuri = \"{a}\"\ncontent_id = \"welcome\"\n\
-             [[input]]\nname = \"cam-b\"\nscreen = \"screen-b\"\nuri = \"{b}\"\ncontent_id = \"welcome\"\n",
+             [[input]]\nname = \"cam-b\"\nscreen = \"screen-b\"\nuri = \"{b}\"\ncontent_id = \"welcome\"\n\
+             [notice]\nmin_group_size = 1\n",
             spool = tmp.0.join("spool").display(),
             socket = socket.display(),
             port = broker.port,

@@ -270,7 +270,7 @@ fn build(config: &Config, r: &Runner, content_id: &str) -> Result<gst::Pipeline,
         });
     }
     let gaze = p.by_name("gaze").unwrap();
-    gaze.set_property("min-group-size", config.min_group_size);
+    gaze.set_property("min-group-size", config.min_group_size());
     if !content_id.is_empty() {
         gaze.set_property("content-id", content_id);
     }
