@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use appliance::{Edge, Received, RtspServer, Subscriber, TempDir};
-use mosquitto::Mosquitto;
+use appliance::{Edge, RtspServer, TempDir};
+use mosquitto::{Mosquitto, Received, Subscriber};
 use rumqttc::QoS;
 
 const WALKING: &str = "videos_people/intel_preview_face-demographics-walking.transcoded.mp4";
@@ -67,7 +67,7 @@ fn two_cameras_one_switched_off_and_on_nothing_lost_and_sigterm_publishes_the_fi
     let Some(py) = appliance::python() else { return };
     let tmp = TempDir::new("two");
     let broker = Mosquitto::start();
-    let sub = Subscriber::start(broker.port, "blickfang/#", None);
+    let sub = Subscriber::start(broker.port, "edge-test", "blickfang/#", None);
     let mut cam_a = RtspServer::start(&py, &common::data(WALKING));
     let cam_b = RtspServer::start(&py, &common::data(HEAD_POSE));
     let socket = tmp.0.join("content.sock");
@@ -166,7 +166,7 @@ fn a_broker_refusing_the_credentials_is_announced_and_nothing_measured_meanwhile
     };
     set_password("reader", "r");
     let mut broker = Mosquitto::start_with(&format!("password_file {}\nallow_anonymous false\n", passwd.display()));
-    let sub = Subscriber::start(broker.port, "blickfang/#", Some(("reader", "r")));
+    let sub = Subscriber::start(broker.port, "edge-test", "blickfang/#", Some(("reader", "r")));
     let cam = RtspServer::start(&py, &common::data(WALKING));
     let spool = tmp.0.join("spool");
     let config = write_config(
@@ -387,7 +387,7 @@ fn under_the_units_sandbox_the_edge_runs_and_writes_nowhere_but_its_spool() {
 
     // The edge itself, in the same sandbox, on a file: records reach the broker, the spool is used.
     let broker = Mosquitto::start();
-    let sub = Subscriber::start(broker.port, "blickfang/#", None);
+    let sub = Subscriber::start(broker.port, "edge-test", "blickfang/#", None);
     // The clip by its real path: the shared folder may be linked from under /tmp.
     let clip = common::data(WALKING).canonicalize().unwrap();
     let config = write_config(
