@@ -357,65 +357,12 @@ fn a_wildcard_topic_is_an_error_at_start() {
     assert!(!ours, "blickfang must not register mqttsink");
 }
 
-/// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn make_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=blickfang test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-}
-
 #[test]
 fn tls_with_username_and_password() {
     let (frame, caps) = analysed_frame();
     let dir = std::env::temp_dir().join(format!("blickfang-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    make_certs(&dir);
+    mosquitto::make_certs(&dir);
     let passwd = dir.join("passwd");
     let st = std::process::Command::new("mosquitto_passwd")
         .args(["-b", "-c"])
