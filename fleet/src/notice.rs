@@ -174,6 +174,15 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_edge_and_collector_examples_carry_the_same_notice() {
+        let edge = Notice::from_toml(include_str!("../../packaging/etc/blickfang/edge.toml")).unwrap();
+        let collect: crate::collector::Settings =
+            toml::from_str(include_str!("../../packaging/central/etc/blickfang/collect.toml")).unwrap();
+        assert!(edge.as_ref().is_some_and(|n| n.retain_days.is_some() && n.min_group_size.is_some()));
+        assert_eq!(collect.notice, edge);
+    }
+
+    #[test]
     fn a_flag_may_repeat_the_file_never_contradict_it() {
         let p = Path::new("/etc/blickfang/collect.toml");
         assert_eq!(settle("retain_days", "--retain-days", Some((30, p)), None), Ok(Some(30)));
