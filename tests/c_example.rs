@@ -9,34 +9,16 @@
 //! comparison, python3 with PyGObject (--test tier).
 
 mod common;
+mod player_harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use player_harness::{TempDir, json_lines, python_with_gi, repo_root, run_headless, run_player};
 use serde_json::Value;
 
 const WALKING: &str = "videos_people/intel_preview_face-demographics-walking.transcoded.mp4";
 const PLAYLIST: &str = "spring-sale:1.5,coffee:1";
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("blickfang-c-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
 
 /// Compiles the example into `dir` with the Makefile's flags (warnings are errors).
 fn compile(dir: &Path) -> PathBuf {
@@ -59,44 +41,26 @@ fn compile(dir: &Path) -> PathBuf {
 }
 
 fn run(exe: &Path, tmp: &TempDir, args: &[&str]) -> Output {
-    let out = Command::new(exe)
-        .args(args)
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
-        .env("GST_REGISTRY", tmp.0.join("registry.bin"))
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .expect("the compiled player runs");
-    eprintln!("--- {} stderr ---\n{}", exe.display(), String::from_utf8_lossy(&out.stderr));
-    out
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    run_headless(cmd, tmp)
 }
 
 /// Every stdout line is a JSON content report; `utc` (wall clock) is left out.
 fn reports(out: &Output) -> Vec<Value> {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
-            assert_eq!(v["type"], "content-report", "{l}");
+    json_lines(out)
+        .into_iter()
+        .map(|mut v| {
+            assert_eq!(v["type"], "content-report", "{v}");
             v.as_object_mut().unwrap().remove("utc");
             v
         })
         .collect()
 }
 
-fn python_with_gi() -> Option<String> {
-    let probe = "import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst";
-    let candidates = match std::env::var("BLICKFANG_PYTHON") {
-        Ok(p) => vec![p],
-        Err(_) => vec!["python3".to_string(), "/usr/bin/python3".to_string()],
-    };
-    candidates.into_iter().find(|py| Command::new(py).args(["-c", probe]).output().is_ok_and(|o| o.status.success()))
-}
-
 #[test]
 fn the_c_player_switches_by_event_and_prints_the_reports_the_python_player_does() {
-    let tmp = TempDir::new("play");
+    let tmp = TempDir::new("c-play");
     let exe = compile(&tmp.0);
     let clip = common::data(WALKING);
     let clip = clip.to_str().unwrap();
@@ -119,7 +83,7 @@ fn the_c_player_switches_by_event_and_prints_the_reports_the_python_player_does(
     assert_eq!(stderr.matches("on screen:").count(), 3, "{stderr}");
 
     // The Python player, switching by the same event, prints the same reports.
-    let Some(py) = python_with_gi() else {
+    let Ok(py) = python_with_gi() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "python3 with PyGObject is missing (CI=true: not skipped)"
@@ -127,21 +91,18 @@ fn the_c_player_switches_by_event_and_prints_the_reports_the_python_player_does(
         eprintln!("SKIPPED the comparison with the Python player: no python3 with PyGObject");
         return;
     };
-    let py_out = Command::new(py)
-        .arg(repo_root().join("examples/signage_player.py"))
-        .args(["--camera", clip, "--playlist", PLAYLIST, "--min-group-size", "1", "--switch-by", "event"])
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
-        .env("GST_REGISTRY", tmp.0.join("registry.bin"))
-        .env_remove("DISPLAY")
-        .output()
-        .unwrap();
+    let py_out = run_player(
+        &py,
+        &tmp,
+        &["--camera", clip, "--playlist", PLAYLIST, "--min-group-size", "1", "--switch-by", "event"],
+    );
     assert!(py_out.status.success(), "{}", String::from_utf8_lossy(&py_out.stderr));
     assert_eq!(c, reports(&py_out), "C and Python print the same reports");
 }
 
 #[test]
 fn a_broken_input_is_a_clear_error_and_a_nonzero_exit() {
-    let tmp = TempDir::new("error");
+    let tmp = TempDir::new("c-error");
     let exe = compile(&tmp.0);
     let not_video = repo_root().join("README.md");
     let out = run(&exe, &tmp, &["--input", not_video.to_str().unwrap(), "--playlist", "a:1"]);

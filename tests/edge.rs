@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use appliance::{Edge, Received, RtspServer, Subscriber, TempDir};
-use mosquitto::Mosquitto;
+use appliance::{Edge, RtspServer, TempDir};
+use mosquitto::{Mosquitto, Received, Subscriber};
 use rumqttc::QoS;
 
 const WALKING: &str = "videos_people/intel_preview_face-demographics-walking.transcoded.mp4";
@@ -67,18 +67,19 @@ fn two_cameras_one_switched_off_and_on_nothing_lost_and_sigterm_publishes_the_fi
     let Some(py) = appliance::python() else { return };
     let tmp = TempDir::new("two");
     let broker = Mosquitto::start();
-    let sub = Subscriber::start(broker.port, "blickfang/#", None);
+    let sub = Subscriber::start(broker.port, "edge-test", "blickfang/#", None);
     let mut cam_a = RtspServer::start(&py, &common::data(WALKING));
     let cam_b = RtspServer::start(&py, &common::data(HEAD_POSE));
     let socket = tmp.0.join("content.sock");
     let config = write_config(
         &tmp.0,
         &format!(
-            "min_group_size = 1\ndemographics = false\nspool_dir = \"{spool}\"\ncontent_socket = \"{socket}\"\n\
+            "demographics = false\nspool_dir = \"{spool}\"\ncontent_socket = \"{socket}\"\n\
              [mqtt]\nhost = \"127.0.0.1\"\nport = {port}\n\
              [retry]\nmin_ms = 200\nmax_ms = 2000\n\
              [[input]]\nname = \"cam-a\"\nscreen = \"screen-a\"\nuri = \"{a}\"\ncontent_id = \"welcome\"\n\
-             [[input]]\nname = \"cam-b\"\nscreen = \"screen-b\"\nuri = \"{b}\"\ncontent_id = \"welcome\"\n",
+             [[input]]\nname = \"cam-b\"\nscreen = \"screen-b\"\nuri = \"{b}\"\ncontent_id = \"welcome\"\n\
+             [notice]\nmin_group_size = 1\n",
             spool = tmp.0.join("spool").display(),
             socket = socket.display(),
             port = broker.port,
@@ -165,7 +166,7 @@ fn a_broker_refusing_the_credentials_is_announced_and_nothing_measured_meanwhile
     };
     set_password("reader", "r");
     let mut broker = Mosquitto::start_with(&format!("password_file {}\nallow_anonymous false\n", passwd.display()));
-    let sub = Subscriber::start(broker.port, "blickfang/#", Some(("reader", "r")));
+    let sub = Subscriber::start(broker.port, "edge-test", "blickfang/#", Some(("reader", "r")));
     let cam = RtspServer::start(&py, &common::data(WALKING));
     let spool = tmp.0.join("spool");
     let config = write_config(
@@ -386,7 +387,7 @@ fn under_the_units_sandbox_the_edge_runs_and_writes_nowhere_but_its_spool() {
 
     // The edge itself, in the same sandbox, on a file: records reach the broker, the spool is used.
     let broker = Mosquitto::start();
-    let sub = Subscriber::start(broker.port, "blickfang/#", None);
+    let sub = Subscriber::start(broker.port, "edge-test", "blickfang/#", None);
     // The clip by its real path: the shared folder may be linked from under /tmp.
     let clip = common::data(WALKING).canonicalize().unwrap();
     let config = write_config(
@@ -405,4 +406,45 @@ fn under_the_units_sandbox_the_edge_runs_and_writes_nowhere_but_its_spool() {
     });
     assert_eq!(got.iter().filter(|r| is(r, "sandboxed", "frame")).count(), 35, "every frame's record");
     assert!(std::fs::read_dir(tmp.0.join("rw0")).unwrap().any(|e| e.unwrap().file_name() == "clip.spool"));
+}
+
+/// The MQTT content channel uses the records' broker settings: on a broker the edge reaches
+/// only over TLS (`mqtt.tls`, the test CA as `mqtt.ca_file`), the retained content id reaches
+/// the pipeline and the records arrive, both over the one TLS listener.
+#[test]
+fn the_content_topic_and_the_records_share_the_brokers_tls() {
+    let Some(py) = appliance::python() else { return };
+    let tmp = TempDir::new("tls");
+    mosquitto::make_certs(&tmp.0);
+    let tls_port = mosquitto::free_port();
+    let broker = Mosquitto::start_with(&format!(
+        "listener {tls_port} 127.0.0.1\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n",
+        d = tmp.0.display()
+    ));
+    // The test reads and publishes on the plain listener; the edge is given only the TLS one.
+    let sub = Subscriber::start(broker.port, "edge-test", "blickfang/#", None);
+    sub.client.publish("blickfang/tls-1/content", QoS::AtLeastOnce, true, "coffee").unwrap();
+    let cam = RtspServer::start(&py, &common::data(WALKING));
+    let config = write_config(
+        &tmp.0,
+        &format!(
+            "screen = \"tls-1\"\ndemographics = false\nspool_dir = \"{spool}\"\n\
+             [mqtt]\nhost = \"127.0.0.1\"\nport = {tls_port}\ntls = true\nca_file = \"{ca}\"\n\
+             [[input]]\nname = \"cam\"\nuri = \"{uri}\"\ncontent_id = \"welcome\"\n",
+            spool = tmp.0.join("spool").display(),
+            ca = tmp.0.join("ca.crt").display(),
+            uri = cam.uri(),
+        ),
+    );
+    let mut edge = Edge::start(&tmp.0, &config, &[]);
+    edge.wait_log(MINUTE, "screen tls-1: on screen now coffee");
+    sub.wait_for(MINUTE, "records over TLS", |got| got.iter().any(|r| is(r, "tls-1", "frame")));
+    let status = edge.terminate(Duration::from_secs(90));
+    assert!(status.success(), "{status:?}\n{}", edge.log());
+    let got = sub.wait_for(Duration::from_secs(10), "the final content report", |got| {
+        got.iter().any(|r| is(r, "tls-1", "content-report") && r.json.as_ref().is_some_and(|v| v["ending"] == "eos"))
+    });
+    let last = got.iter().rev().find(|r| is(r, "tls-1", "content-report")).and_then(|r| r.json.clone()).unwrap();
+    assert_eq!(last["content_id"], "coffee", "set over the retained topic, over TLS: {last}");
+    assert!(!edge.log().contains("content channel: MQTT:"), "the content channel connected:\n{}", edge.log());
 }

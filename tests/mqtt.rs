@@ -8,16 +8,15 @@ mod mosquitto;
 mod records_schema;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstblickfang::meta::PERSON_EVENT;
 use gstblickfang::mqttsink::{CONNECTION_MESSAGE, DRAIN_MESSAGE, DROPPED_MESSAGE};
-use mosquitto::Mosquitto;
+use mosquitto::{Mosquitto, Subscriber};
 use records_schema::RecordSchema;
-use rumqttc::{Client, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
+use rumqttc::{Client, Event, Incoming, MqttOptions, TlsConfiguration, Transport};
 use serde_json::Value;
 
 /// A real analysed frame: t1.jpg (6 faces) through facedetect.
@@ -29,76 +28,6 @@ fn analysed_frame() -> (gst::Buffer, gst::Caps) {
     let out = common::run_frames(&mut h, &frames);
     assert!(gstblickfang::meta::faces(&out[0]).len() >= 3, "t1.jpg shows people");
     (out.into_iter().next().unwrap(), caps)
-}
-
-/// A QoS 1 subscriber with a persistent session (clean_session=false): what
-/// the broker queued for it while it was away arrives when it is back.
-struct Subscriber {
-    received: Arc<Mutex<Vec<(String, Value)>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Subscriber {
-    fn start(port: u16, id: &str, filter: &str, credentials: Option<(&str, &str)>) -> Self {
-        let mut options = MqttOptions::new(id, "127.0.0.1", port);
-        options.set_clean_session(false).set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
-        if let Some((u, p)) = credentials {
-            options.set_credentials(u, p);
-        }
-        let (client, mut conn) = Client::new(options, 64);
-        client.subscribe(filter, QoS::AtLeastOnce).unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (subscribed_tx, subscribed) = mpsc::channel();
-        let thread = {
-            let (received, stop) = (received.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let _client = client;
-                while !stop.load(Ordering::Relaxed) {
-                    match conn.recv_timeout(Duration::from_millis(100)) {
-                        Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
-                            let _ = subscribed_tx.send(());
-                        }
-                        Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => {
-                            let v: Value = serde_json::from_slice(&p.payload).expect("a JSON record");
-                            received.lock().unwrap().push((p.topic.clone(), v));
-                        }
-                        Ok(Ok(_)) | Err(_) => {}
-                        // The broker is away: rumqttc reconnects on the next poll.
-                        Ok(Err(_)) => std::thread::sleep(Duration::from_millis(50)),
-                    }
-                }
-            })
-        };
-        subscribed.recv_timeout(Duration::from_secs(10)).expect("subscribed");
-        Self { received, stop, thread: Some(thread) }
-    }
-
-    fn records(&self) -> Vec<(String, Value)> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Waits until `done` holds for what arrived, at most `timeout`.
-    fn wait_for(&self, timeout: Duration, done: impl Fn(&[(String, Value)]) -> bool) -> Vec<(String, Value)> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.records();
-            if done(&got) || Instant::now() > deadline {
-                return got;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// appsrc (analysed video) ! blickfang-metajson ! blickfang-mqttsink, with the
@@ -264,7 +193,7 @@ fn ten_thousand_records_survive_two_broker_restarts() {
         }
     }
     let p = p.finish(Duration::from_secs(90));
-    let got = sub.wait_for(Duration::from_secs(60), |r| {
+    let got = sub.wait_json(Duration::from_secs(60), |r| {
         let mut s: Vec<u64> = seqs(r);
         s.sort_unstable();
         s.dedup();
@@ -341,7 +270,7 @@ fn a_full_spool_drops_new_records_and_says_so() {
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].get::<u64>("dropped").unwrap(), 200);
     assert_eq!(ended[0].get::<u64>("total-dropped").unwrap(), 200);
-    let got = sub.wait_for(Duration::from_secs(20), |r| r.iter().any(|(_, v)| v["seq"] == 300));
+    let got = sub.wait_json(Duration::from_secs(20), |r| r.iter().any(|(_, v)| v["seq"] == 300));
     let expected: Vec<u64> = (0..100).chain([300]).collect();
     assert_eq!(first_arrivals(&got), expected);
     let last = &got.last().unwrap().1;
@@ -378,7 +307,7 @@ fn the_spool_file_keeps_undelivered_records_for_the_next_start() {
     let mut p = Pipeline::new(&frame, &caps, &props);
     p.push();
     let _p = p.finish(Duration::from_secs(30));
-    let got = sub.wait_for(Duration::from_secs(20), |r| r.len() >= 21);
+    let got = sub.wait_json(Duration::from_secs(20), |r| r.len() >= 21);
     // The new element instance starts its seq at 0 again, after the 20 spooled.
     let mut s = seqs(&got);
     s.dedup();
@@ -407,7 +336,7 @@ fn topics_follow_the_template_and_the_record_type() {
     ));
     p.push();
     let _p = p.finish(Duration::from_secs(30));
-    let got = sub.wait_for(Duration::from_secs(10), |r| r.len() >= 3);
+    let got = sub.wait_json(Duration::from_secs(10), |r| r.len() >= 3);
     let topics: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(topics, ["signage/lobby_2/frame", "signage/lobby_2/person-event", "signage/lobby_2/frame"]);
     let schema = RecordSchema::load();
@@ -428,65 +357,12 @@ fn a_wildcard_topic_is_an_error_at_start() {
     assert!(!ours, "blickfang must not register mqttsink");
 }
 
-/// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn make_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=blickfang test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-}
-
 #[test]
 fn tls_with_username_and_password() {
     let (frame, caps) = analysed_frame();
     let dir = std::env::temp_dir().join(format!("blickfang-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    make_certs(&dir);
+    mosquitto::make_certs(&dir);
     let passwd = dir.join("passwd");
     let st = std::process::Command::new("mosquitto_passwd")
         .args(["-b", "-c"])
@@ -515,7 +391,7 @@ fn tls_with_username_and_password() {
     let p = p.finish(Duration::from_secs(30));
     assert_eq!(p.counter("published"), 50);
     assert_eq!(p.sink.property::<Option<String>>("password"), None, "secrets are not readable back");
-    let got = sub.wait_for(Duration::from_secs(10), |r| r.len() >= 50);
+    let got = sub.wait_json(Duration::from_secs(10), |r| r.len() >= 50);
     assert_eq!(first_arrivals(&got), (0..50).collect::<Vec<_>>());
 
     // A wrong password never connects: nothing published, the records stay spooled.
@@ -603,7 +479,7 @@ fn lines_that_could_hold_pixels_are_refused_and_records_may_span_buffers() {
     assert_eq!(sink.property::<u64>("rejected"), 3, "not JSON, a crop, an embedding");
     assert_eq!(sink.property::<u64>("published"), 2);
     pipeline.set_state(gst::State::Null).unwrap();
-    let got = sub.wait_for(Duration::from_secs(10), |r| r.len() >= 2);
+    let got = sub.wait_json(Duration::from_secs(10), |r| r.len() >= 2);
     assert_eq!(first_arrivals(&got), [0, 3]);
     // Default topic blickfang/{screen}/{type}, the screen being the host name.
     assert!(got[1].0.starts_with("blickfang/") && got[1].0.ends_with("/person-event"), "{}", got[1].0);
@@ -663,7 +539,7 @@ fn a_broker_that_refuses_the_client_is_said_on_the_bus() {
     assert_eq!(states, [false, true], "connecting, connected");
     assert!(p.warnings().is_empty(), "{:?}", p.warnings());
     assert_eq!(p.counter("published"), 1);
-    assert_eq!(sub.wait_for(Duration::from_secs(10), |r| !r.is_empty()).len(), 1);
+    assert_eq!(sub.wait_json(Duration::from_secs(10), |r| !r.is_empty()).len(), 1);
     drop(p);
 
     // on-connect-failure=error: the same refusal stops the pipeline, with the broker's reason.

@@ -2,9 +2,14 @@
 //! Two edge configurations that differ only in `demographics` give notices
 //! that differ exactly in the age group and gender sentence, in English and
 //! German, as text and HTML; the `[notice]` keys and k appear as configured;
-//! a missing `[notice]` key is an error naming it.
+//! a missing `[notice]` key is an error naming it. One `[notice]` section
+//! drives the notice (k, retention), the collector's retention job and the
+//! report's suppression; a flag that disagrees with it is refused.
 
 mod common;
+mod mosquitto;
+mod postgres;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -20,7 +25,6 @@ impl Drop for TempDir {
 fn config(demographics: bool) -> String {
     format!(
         "screen = \"lobby-1\"\n\
-         min_group_size = 7\n\
          demographics = {demographics}\n\
          [mqtt]\nhost = \"broker.example\"\nport = 8883\ntls = true\nca_file = \"/etc/blickfang/ca.pem\"\n\
          [[input]]\nname = \"door\"\ndevice = \"/dev/video0\"\n\
@@ -29,6 +33,7 @@ fn config(demographics: bool) -> String {
          contact = \"datenschutz@example.de\"\n\
          legal_basis = \"Art. 6(1)(f) GDPR: legitimate interest in measuring the reach of our window display\"\n\
          retain_days = 90\n\
+         min_group_size = 7\n\
          authority = \"Berliner Beauftragte für Datenschutz und Informationsfreiheit\"\n"
     )
 }
@@ -121,4 +126,132 @@ fn a_missing_notice_key_is_named() {
     let out = notice(&dir.0, config(true).split("[notice]").next().unwrap(), "txt", "en");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("[notice]"));
+}
+
+/// The `[notice]` section an operator writes once: the edge's file and the collector's carry it.
+const SECTION: &str = "[notice]\n\
+                       controller = \"Bäckerei Beispiel GmbH, Hauptstraße 1, 10115 Berlin\"\n\
+                       contact = \"datenschutz@example.de\"\n\
+                       legal_basis = \"Art. 6(1)(f) GDPR\"\n\
+                       retain_days = 30\n\
+                       min_group_size = 4\n";
+
+fn blickfang(args: &[&str]) -> Output {
+    std::process::Command::new(common::blickfang_binary_path()).args(args).output().expect("blickfang runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// k = 4 and 30 days: the notice states them, `collect --config` deletes the raw event of 31 days
+/// ago and keeps the one of 29 days ago (its retention job, on start), `report --config` (the
+/// collector's file) suppresses every count under 4; `--retain-days 7` and `--min-group-size 2`
+/// against that file are refused, naming both values.
+#[test]
+fn one_notice_section_is_the_notice_the_retention_and_the_report() {
+    use blickfang_fleet::db;
+    let dir = TempDir(std::env::temp_dir().join(format!("blickfang-notice-fleet-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+
+    let edge = format!("screen = \"lobby-1\"\n[[input]]\nname = \"door\"\ndevice = \"/dev/video0\"\n{SECTION}");
+    let stated = text(&notice(&dir.0, &edge, "txt", "en"));
+    assert!(stated.contains("at least 4 people") && stated.contains("(k = 4)"), "{stated}");
+    assert!(stated.contains("kept for 30 days"), "{stated}");
+
+    let pg = postgres::Postgres::start();
+    let broker = mosquitto::Mosquitto::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (client, conn) = rt.block_on(tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)).unwrap();
+    rt.spawn(conn);
+    let mut client = client;
+    rt.block_on(async {
+        db::migrate(&mut client, None).await.unwrap();
+        client
+            .execute(
+                "INSERT INTO person_events (screen, run, seq, at, dwell_us, attention_us, glances)
+                 VALUES ('s', 'r', 0, now() - interval '31 days', 1, 0, 0),
+                        ('s', 'r', 1, now() - interval '29 days', 1, 0, 0)",
+                &[],
+            )
+            .await
+            .unwrap();
+    });
+    let collect_toml = dir.0.join("collect.toml");
+    std::fs::write(
+        &collect_toml,
+        format!(
+            "mqtt = \"mqtt://127.0.0.1:{}\"\ndatabase = \"{}\"\nclient_id = \"notice-1\"\nprogress_s = 1\n{SECTION}",
+            broker.port,
+            pg.url()
+        ),
+    )
+    .unwrap();
+    let config = collect_toml.to_str().unwrap();
+
+    let refused = blickfang(&["collect", "--config", config, "--retain-days", "7"]);
+    assert!(!refused.status.success());
+    let e = stderr(&refused);
+    assert!(e.contains("--retain-days 7") && e.contains("retain_days = 30") && e.contains("collect.toml"), "{e}");
+
+    let log = dir.0.join("collect.log");
+    let mut collector = std::process::Command::new(common::blickfang_binary_path())
+        .args(["collect", "--config", config, "--retain-days", "30"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let seqs = loop {
+        let seqs: Vec<i64> = rt
+            .block_on(client.query("SELECT seq FROM person_events ORDER BY seq", &[]))
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if seqs.len() < 2 || std::time::Instant::now() > deadline {
+            break seqs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    collector.kill().ok();
+    collector.wait().ok();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(seqs, [1], "the 31-day-old event deleted, the 29-day-old kept:\n{log}");
+    assert!(log.contains("retention (30 days)"), "{log}");
+
+    let (records, truth) = (dir.0.join("fleet.ndjson"), dir.0.join("truth.json"));
+    let out = blickfang(&[
+        "simulate",
+        "--screens",
+        "20",
+        "--duration",
+        "5m",
+        "--seed",
+        "7",
+        "--records",
+        records.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    let truth = blickfang_fleet::rollup::Rollup::from_json(&truth).unwrap();
+    let by_screen = report::truth_by(&truth, |k| vec![k.screen.clone()]);
+    let report = |extra: &[&str]| {
+        let args =
+            [&["report", "--records", records.to_str().unwrap(), "--by", "screen", "--format", "json"][..], extra];
+        blickfang(&args.concat())
+    };
+    for extra in [&["--config", config][..], &["--config", config, "--min-group-size", "4"]] {
+        let json: serde_json::Value = serde_json::from_str(&text(&report(extra))).unwrap();
+        assert_eq!(json["min_group_size"], 4, "{extra:?}");
+        let suppressed = report::check_against_truth(&json, &by_screen, &["screen"], 4);
+        assert!(suppressed > 0, "some counts under 4 suppressed ({extra:?})");
+        // A screen of exactly 4 people is shown: k is the file's 4, not the default 5.
+        assert!(json["rows"].as_array().unwrap().iter().any(|r| r["ots"] == 4), "{json}");
+    }
+    let refused = report(&["--config", config, "--min-group-size", "2"]);
+    assert!(!refused.status.success());
+    let e = stderr(&refused);
+    assert!(e.contains("--min-group-size 2") && e.contains("min_group_size = 4") && e.contains("collect.toml"), "{e}");
 }

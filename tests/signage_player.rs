@@ -9,11 +9,13 @@
 //! test says so and passes, except under CI=true, where it fails.
 
 mod common;
+mod player_harness;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use gst::prelude::*;
+use player_harness::{TempDir, json_lines, python, repo_root, run_player};
 use serde_json::Value;
 
 /// 2 people walk up to the camera for the whole clip (35 frames at 12 fps).
@@ -22,83 +24,9 @@ const PEOPLE: u64 = 2;
 const FRAME: f64 = 1.0 / 12.0;
 const PLAYLIST: [(&str, f64); 2] = [("spring-sale", 1.5), ("coffee", 1.0)];
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A python3 that has PyGObject with GStreamer: `$BLICKFANG_PYTHON`, else
-/// `python3` on the PATH, else the system one (a pyenv or venv python3 on the
-/// PATH usually lacks the Debian-packaged `gi`).
-fn python_with_gi() -> Result<String, String> {
-    let candidates: Vec<String> = match std::env::var("BLICKFANG_PYTHON") {
-        Ok(p) => vec![p],
-        Err(_) => vec!["python3".into(), "/usr/bin/python3".into()],
-    };
-    let probe = "import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst";
-    for py in &candidates {
-        if Command::new(py).args(["-c", probe]).output().is_ok_and(|o| o.status.success()) {
-            return Ok(py.clone());
-        }
-    }
-    Err(format!(
-        "no python3 with PyGObject and Gst 1.0 among {candidates:?} (install python3-gi gir1.2-gstreamer-1.0 \
-         gir1.2-gst-plugins-base-1.0, or set BLICKFANG_PYTHON)"
-    ))
-}
-
-/// The interpreter, or `None` when the test is to be skipped (never under CI=true).
-fn python() -> Option<String> {
-    match python_with_gi() {
-        Ok(py) => Some(py),
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{e} (CI=true: not skipped)"),
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            None
-        }
-    }
-}
-
-/// A private folder for the run's registry and files.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("blickfang-signage-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
-/// Runs the player headless (no display) with only the built plugin file
-/// added to the system's plugins and a private registry.
-fn run_player(py: &str, tmp: &TempDir, args: &[&str]) -> Output {
-    let out = Command::new(py)
-        .arg(repo_root().join("examples/signage_player.py"))
-        .args(args)
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
-        .env("GST_REGISTRY", tmp.0.join("registry.bin"))
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .expect("python3 runs");
-    eprintln!("--- player stderr ---\n{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 /// The JSON lines on stdout of type `kind`; every stdout line must be JSON.
 fn records(out: &Output, kind: &str) -> Vec<Value> {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
-        .filter(|v| v["type"] == kind)
-        .collect()
+    json_lines(out).into_iter().filter(|v| v["type"] == kind).collect()
 }
 
 /// Duration of a clip, seconds, from a prerolled decode.
@@ -122,7 +50,7 @@ fn f(v: &Value, key: &str) -> f64 {
 #[test]
 fn plays_the_playlist_on_a_real_clip_and_reports_each_item() {
     let Some(py) = python() else { return };
-    let tmp = TempDir::new("play");
+    let tmp = TempDir::new("signage-play");
     let clip = common::data(WALKING);
     let duration = clip_duration(&clip);
     let playlist = PLAYLIST.iter().map(|(id, s)| format!("{id}:{s}")).collect::<Vec<_>>().join(",");
@@ -180,7 +108,7 @@ fn plays_the_playlist_on_a_real_clip_and_reports_each_item() {
 #[test]
 fn switching_by_custom_event_gives_the_same_reports_as_by_property() {
     let Some(py) = python() else { return };
-    let tmp = TempDir::new("event");
+    let tmp = TempDir::new("signage-event");
     let clip = common::data(WALKING);
     let clip_arg = clip.to_str().unwrap();
     let items: Vec<Value> =
@@ -204,7 +132,7 @@ fn switching_by_custom_event_gives_the_same_reports_as_by_property() {
 #[test]
 fn a_broken_input_is_a_clear_error_and_a_nonzero_exit() {
     let Some(py) = python() else { return };
-    let tmp = TempDir::new("error");
+    let tmp = TempDir::new("signage-error");
     let not_video = repo_root().join("README.md");
     let out = run_player(&py, &tmp, &["--camera", not_video.to_str().unwrap(), "--playlist", "a:1"]);
     assert_eq!(out.status.code(), Some(1), "{:?}", out.status);

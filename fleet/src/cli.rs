@@ -2,13 +2,14 @@
 //! and bodies: the `blickfang` binary only hands them over.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
 use crate::collector::{self, Settings};
 use crate::metrics::Metrics;
+use crate::notice;
 use crate::simulate::{self, SimSettings};
 
 /// `blickfang collect`: every screen's records from the broker into PostgreSQL.
@@ -16,7 +17,8 @@ use crate::simulate::{self, SimSettings};
 pub struct CollectArgs {
     /// A TOML file with the settings (the names below with `_`: mqtt, database, group, client_id,
     /// topic, batch_size, max_wait_ms, mqtt_ca, database_ca, metrics, session_expiry_s, max_record_bytes, min_dwell_s,
-    /// min_attention_s, rejected_keep, retain_days, progress_s). Secrets belong here or in the
+    /// min_attention_s, rejected_keep, retain_days, progress_s), and the `[notice]` section the
+    /// privacy notice states (its retain_days is the retention). Secrets belong here or in the
     /// environment (BLICKFANG_MQTT, BLICKFANG_DATABASE), not on the command line.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -52,7 +54,8 @@ pub struct CollectArgs {
     /// Serve Prometheus text on this address (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub metrics: Option<SocketAddr>,
-    /// Delete raw events older than this many days (hourly); the rollup is kept.
+    /// Delete raw events older than this many days (hourly); the rollup is kept. Where the config
+    /// file's `[notice]` gives `retain_days` (what the privacy notice states), this may only repeat it.
     #[arg(long)]
     pub retain_days: Option<u32>,
     /// Retire this slot: unsubscribe, drain what the broker queued for it, end its session, exit.
@@ -135,9 +138,7 @@ pub fn collect(args: CollectArgs) -> anyhow::Result<()> {
     if args.metrics.is_some() {
         s.metrics = args.metrics;
     }
-    if args.retain_days.is_some() {
-        s.retain_days = args.retain_days;
-    }
+    s.retain_days = retention(&s, args.config.as_deref(), args.retain_days)?;
     s.retire |= args.retire;
     s.replay_parked |= args.replay_parked;
     s.check()?;
@@ -153,6 +154,20 @@ pub fn collect(args: CollectArgs) -> anyhow::Result<()> {
         };
         collector::run(s, Arc::new(Metrics::default()), shutdown).await
     })
+}
+
+/// The retention: `[notice] retain_days` of the config file when it has one (the days the
+/// privacy notice states); the top-level `retain_days` and `--retain-days` may repeat it, not
+/// contradict it. Without `[notice]`: the flag, else the top-level key.
+fn retention(s: &Settings, config: Option<&Path>, flag: Option<u32>) -> anyhow::Result<Option<u32>> {
+    let Some(n) = &s.notice else { return Ok(flag.or(s.retain_days)) };
+    n.check().map_err(anyhow::Error::msg)?;
+    let path = config.unwrap_or(Path::new("the config file"));
+    let file = n.retain_days.map(|d| (d, path));
+    let days = notice::settle("retain_days", "retain_days (top level)", file, s.retain_days)
+        .and_then(|d| notice::settle("retain_days", "--retain-days", d.map(|d| (d, path)), flag))
+        .map_err(anyhow::Error::msg)?;
+    Ok(days)
 }
 
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<()> {

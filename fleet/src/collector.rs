@@ -75,6 +75,8 @@ pub struct Settings {
     /// Replay `parked` (records of a schema newer than this collector's, kept for after an
     /// upgrade) into the tables, then exit: no MQTT connection is made.
     pub replay_parked: bool,
+    /// The `[notice]` section ([`crate::notice`]): its `retain_days` is the retention.
+    pub notice: Option<crate::notice::Notice>,
 }
 
 impl Default for Settings {
@@ -99,6 +101,7 @@ impl Default for Settings {
             progress_s: 10,
             retire: false,
             replay_parked: false,
+            notice: None,
         }
     }
 }

@@ -9,7 +9,8 @@
 //! - [`collector`]: the MQTT 5 shared-subscription consumer, acks after commit;
 //! - [`metrics`]: counters, Prometheus text, progress;
 //! - [`simulate`]: virtual screens and the exact truth;
-//! - [`bulk`]: a simulated fleet's rollup at scale (weeks, no records) and its bulk load.
+//! - [`bulk`]: a simulated fleet's rollup at scale (weeks, no records) and its bulk load;
+//! - [`notice`]: the `[notice]` section (k, retention, what the privacy notice names), one parser for all.
 
 pub mod bulk;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod collector;
 pub mod db;
 pub mod ingest;
 pub mod metrics;
+pub mod notice;
 pub mod pgtls;
 pub mod rollup;
 pub mod simulate;

@@ -3,10 +3,11 @@
 //! [`Rollup`](blickfang_fleet::rollup::Rollup) → [`crate::input::report_cells`]
 //! → [`crate::build`] → [`crate::render::render`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use blickfang::time;
+use blickfang_fleet::notice::{self, Notice};
 
 use crate::input::{self, RecordOptions};
 use crate::render::{Format, render};
@@ -36,9 +37,14 @@ pub struct ReportArgs {
     /// Rows grouped by: content, screen, store, hour, day, weekday, brand, campaign (comma-separated).
     #[arg(long, default_value = "content")]
     pub by: String,
-    /// k: every count of fewer people, and every mean or ratio over fewer, is suppressed.
-    #[arg(long, default_value_t = crate::DEFAULT_MIN_GROUP_SIZE)]
-    pub min_group_size: u64,
+    /// k: every count of fewer people, and every mean or ratio over fewer, is suppressed (default 5).
+    /// Where --config's `[notice]` gives `min_group_size`, this may only repeat it.
+    #[arg(long)]
+    pub min_group_size: Option<u64>,
+    /// A TOML file whose `[notice]` section (the one the privacy notice states; e.g. the
+    /// collector's config or the edge's) gives k as `min_group_size`; other keys are not read.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// html, csv or json.
     #[arg(long, default_value = "html")]
     pub format: String,
@@ -75,13 +81,26 @@ fn list(s: &Option<String>) -> Vec<String> {
     s.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
+/// k: `[notice] min_group_size` of `config` when it has one (the k the privacy notice states;
+/// `--min-group-size` may repeat it, not contradict it), else the flag, else the default.
+fn k(config: Option<&Path>, flag: Option<u64>) -> anyhow::Result<u64> {
+    if flag == Some(0) {
+        bail!("--min-group-size 0: k is at least 1");
+    }
+    let notice = config.map(Notice::load).transpose().map_err(anyhow::Error::msg)?.flatten();
+    let file = match (config, notice.as_ref().and_then(|n| n.min_group_size)) {
+        (Some(path), Some(k)) => Some((u64::from(k), path)),
+        _ => None,
+    };
+    let k = notice::settle("min_group_size", "--min-group-size", file, flag).map_err(anyhow::Error::msg)?;
+    Ok(k.unwrap_or(crate::DEFAULT_MIN_GROUP_SIZE))
+}
+
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let format =
         Format::parse(&args.format).with_context(|| format!("--format {:?}: html, csv or json", args.format))?;
     let by = Dimension::parse_list(&args.by).map_err(anyhow::Error::msg)?;
-    if args.min_group_size == 0 {
-        bail!("--min-group-size 0: k is at least 1");
-    }
+    let min_group_size = k(args.config.as_deref(), args.min_group_size)?;
     let filter = Filter {
         from: args.from.as_deref().map(parse_when).transpose()?,
         to: args.to.as_deref().map(parse_when).transpose()?,
@@ -150,7 +169,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         bail!("give --records FILE... or --database URL (or BLICKFANG_DATABASE)");
     };
     let cells = input::report_cells(&rollup);
-    let query = Query { by, filter, min_group_size: args.min_group_size };
+    let query = Query { by, filter, min_group_size };
     let report = crate::build(&cells, &query, &catalogue, header);
     let text = render(&report, format);
     if args.output.as_os_str() == "-" {

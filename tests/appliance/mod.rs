@@ -1,16 +1,11 @@
-//! Helpers of tests/edge.rs: the test RTSP server (a looping clip), an MQTT
-//! subscriber and the `blickfang edge` process.
+//! Helpers of tests/edge.rs: the test RTSP server (a looping clip) and the
+//! `blickfang edge` process (the MQTT subscriber is tests/mosquitto's).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
-
-use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
-use serde_json::Value;
 
 pub struct TempDir(pub PathBuf);
 
@@ -99,89 +94,6 @@ impl RtspServer {
 impl Drop for RtspServer {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// One message as received: topic, payload (JSON when it is), arrival.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub topic: String,
-    pub json: Option<Value>,
-    pub text: String,
-    pub at: Instant,
-}
-
-pub struct Subscriber {
-    received: Arc<Mutex<Vec<Received>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    pub client: Client,
-}
-
-impl Subscriber {
-    pub fn start(port: u16, filter: &str, credentials: Option<(&str, &str)>) -> Self {
-        // A persistent session: the subscription outlives a broker restart.
-        let mut options = MqttOptions::new(format!("edge-test-{}-{port}", std::process::id()), "127.0.0.1", port);
-        options.set_clean_session(false).set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
-        if let Some((u, p)) = credentials {
-            options.set_credentials(u, p);
-        }
-        let (client, mut conn) = Client::new(options, 64);
-        client.subscribe(filter, QoS::AtLeastOnce).unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (subscribed_tx, subscribed) = mpsc::channel();
-        let thread = {
-            let (received, stop) = (received.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match conn.recv_timeout(Duration::from_millis(100)) {
-                        Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
-                            let _ = subscribed_tx.send(());
-                        }
-                        Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => {
-                            let text = String::from_utf8_lossy(&p.payload).into_owned();
-                            let json = serde_json::from_str(&text).ok();
-                            received.lock().unwrap().push(Received {
-                                topic: p.topic.clone(),
-                                json,
-                                text,
-                                at: Instant::now(),
-                            });
-                        }
-                        Ok(Ok(_)) | Err(_) => {}
-                        Ok(Err(_)) => std::thread::sleep(Duration::from_millis(50)),
-                    }
-                }
-            })
-        };
-        subscribed.recv_timeout(Duration::from_secs(10)).expect("subscribed");
-        Self { received, stop, thread: Some(thread), client }
-    }
-
-    pub fn records(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    pub fn wait_for(&self, timeout: Duration, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.records();
-            if done(&got) {
-                return got;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what} ({} messages)", got.len());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

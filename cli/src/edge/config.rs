@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use blickfang_fleet::notice::Notice;
 use serde::Deserialize;
 
 pub const DEFAULT_PATH: &str = "/etc/blickfang/edge.toml";
@@ -13,9 +14,6 @@ pub const DEFAULT_PATH: &str = "/etc/blickfang/edge.toml";
 pub struct Config {
     /// The screen id of inputs that do not name their own.
     pub screen: Option<String>,
-    /// gazedwell's `min-group-size` (k): report cells counting fewer people are suppressed.
-    #[serde(default = "default_k")]
-    pub min_group_size: u32,
     /// Run `blickfang-demographics` (estimated age group and gender).
     #[serde(default = "yes")]
     pub demographics: bool,
@@ -34,7 +32,8 @@ pub struct Config {
     /// The cameras (at least one).
     #[serde(default, rename = "input")]
     pub inputs: Vec<Input>,
-    /// What the privacy notice names (GDPR Art. 13); only `privacy-notice` needs it.
+    /// What the privacy notice names (GDPR Art. 13) and k (`min_group_size`, gazedwell's
+    /// `min-group-size`): the same section the collector and the report read.
     pub notice: Option<Notice>,
 }
 
@@ -106,30 +105,6 @@ pub struct Input {
     pub content_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Notice {
-    /// The controller: name and postal address.
-    pub controller: String,
-    /// How to reach the controller (or its data protection officer) about this processing.
-    pub contact: String,
-    /// The data protection officer, if there is one.
-    pub dpo: Option<String>,
-    /// Why; default: a plain statement of audience measurement.
-    pub purpose: Option<String>,
-    /// The legal basis, e.g. "Art. 6(1)(f) GDPR (legitimate interest: ...)".
-    pub legal_basis: String,
-    /// Days the records are kept (the collector's `retain_days`).
-    pub retain_days: u32,
-    /// Where the records go after the broker, e.g. "our audience database (blickfang collect)".
-    pub recipient: Option<String>,
-    /// The supervisory authority a complaint may go to.
-    pub authority: Option<String>,
-}
-
-fn default_k() -> u32 {
-    5
-}
 fn yes() -> bool {
     true
 }
@@ -179,9 +154,6 @@ impl Config {
     fn check(&self) -> Result<(), String> {
         if let Some(s) = &self.screen {
             check_id("screen", s)?;
-        }
-        if self.min_group_size == 0 {
-            return Err("min_group_size = 0: k must be at least 1 (5 or more is usual)".into());
         }
         if self.inputs.is_empty() {
             return Err("no [[input]]: give at least one camera (device, uri or file)".into());
@@ -236,16 +208,14 @@ impl Config {
             return Err(format!("mqtt.content_topic = {:?}: must contain {{screen}}", self.mqtt.content_topic));
         }
         if let Some(n) = &self.notice {
-            for (k, v) in [("controller", &n.controller), ("contact", &n.contact), ("legal_basis", &n.legal_basis)] {
-                if v.trim().is_empty() {
-                    return Err(format!("notice.{k} is empty (GDPR Art. 13 requires it)"));
-                }
-            }
-            if n.retain_days == 0 {
-                return Err("notice.retain_days = 0: say how many days the records are kept".into());
-            }
+            n.check()?;
         }
         Ok(())
+    }
+
+    /// k: gazedwell's `min-group-size`, what the notice states.
+    pub fn min_group_size(&self) -> u32 {
+        Notice::k(self.notice.as_ref())
     }
 
     /// The screen of input `i`.
@@ -275,7 +245,7 @@ mod tests {
     #[test]
     fn defaults_and_screens() {
         let c = Config::parse(MINIMAL).unwrap();
-        assert_eq!(c.min_group_size, 5);
+        assert_eq!(c.min_group_size(), 5);
         assert!(c.demographics && !c.preview);
         assert_eq!(c.mqtt.port, 1883);
         assert_eq!(c.screens(), ["lobby-1"]);
@@ -293,7 +263,8 @@ mod tests {
         let err = |t: &str| Config::parse(t).unwrap_err();
         assert!(err(&format!("{MINIMAL}bogus = 1\n")).contains("bogus"));
         assert!(err(&MINIMAL.replace("device = \"/dev/video0\"", "")).contains("input[0] (door)"));
-        assert!(err(&format!("min_group_size = 0\n{MINIMAL}")).contains("min_group_size"));
+        assert!(err(&format!("{MINIMAL}[notice]\nmin_group_size = 0\n")).contains("notice.min_group_size"));
+        assert!(err(&format!("min_group_size = 5\n{MINIMAL}")).contains("min_group_size"), "k lives in [notice]");
         assert!(err(&MINIMAL.replace("\"lobby-1\"", "\"a/b\"")).contains("screen = \"a/b\""));
         assert!(err(&format!("{MINIMAL}[[input]]\nname = \"door\"\nuri = \"rtsp://x\"\n")).contains("input[1].name"));
         assert!(err(&format!("{MINIMAL}[[input]]\nname = \"b\"\nuri = \"x\"\n")).contains("input[1].uri"));

@@ -153,11 +153,7 @@ pub fn run(path: &Path) -> Result<()> {
     if let Some(socket) = &config.content_socket {
         content_socket(socket, config.screens(), content.clone())?;
     }
-    if config.mqtt.tls {
-        log("the MQTT content channel does not support TLS yet: use content_socket for content on this box");
-    } else {
-        content_mqtt(&config, content.clone());
-    }
+    content_mqtt(&config, content.clone())?;
     let edge = Rc::new(RefCell::new(Edge {
         config,
         runners,
@@ -270,7 +266,7 @@ fn build(config: &Config, r: &Runner, content_id: &str) -> Result<gst::Pipeline,
         });
     }
     let gaze = p.by_name("gaze").unwrap();
-    gaze.set_property("min-group-size", config.min_group_size);
+    gaze.set_property("min-group-size", config.min_group_size());
     if !content_id.is_empty() {
         gaze.set_property("content-id", content_id);
     }
@@ -549,14 +545,23 @@ fn content_payload(payload: &[u8]) -> Option<String> {
     Some(text.to_string())
 }
 
-/// The MQTT content channel: subscribes to every screen's retained content topic.
-fn content_mqtt(config: &Config, content: Arc<Mutex<Content>>) {
-    use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+/// The MQTT content channel: subscribes to every screen's retained content topic, on the
+/// records' broker with the records' settings (`[mqtt]`: credentials, `tls` with `ca_file`).
+fn content_mqtt(config: &Config, content: Arc<Mutex<Content>>) -> Result<()> {
+    use rumqttc::{Client, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
     let m = &config.mqtt;
     let mut opts = MqttOptions::new(format!("blickfang-edge-content-{}", std::process::id()), &m.host, m.port);
     opts.set_keep_alive(Duration::from_secs(30));
     if let (Some(u), Some(p)) = (&m.username, &m.password) {
         opts.set_credentials(u, p);
+    }
+    if m.tls {
+        // The check at load made ca_file present with tls; mqttsink trusts the same CA.
+        let path = m.ca_file.clone().unwrap_or_default();
+        let ca = std::fs::read(&path).with_context(|| format!("mqtt.ca_file {}: cannot read", path.display()))?;
+        // rumqttc's rustls takes the process's provider (ring, as mqttsink and the collector use).
+        let _ = rumqttc::tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Simple { ca, alpn: None, client_auth: None }));
     }
     let topics: HashMap<String, String> =
         config.screens().into_iter().map(|s| (m.content_topic.replace("{screen}", &s), s)).collect();
@@ -594,6 +599,7 @@ fn content_mqtt(config: &Config, content: Arc<Mutex<Content>>) {
             }
         }
     });
+    Ok(())
 }
 
 #[cfg(test)]

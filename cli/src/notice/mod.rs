@@ -1,10 +1,14 @@
 //! `blickfang privacy-notice`: the plain-language notice for the shop window
 //! and the website (GDPR Art. 13), generated from the edge configuration that
 //! runs — what is measured follows the elements the edge runs (age group and
-//! gender only with `demographics`), k and the broker follow their keys, and
-//! controller, contact, legal basis and retention come from `[notice]`.
+//! gender only with `demographics`), the broker follows `[mqtt]`, and k,
+//! retention, controller, contact and legal basis come from `[notice]` — the
+//! section the collector (retention) and the report (k) read too
+//! ([`blickfang_fleet::notice`]).
 
-use crate::edge::config::{Config, Notice};
+use blickfang_fleet::notice::{Notice, Required};
+
+use crate::edge::config::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
@@ -32,13 +36,13 @@ fn t(lang: Lang, en: &str, de: &str) -> String {
     }
 }
 
-fn sections(c: &Config, n: &Notice, lang: Lang) -> (String, Vec<Section>) {
+fn sections(c: &Config, n: &Notice, r: Required<'_>, lang: Lang) -> (String, Vec<Section>) {
     let de = lang == Lang::De;
     let title = t(lang, "Audience measurement at this screen", "Reichweitenmessung an diesem Bildschirm");
     let cameras = c.inputs.len();
     let mut s = Vec::new();
 
-    let mut who = vec![n.controller.clone(), format!("{}: {}", t(lang, "Contact", "Kontakt"), n.contact)];
+    let mut who = vec![r.controller.to_string(), format!("{}: {}", t(lang, "Contact", "Kontakt"), r.contact)];
     if let Some(dpo) = &n.dpo {
         who.push(format!("{}: {dpo}", t(lang, "Data protection officer", "Datenschutzbeauftragte(r)")));
     }
@@ -118,7 +122,7 @@ fn sections(c: &Config, n: &Notice, lang: Lang) -> (String, Vec<Section>) {
     }
     s.push(Section { heading: if de { "Was nie gespeichert wird" } else { "What is never stored" }, body: never });
 
-    let k = c.min_group_size;
+    let k = c.min_group_size();
     let recipient = n
         .recipient
         .clone()
@@ -161,7 +165,7 @@ fn sections(c: &Config, n: &Notice, lang: Lang) -> (String, Vec<Section>) {
     ];
     s.push(Section { heading: if de { "Wohin die Daten gehen" } else { "Where the records go" }, body: records });
 
-    let days = n.retain_days;
+    let days = r.retain_days;
     s.push(Section {
         heading: if de { "Speicherdauer" } else { "How long they are kept" },
         body: vec![if de {
@@ -171,7 +175,10 @@ fn sections(c: &Config, n: &Notice, lang: Lang) -> (String, Vec<Section>) {
         }],
     });
 
-    s.push(Section { heading: if de { "Rechtsgrundlage" } else { "Legal basis" }, body: vec![n.legal_basis.clone()] });
+    s.push(Section {
+        heading: if de { "Rechtsgrundlage" } else { "Legal basis" },
+        body: vec![r.legal_basis.to_string()],
+    });
 
     let mut rights = vec![t(
         lang,
@@ -206,7 +213,7 @@ pub fn render(c: &Config, format: Format, lang: Lang) -> Result<String, String> 
         .notice
         .as_ref()
         .ok_or("no [notice] section: it needs controller, contact, legal_basis and retain_days (GDPR Art. 13)")?;
-    let (title, sections) = sections(c, n, lang);
+    let (title, sections) = sections(c, n, n.required()?, lang);
     Ok(match format {
         Format::Txt => txt(&title, &sections),
         Format::Html => html(&title, &sections, lang),
@@ -272,9 +279,9 @@ fn html(title: &str, sections: &[Section], lang: Lang) -> String {
 mod tests {
     use super::*;
 
-    const CONFIG: &str = "screen = \"s\"\nmin_group_size = 7\n[[input]]\nname = \"a\"\ndevice = \"/dev/video0\"\n\
+    const CONFIG: &str = "screen = \"s\"\n[[input]]\nname = \"a\"\ndevice = \"/dev/video0\"\n\
                           [notice]\ncontroller = \"Shop & Co\"\ncontact = \"p@x\"\nlegal_basis = \"Art. 6(1)(f)\"\n\
-                          retain_days = 30\n";
+                          retain_days = 30\nmin_group_size = 7\n";
 
     #[test]
     fn follows_the_configuration() {
