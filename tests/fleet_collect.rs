@@ -399,7 +399,28 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, [1, 2, 3, 4]);
+        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        let options: Vec<String> = client
+            .query(
+                "SELECT relname || ':' || array_to_string(reloptions, ',') FROM pg_class
+                 WHERE relname IN ('rollup_hourly', 'rollup_daily', 'rollup_hourly_demographics', 'screens') ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            options,
+            [
+                "rollup_daily:fillfactor=50",
+                "rollup_hourly:fillfactor=50",
+                "rollup_hourly_demographics:fillfactor=50",
+                "screens:fillfactor=50"
+            ],
+            "version 5: room for HOT updates"
+        );
         let daily: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_daily", &[]).await.unwrap().get(0);
         assert_eq!(daily, 3, "the daily rollup filled from the hourly one");
         assert_eq!(db::apply_retention(&client, 30).await.unwrap(), 1, "the 40-day-old event");

@@ -89,7 +89,7 @@ impl Default for Settings {
             group: "blickfang".into(),
             client_id: "blickfang-collect-1".into(),
             topic: ingest::DEFAULT_TOPIC.into(),
-            batch_size: 2000,
+            batch_size: 10_000,
             max_wait_ms: 200,
             metrics: None,
             session_expiry_s: 7 * 86_400,
@@ -328,7 +328,16 @@ pub async fn run(
                 }
                 None => break,
             },
-            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => Some(Job::Batch(std::mem::take(&mut batch))),
+            // While the writer still has a batch queued, this one could not commit sooner:
+            // it keeps filling (fewer, larger batches: less rollup work per record).
+            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
+                if jobs.capacity() > 0 {
+                    Some(Job::Batch(std::mem::take(&mut batch)))
+                } else {
+                    deadline = tokio::time::Instant::now() + Duration::from_millis(5);
+                    None
+                }
+            }
             _ = progress.tick() => {
                 let stored = metrics.stored.load(Relaxed);
                 let rate = (stored - last_stored) as f64 / last_at.elapsed().as_secs_f64().max(1e-3);

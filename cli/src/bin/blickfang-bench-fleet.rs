@@ -7,7 +7,10 @@
 //!    with QoS 1 while the collectors are away (their sessions queue it), then
 //!    the collectors started and timed until every message is committed and
 //!    acknowledged; the hourly rollup is then compared with the simulator's
-//!    truth. `BLICKFANG_BENCH_BATCH` sets the collectors' batch size.
+//!    truth. `BLICKFANG_BENCH_BATCH` sets the collectors' batch size,
+//!    `BLICKFANG_BENCH_COLLECTORS` the runs (default `1,2`). The CPU time of
+//!    collectors, PostgreSQL and mosquitto per stored record is printed too:
+//!    on a shared machine it is steadier than the wall-clock rate.
 //! 2. The report query — content × day over 30 days for the whole fleet —
 //!    after a bulk load of the rollup (`INSERT … SELECT`, not through MQTT:
 //!    that would take hours), on the hourly rollup and on the daily one.
@@ -37,6 +40,63 @@ fn handled(m: &Metrics) -> u64 {
         + m.ignored.load(Relaxed)
         + m.parked.load(Relaxed)
         + m.rejected_total()
+}
+
+/// CPU time (s) of a process, with its reaped children (`/proc/PID/stat`: utime, stime, cutime, cstime).
+fn cpu_s(pid: &str, clk_tck: f64) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // After the command name (in parentheses, may hold spaces): fields 3.. of proc(5).
+    let Some((_, rest)) = stat.rsplit_once(')') else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    (11..15).map(|i| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)).sum::<f64>() / clk_tck
+}
+
+/// The parent pid of a process.
+fn ppid(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1).map(str::to_string)
+}
+
+/// CPU seconds so far of the collectors (this process), PostgreSQL (the postmaster, its live
+/// backends and those it reaped) and mosquitto: the cost of a record on a shared machine, where
+/// wall-clock rates depend on what else runs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    collector: f64,
+    postgres: f64,
+    mosquitto: f64,
+}
+
+impl Cpu {
+    fn now(pg: &postgres::Postgres, broker: &mosquitto::Mosquitto) -> Cpu {
+        // Linux's USER_HZ: 100 on every architecture it runs on.
+        let tck = 100.0;
+        let pid_file = std::fs::read_to_string(pg.dir.join("data/postmaster.pid")).unwrap_or_default();
+        let postmaster = pid_file.lines().next().unwrap_or("").trim().to_string();
+        let mut postgres = cpu_s(&postmaster, tck);
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let pid = e.file_name().to_string_lossy().into_owned();
+                if pid.bytes().all(|b| b.is_ascii_digit()) && ppid(&pid).as_deref() == Some(postmaster.as_str()) {
+                    postgres += cpu_s(&pid, tck);
+                }
+            }
+        }
+        let mosquitto = broker.pid().map_or(0.0, |p| cpu_s(&p.to_string(), tck));
+        Cpu { collector: cpu_s("self", tck), postgres, mosquitto }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            collector: self.collector - before.collector,
+            postgres: self.postgres - before.postgres,
+            mosquitto: self.mosquitto - before.mosquitto,
+        }
+    }
+
+    fn total(self) -> f64 {
+        self.collector + self.postgres + self.mosquitto
+    }
 }
 
 async fn pg_connect(url: &str) -> Result<tokio_postgres::Client> {
@@ -77,6 +137,7 @@ fn collect_run(rt: &tokio::runtime::Runtime, sim: &Simulation, n: usize) -> Resu
     rt.block_on(simulate::publish(&format!("mqtt://127.0.0.1:{}", broker.port), "bench-simulate", &sim.messages))?;
     let published = t.elapsed().as_secs_f64();
     let total = sim.messages.len() as u64;
+    let cpu_before = Cpu::now(&pg, &broker);
     let t = Instant::now();
     let running: Vec<_> = (0..n).map(start).collect();
     loop {
@@ -91,6 +152,7 @@ fn collect_run(rt: &tokio::runtime::Runtime, sim: &Simulation, n: usize) -> Resu
     }
     // Includes the collectors' own start (connect, migrate, subscribe): a few ms.
     let secs = t.elapsed().as_secs_f64();
+    let cpu = Cpu::now(&pg, &broker).since(cpu_before);
     let stored: u64 = running.iter().map(|r| r.0.stored.load(Relaxed)).sum();
     let per: Vec<String> = running.iter().map(|r| r.0.stored.load(Relaxed).to_string()).collect();
     let batches: u64 = running.iter().map(|r| r.0.batches.load(Relaxed)).sum();
@@ -111,6 +173,21 @@ fn collect_run(rt: &tokio::runtime::Runtime, sim: &Simulation, n: usize) -> Resu
         stored as f64 / secs,
         batch_us as f64 / batches.max(1) as f64 / 1000.0,
         total as f64 / published,
+    );
+    let us = |s: f64| s * 1e6 / stored.max(1) as f64;
+    println!(
+        "  CPU while draining: collector(s) {:.1} s, PostgreSQL {:.1} s, mosquitto {:.1} s = {:.1} s on {} cores; \
+         per stored record: {:.0} + {:.0} + {:.0} = {:.0} µs CPU ({:.0} µs per message)",
+        cpu.collector,
+        cpu.postgres,
+        cpu.mosquitto,
+        cpu.total(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        us(cpu.collector),
+        us(cpu.postgres),
+        us(cpu.mosquitto),
+        us(cpu.total()),
+        cpu.total() * 1e6 / total.max(1) as f64,
     );
     if !exact {
         bail!("the hourly rollup differs from the simulator's truth");
@@ -217,7 +294,9 @@ fn main() -> Result<()> {
         sim.truth.cells.len(),
         t.elapsed().as_secs_f64()
     );
-    for n in [1, 2] {
+    // BLICKFANG_BENCH_COLLECTORS: which runs (default "1,2").
+    let runs = std::env::var("BLICKFANG_BENCH_COLLECTORS").unwrap_or_else(|_| "1,2".into());
+    for n in runs.split(',').filter_map(|n| n.trim().parse::<usize>().ok()) {
         collect_run(&rt, &sim, n)?;
     }
     rollup_query(&rt, screens as i64, days as i64)
