@@ -192,10 +192,7 @@ pub fn rollup_from_database(url: &str, filter: &Filter, daily: bool) -> anyhow::
     })
 }
 
-fn with_client<T>(
-    url: &str,
-    f: impl AsyncFnOnce(&tokio_postgres::Client) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
+fn with_client<T>(url: &str, f: impl AsyncFnOnce(&tokio_postgres::Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
     use anyhow::Context;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
@@ -330,8 +327,9 @@ pub fn cells_from_database(
         let p: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
             [&exact, &prefixes, &zone_screens, &zone_ids, &contents];
         let what = if daily { "the daily rollup (rollup_daily)" } else { "the hourly rollup (rollup_hourly)" };
-        // The plans are cheap to run and dear to compile (JIT takes longer than the query).
-        client.batch_execute("SET jit = off").await?;
+        // The plans are cheap to run and dear to compile (JIT takes longer than the query); the demographics'
+        // groups (content × hour × gender × age group) spill to disk in the default 4 MB.
+        client.batch_execute("SET jit = off; SET work_mem = '64MB'").await?;
         let mut out = DatabaseRollup::default();
         for row in client
             .query(&screens_sql, &p)
@@ -376,7 +374,7 @@ pub fn cells_from_database(
             .context("cannot read the hourly demographics (rollup_hourly_demographics)")?
         {
             let group: String = row.get(0);
-            // A group without cells in the period has no screen here: its people are in no cell either.
+            // Every group with people has cells (the collector writes both in one transaction).
             let Some(screen) = first.get(&group) else { continue };
             let key = CellKey { screen: screen.clone(), content_id: row.get(1), hour: hour(row.get(2)) };
             let (g, a): (String, String) = (row.get(3), row.get(4));

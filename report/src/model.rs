@@ -372,7 +372,12 @@ pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalo
 /// in one pass over the cells: they are summed once by every dimension of
 /// every table (the finest grouping), then each table from those groups.
 /// Counts are integers, so every table sums to the same as [`aggregate`] alone.
-pub fn aggregate_many(cells: &[ReportCell], tables: &[&[Dimension]], filter: &Filter, catalogue: &Catalogue) -> Vec<Table> {
+pub fn aggregate_many(
+    cells: &[ReportCell],
+    tables: &[&[Dimension]],
+    filter: &Filter,
+    catalogue: &Catalogue,
+) -> Vec<Table> {
     let mut by: Vec<Dimension> = Vec::new();
     for d in tables.iter().flat_map(|t| t.iter()) {
         if !by.contains(d) {
@@ -400,9 +405,11 @@ pub fn aggregate_many(cells: &[ReportCell], tables: &[&[Dimension]], filter: &Fi
                 let ids = by
                     .iter()
                     .enumerate()
-                    .map(|(i, &d)| {
-                        if depends_on_screen(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX }
-                    })
+                    .map(
+                        |(i, &d)| {
+                            if depends_on_screen(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX }
+                        },
+                    )
                     .collect();
                 (zone, ids)
             });
@@ -415,9 +422,11 @@ pub fn aggregate_many(cells: &[ReportCell], tables: &[&[Dimension]], filter: &Fi
             let ids = per_content.entry(c.content_id.as_str()).or_insert_with(|| {
                 by.iter()
                     .enumerate()
-                    .map(|(i, &d)| {
-                        if depends_on_content(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX }
-                    })
+                    .map(
+                        |(i, &d)| {
+                            if depends_on_content(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX }
+                        },
+                    )
                     .collect()
             });
             last_content = Some((c.content_id.as_str(), ids.clone()));
