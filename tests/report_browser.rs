@@ -157,7 +157,7 @@ fn demo_report(dir: &Path) -> (PathBuf, Value) {
     rare.content_id = "pop-up-tasting".into();
     rare.counts = Default::default();
     rare.counts.plays = 2;
-    rare.counts.on_screen_time = 600.0;
+    rare.counts.on_screen_us = 600_000_000;
     for (d, a, g, age) in [(12.0, 4.0, "female", "30-39"), (8.0, 0.5, "male", "20-29"), (20.0, 9.0, "female", "40-49")]
     {
         rare.counts.add_person(d, a, a >= 1.0, g, age);

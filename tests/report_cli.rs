@@ -116,6 +116,40 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
         assert_eq!(strip(&file), strip(&database), "--by {by} --format {format}");
         assert!(file.len() > 500, "{file}");
     }
+    // Local time: store-001 in Berlin, store-002 at +05:30, one screen named on UTC. The database sums the
+    // cells per time zone; hours, days and weekdays must still fall where the file's cells put them.
+    let screens: std::collections::BTreeSet<&str> = truth.cells.keys().map(|k| k.screen.as_str()).collect();
+    let mut catalogue = String::new();
+    for (i, s) in screens.iter().enumerate() {
+        let zone = match s.split('/').next() {
+            _ if i == 0 => "UTC",
+            Some("store-001") => "Europe/Berlin",
+            Some("store-002") => "+05:30",
+            _ => continue,
+        };
+        catalogue.push_str(&format!("[screens.\"{s}\"]\ntime_zone = \"{zone}\"\n"));
+    }
+    assert!(catalogue.contains("Europe/Berlin") && catalogue.contains("+05:30"), "{catalogue}");
+    let catalogue_path = dir.join("catalogue.toml");
+    std::fs::write(&catalogue_path, catalogue).unwrap();
+    for (by, format) in [("content,hour", "json"), ("content,day", "csv"), ("weekday", "json"), ("store,hour", "csv")] {
+        let common = [
+            "--by",
+            by,
+            "--format",
+            format,
+            "--from",
+            from,
+            "--to",
+            "2026-11-04",
+            "--catalogue",
+            catalogue_path.to_str().unwrap(),
+        ];
+        let file = blickfang(&[&["report", "--records", &records][..], &common].concat());
+        let database = blickfang(&[&["report", "--database", &pg.url()][..], &common].concat());
+        let strip = |s: &str| s.lines().filter(|l| !l.contains("\"source\"")).collect::<Vec<_>>().join("\n");
+        assert_eq!(strip(&file), strip(&database), "--by {by} --format {format} --catalogue");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -175,12 +209,20 @@ fn a_simulated_week_of_1000_screens_from_the_database_equals_the_truth() {
         ("day", |k| vec![day_of(k)]),
         ("store", |k| vec![k.screen.split('/').next().unwrap().to_string()]),
     ];
+    // The JSON and the CSV of one grouping checked against the truth: the JSON, and how many values it hides
+    // (the CSV hides exactly as many).
+    type Want = std::collections::BTreeMap<Vec<String>, blickfang_fleet::rollup::Cell>;
+    let check_both = |by: &str, dims: &[&str], want: &Want, k: i64| -> (Value, usize) {
+        let json: Value = serde_json::from_str(&report(by, "json", &k.to_string())).unwrap();
+        let hidden = check_against_truth(&json, want, dims, k);
+        let csv = csv_rows(&report(by, "csv", &k.to_string()), dims);
+        assert_eq!(check_against_truth(&csv, want, dims, k), hidden, "--by {by}: CSV hides what JSON hides");
+        (json, hidden)
+    };
     for (by, key) in groupings {
         let want = truth_by(&truth, key);
-        let json: Value = serde_json::from_str(&report(by, "json", "1")).unwrap();
-        assert_eq!(check_against_truth(&json, &want, &[by], 1), 0, "--by {by} json");
-        let csv = csv_rows(&report(by, "csv", "1"), &[by]);
-        assert_eq!(check_against_truth(&csv, &want, &[by], 1), 0, "--by {by} csv");
+        let (json, hidden) = check_both(by, &[by], &want, 1);
+        assert_eq!(hidden, 0, "--by {by}: nothing hidden at k = 1");
         if by == "store" {
             let json: Value = serde_json::from_str(&report_to(hours, by, "json", "1")).unwrap();
             assert!(json["source"].as_str().unwrap().contains("hourly rollup"), "{}", json["source"]);
@@ -193,10 +235,7 @@ fn a_simulated_week_of_1000_screens_from_the_database_equals_the_truth() {
     assert_eq!(days.len(), 7, "a week");
     assert!(truth_by(&truth, |k| vec![store(k)]).len() >= 240, "the stores of 1,000 screens");
     let want = truth_by(&truth, |k| vec![k.screen.clone(), day_of(k)]);
-    let json: Value = serde_json::from_str(&report("screen,day", "json", "5")).unwrap();
-    let hidden = check_against_truth(&json, &want, &["screen", "day"], 5);
-    let csv = csv_rows(&report("screen,day", "csv", "5"), &["screen", "day"]);
-    assert_eq!(check_against_truth(&csv, &want, &["screen", "day"], 5), hidden, "CSV hides what JSON hides");
+    let (_, hidden) = check_both("screen,day", &["screen", "day"], &want, 5);
     assert!(hidden > 100, "k = 5 hides the small gender × age-group counts: {hidden}");
     eprintln!(
         "fleet week: {} cells simulated in {:.1?}, loaded by {:.1?}, all reports checked by {:.1?}",

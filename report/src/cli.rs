@@ -1,5 +1,6 @@
 //! `blickfang report`: arguments and body (the `blickfang` binary only hands
-//! them over). One path for both inputs: records or database → the fleet's
+//! them over). One path for both inputs: records or database (summed there
+//! to the report's grain, [`crate::input::cells_from_database`]) → the fleet's
 //! [`Rollup`](blickfang_fleet::rollup::Rollup) → [`crate::input::report_cells`]
 //! → [`crate::build`] → [`crate::render::render`].
 
@@ -121,7 +122,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let local = if has_offsets { "hours, days and weekdays local to each screen (catalogue)" } else { "times are UTC" };
     header.time_note = local.to_string();
     let database = args.database.clone().or_else(|| std::env::var("BLICKFANG_DATABASE").ok());
-    let rollup = if !args.records.is_empty() {
+    let (rollup, screens) = if !args.records.is_empty() {
         let start_us = match &args.start {
             Some(s) => time::parse_us(s).with_context(|| format!("--start {s:?}: RFC 3339 UTC"))?,
             None => 0,
@@ -159,18 +160,23 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
                 time::utc_rfc3339(i128::from(start_us) * 1000)
             );
         }
-        r.rollup
+        (r.rollup, None)
     } else if let Some(url) = &database {
         let daily = input::daily_suffices(&by, &filter, &catalogue, format == Format::Html);
         let table = if daily { "daily rollup" } else { "hourly rollup" };
         header.source = format!("database: {} ({table})", input::redact_url(url));
-        input::rollup_from_database(url, &filter, daily)?
+        let read = input::cells_from_database(url, &by, &filter, &catalogue, daily)?;
+        (read.rollup, Some(read.screens))
     } else {
         bail!("give --records FILE... or --database URL (or BLICKFANG_DATABASE)");
     };
     let cells = input::report_cells(&rollup);
     let query = Query { by, filter, min_group_size };
-    let report = crate::build(&cells, &query, &catalogue, header);
+    let mut report = crate::build(&cells, &query, &catalogue, header);
+    if let Some(screens) = screens {
+        // The database's cells are summed across screens: their list comes with them.
+        report.screens = screens.into_iter().collect();
+    }
     let text = render(&report, format);
     if args.output.as_os_str() == "-" {
         print!("{text}");

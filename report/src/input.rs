@@ -18,7 +18,7 @@
 //! without `utc` (metajson on a file source) is placed at
 //! [`RecordOptions::start_us`] + its running time, and the report says so.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::BufRead;
 
 use blickfang_fleet::ingest::{self, Ingested, Key, Reason, Rules};
@@ -113,7 +113,6 @@ pub fn rollup_from_records(input: impl BufRead, opts: &RecordOptions) -> Result<
 /// The one adapter: a rollup cell (integer µs, hours since the epoch) as the
 /// report's cell (seconds, Unix seconds of the hour).
 pub fn report_cell(key: &CellKey, c: &Cell) -> ReportCell {
-    let s = |us: i64| us as f64 / 1e6;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     let demographics = c
         .demographics
@@ -129,12 +128,12 @@ pub fn report_cell(key: &CellKey, c: &Cell) -> ReportCell {
         hour: key.hour * (US_PER_HOUR / 1_000_000),
         counts: Counts {
             plays: n(c.plays),
-            on_screen_time: s(c.on_screen_us),
+            on_screen_us: c.on_screen_us,
             ots: n(c.ots),
             watchers: n(c.watchers),
-            attention_time_total: s(c.attention_us),
-            watcher_attention_time: s(c.watcher_attention_us),
-            dwell_time_total: s(c.dwell_us),
+            attention_us: c.attention_us,
+            watcher_attention_us: c.watcher_attention_us,
+            dwell_us: c.dwell_us,
             dwell_histogram: c.dwell_histogram.map(n),
             attention_histogram: c.attention_histogram.map(n),
             demographics,
@@ -176,8 +175,24 @@ pub fn daily_suffices(by: &[Dimension], filter: &Filter, catalogue: &Catalogue, 
 }
 
 /// The rollup in the database at `url` (the collector's tables) for
-/// `filter`: the daily one where `daily` (see [`daily_suffices`]), else the hourly one.
+/// `filter`: the daily one where `daily` (see [`daily_suffices`]), else the
+/// hourly one, cell by cell (screen × content × hour or day).
 pub fn rollup_from_database(url: &str, filter: &Filter, daily: bool) -> anyhow::Result<Rollup> {
+    use anyhow::Context;
+    with_client(url, async |client| {
+        Ok(if daily {
+            blickfang_fleet::db::read_rollup_daily_where(client, &rollup_filter(filter))
+                .await
+                .context("cannot read the daily rollup (rollup_daily): has `blickfang collect` created it?")?
+        } else {
+            blickfang_fleet::db::read_rollup_where(client, &rollup_filter(filter))
+                .await
+                .context("cannot read the hourly rollup (rollup_hourly): has `blickfang collect` created it?")?
+        })
+    })
+}
+
+fn with_client<T>(url: &str, f: impl AsyncFnOnce(&tokio_postgres::Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
     use anyhow::Context;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
@@ -185,18 +200,187 @@ pub fn rollup_from_database(url: &str, filter: &Filter, daily: bool) -> anyhow::
             .await
             .with_context(|| format!("cannot connect to the database {}", redact_url(url)))?;
         let conn = tokio::spawn(conn);
-        let r = if daily {
-            blickfang_fleet::db::read_rollup_daily_where(&client, &rollup_filter(filter))
-                .await
-                .context("cannot read the daily rollup (rollup_daily): has `blickfang collect` created it?")?
-        } else {
-            blickfang_fleet::db::read_rollup_where(&client, &rollup_filter(filter))
-                .await
-                .context("cannot read the hourly rollup (rollup_hourly): has `blickfang collect` created it?")?
-        };
+        let r = f(&client).await;
         drop(client);
         let _ = conn.await;
-        Ok(r)
+        r
+    })
+}
+
+/// What `blickfang report --database` reads: the rollup summed by PostgreSQL
+/// to the report's grain, and the screens it covers.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseRollup {
+    /// One cell per content item × hour (or UTC day, see [`daily_suffices`])
+    /// × screen where the report groups by screen or store, else × time zone
+    /// of the catalogue (UTC for screens it does not name). Each cell's key
+    /// names one of its screens (the first), whose catalogue entry gives the
+    /// cell's time zone.
+    pub rollup: Rollup,
+    /// Every screen with a cell in the period and filters.
+    pub screens: BTreeSet<String>,
+}
+
+/// The rows of the rollup that `filter` selects, summed in PostgreSQL by
+/// what the report can tell apart (see [`DatabaseRollup::rollup`]): every
+/// count is a sum of integers, so the report made from these cells is the
+/// one made from the cells one by one, and k-anonymity sees the same people
+/// in every group. Hours, days and weekdays stay local to each screen: cells
+/// keep the UTC hour and their screens' time zone (jiff places them).
+pub fn cells_from_database(
+    url: &str,
+    by: &[Dimension],
+    filter: &Filter,
+    catalogue: &Catalogue,
+    daily: bool,
+) -> anyhow::Result<DatabaseRollup> {
+    use anyhow::Context;
+    let (table, time) = if daily { ("rollup_daily", "day") } else { ("rollup_hourly", "hour") };
+    // What separates cells besides content and time: the screen, else its time zone (ids by first appearance).
+    let per_screen = by.iter().any(|&d| crate::model::depends_on_screen(d));
+    let (mut zone_screens, mut zone_ids, mut zones) = (Vec::new(), Vec::new(), Vec::<String>::new());
+    if !per_screen {
+        let mut named: Vec<(&String, &crate::model::ScreenInfo)> =
+            catalogue.screens.iter().filter(|(_, s)| !s.is_utc()).collect();
+        named.sort_by_key(|(id, _)| *id);
+        for (id, info) in named {
+            let zone = match (info.time_zone.iana_name(), info.time_zone.to_fixed_offset()) {
+                (Some(name), _) => name.to_string(),
+                (None, Ok(o)) => format!("{o}"),
+                (None, Err(_)) => format!("screen {id}"),
+            };
+            let n = zones.iter().position(|z| *z == zone).unwrap_or_else(|| {
+                zones.push(zone);
+                zones.len() - 1
+            });
+            zone_screens.push(id.clone());
+            zone_ids.push(n as i32);
+        }
+    }
+    let (group, join) = if per_screen {
+        ("r.screen", "")
+    } else if zones.is_empty() {
+        ("''::text", "")
+    } else {
+        (
+            "coalesce(z.zone, -1)::text",
+            "LEFT JOIN unnest($3::text[], $4::int4[]) AS z(screen, zone) ON z.screen = r.screen",
+        )
+    };
+    // Screen patterns: exact ids and prefixes (a trailing `*`), as Filter::accepts reads them.
+    let (prefixes, exact): (Vec<String>, Vec<String>) = filter.screens.iter().cloned().partition(|p| p.ends_with('*'));
+    let prefixes: Vec<String> = prefixes.iter().map(|p| p[..p.len() - 1].to_string()).collect();
+    let condition = |t: &str| {
+        let mut c = vec!["true".to_string()];
+        // The report's own bounds (Filter::accepts on the cell's hour), not rounded to hours.
+        if let Some(f) = filter.from {
+            c.push(format!("r.{t} >= to_timestamp({f})"));
+        }
+        if let Some(to) = filter.to {
+            c.push(format!("r.{t} < to_timestamp({to})"));
+        }
+        if !filter.screens.is_empty() {
+            c.push(
+                "(r.screen = ANY($1::text[]) OR EXISTS (SELECT 1 FROM unnest($2::text[]) p WHERE starts_with(r.screen, p)))"
+                    .into(),
+            );
+        }
+        if !filter.contents.is_empty() {
+            c.push("r.content_id = ANY($5::text[])".into());
+        }
+        c.join(" AND ")
+    };
+    // The UTC day of an hour: date_bin is integer arithmetic (date_trunc in a zone is not).
+    let bucket = if daily { "date_bin('1 day', r.hour, 'epoch')" } else { "r.hour" };
+    // Every parameter is named in each statement (unused ones too, as `$n IS NOT NULL`), so their types are known.
+    let params = "($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[]) IS NOT NULL";
+    // Grouped by the raw time column (extract per group, not per row); no per-row min(screen): a cell's
+    // screen is found from the screens' list.
+    let cells_sql = format!(
+        "SELECT {group}, r.content_id, r.{time},
+                sum(plays)::int8, sum(on_screen_us)::int8, sum(ots)::int8, sum(watchers)::int8, sum(dwell_us)::int8,
+                sum(attention_us)::int8, sum(watcher_attention_us)::int8,
+                sum(dwell_h0)::int8, sum(dwell_h1)::int8, sum(dwell_h2)::int8, sum(dwell_h3)::int8,
+                sum(dwell_h4)::int8, sum(dwell_h5)::int8, sum(attention_h0)::int8, sum(attention_h1)::int8,
+                sum(attention_h2)::int8, sum(attention_h3)::int8, sum(attention_h4)::int8, sum(attention_h5)::int8
+         FROM {table} r {join} WHERE {} AND {params} GROUP BY 1, 2, 3",
+        condition(time)
+    );
+    let demographics_sql = format!(
+        "SELECT {group}, r.content_id, {bucket}, r.gender, r.age_group, sum(r.ots)::int8
+         FROM rollup_hourly_demographics r {join} WHERE {} AND {params} GROUP BY 1, 2, 3, 4, 5",
+        condition("hour")
+    );
+    let screens_sql = format!("SELECT DISTINCT r.screen FROM {table} r WHERE {} AND {params}", condition(time));
+    let contents = filter.contents.clone();
+    // A cell's group as the queries name it (see `group`).
+    let group_of = |screen: &str| -> String {
+        if per_screen {
+            screen.to_string()
+        } else if zones.is_empty() {
+            String::new()
+        } else {
+            zone_screens.iter().position(|s| s == screen).map_or(-1, |i| zone_ids[i]).to_string()
+        }
+    };
+    with_client(url, async |client| {
+        let p: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&exact, &prefixes, &zone_screens, &zone_ids, &contents];
+        let what = if daily { "the daily rollup (rollup_daily)" } else { "the hourly rollup (rollup_hourly)" };
+        // The plans are cheap to run and dear to compile (JIT takes longer than the query); the demographics'
+        // groups (content × hour × gender × age group) spill to disk in the default 4 MB.
+        client.batch_execute("SET jit = off; SET work_mem = '64MB'").await?;
+        let mut out = DatabaseRollup::default();
+        for row in client
+            .query(&screens_sql, &p)
+            .await
+            .with_context(|| format!("cannot read {what}: has `blickfang collect` created it?"))?
+        {
+            out.screens.insert(row.get(0));
+        }
+        // Each group's screen: its first (any screen of the group has the group's time zone and passes the filter).
+        let mut first: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for s in &out.screens {
+            first.entry(group_of(s)).or_insert_with(|| s.clone());
+        }
+        let hour = |t: std::time::SystemTime| {
+            let us = match t.duration_since(std::time::UNIX_EPOCH) {
+                Ok(d) => d.as_micros() as i64,
+                Err(e) => -(e.duration().as_micros() as i64),
+            };
+            us.div_euclid(US_PER_HOUR)
+        };
+        for row in client.query(&cells_sql, &p).await.with_context(|| format!("cannot read {what}"))? {
+            let group: String = row.get(0);
+            let Some(screen) = first.get(&group) else { continue };
+            let key = CellKey { screen: screen.clone(), content_id: row.get(1), hour: hour(row.get(2)) };
+            let c = Cell {
+                plays: row.get(3),
+                on_screen_us: row.get(4),
+                ots: row.get(5),
+                watchers: row.get(6),
+                dwell_us: row.get(7),
+                attention_us: row.get(8),
+                watcher_attention_us: row.get(9),
+                dwell_histogram: std::array::from_fn(|i| row.get(10 + i)),
+                attention_histogram: std::array::from_fn(|i| row.get(16 + i)),
+                demographics: BTreeMap::new(),
+            };
+            out.rollup.cells.insert(key, c);
+        }
+        for row in client
+            .query(&demographics_sql, &p)
+            .await
+            .context("cannot read the hourly demographics (rollup_hourly_demographics)")?
+        {
+            let group: String = row.get(0);
+            // Every group with people has cells (the collector writes both in one transaction).
+            let Some(screen) = first.get(&group) else { continue };
+            let key = CellKey { screen: screen.clone(), content_id: row.get(1), hour: hour(row.get(2)) };
+            let (g, a): (String, String) = (row.get(3), row.get(4));
+            out.rollup.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
+        }
+        Ok(out)
     })
 }
 
@@ -250,8 +434,8 @@ mod tests {
         assert_eq!((a.content_id.as_str(), a.hour), ("a", day + 9 * 3600));
         assert_eq!((a.counts.ots, a.counts.watchers, a.counts.plays), (1, 1, 1));
         assert_eq!(
-            (a.counts.on_screen_time, a.counts.dwell_time_total, a.counts.attention_time_total),
-            (4.0, 4.0, 2.0)
+            (a.counts.on_screen_us, a.counts.dwell_us, a.counts.attention_us),
+            (4_000_000, 4_000_000, 2_000_000)
         );
         let b = &cells[1];
         assert_eq!((b.content_id.as_str(), b.hour), ("b", day + 10 * 3600));

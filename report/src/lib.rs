@@ -90,9 +90,9 @@ pub struct Report {
 /// Aggregates `cells` for `query` and applies k-anonymity: the whole report
 /// from a slice of cells (what the < 2 s benchmark times, with rendering).
 pub fn build(cells: &[ReportCell], query: &Query, catalogue: &Catalogue, header: Header) -> Report {
-    let main = aggregate(cells, &query.by, &query.filter, catalogue);
-    let by_content = aggregate(cells, &[Dimension::Content], &query.filter, catalogue);
-    let heat = aggregate(cells, &[Dimension::Weekday, Dimension::Hour], &query.filter, catalogue);
+    let tables: [&[Dimension]; 3] = [&query.by, &[Dimension::Content], &[Dimension::Weekday, Dimension::Hour]];
+    let mut tables = model::aggregate_many(cells, &tables, &query.filter, catalogue).into_iter();
+    let (main, by_content, heat) = (tables.next().unwrap(), tables.next().unwrap(), tables.next().unwrap());
     let period = match (query.filter.from, query.filter.to, main.hours) {
         (Some(f), Some(t), _) => Some((f, t)),
         (f, t, Some((a, b))) => Some((f.unwrap_or(a), t.unwrap_or(b + 3600))),

@@ -37,18 +37,20 @@ pub struct ReportCell {
 pub struct Counts {
     /// Content periods that started in the hour (proof of play).
     pub plays: u64,
-    /// Seconds the content was on screen (proof of play).
-    pub on_screen_time: f64,
+    /// Microseconds the content was on screen (proof of play). Times are
+    /// summed as integer µs, as the rollup holds them: exact, so a sum is the
+    /// same whatever order or grouping the cells come in.
+    pub on_screen_us: i64,
     /// Opportunities to see: people present at least `min_dwell`.
     pub ots: u64,
     /// People who looked at least `min_attention`.
     pub watchers: u64,
-    /// Attention seconds of every OTS.
-    pub attention_time_total: f64,
-    /// Attention seconds of the watchers only (for the mean per watcher).
-    pub watcher_attention_time: f64,
-    /// Dwell seconds of every OTS.
-    pub dwell_time_total: f64,
+    /// Attention µs of every OTS.
+    pub attention_us: i64,
+    /// Attention µs of the watchers only (for the mean per watcher).
+    pub watcher_attention_us: i64,
+    /// Dwell µs of every OTS.
+    pub dwell_us: i64,
     /// OTS per dwell bin ([`DWELL_BINS`], last bin open).
     pub dwell_histogram: [u64; DWELL_BIN_COUNT],
     /// OTS per attention bin ([`ATTENTION_BINS`], last bin open).
@@ -61,12 +63,12 @@ impl Default for Counts {
     fn default() -> Self {
         Self {
             plays: 0,
-            on_screen_time: 0.0,
+            on_screen_us: 0,
             ots: 0,
             watchers: 0,
-            attention_time_total: 0.0,
-            watcher_attention_time: 0.0,
-            dwell_time_total: 0.0,
+            attention_us: 0,
+            watcher_attention_us: 0,
+            dwell_us: 0,
             dwell_histogram: [0; DWELL_BIN_COUNT],
             attention_histogram: [0; ATTENTION_BIN_COUNT],
             demographics: BTreeMap::new(),
@@ -80,41 +82,57 @@ pub fn bin(value: f64, bounds: &[f64]) -> usize {
     bounds.iter().position(|&b| value < b).unwrap_or(bounds.len())
 }
 
+/// Seconds as integer µs.
+pub fn us(seconds: f64) -> i64 {
+    (seconds * 1e6).round() as i64
+}
+
+/// Integer µs as seconds.
+pub fn secs(us: i64) -> f64 {
+    us as f64 / 1e6
+}
+
 impl Counts {
-    /// Adds one person-content share (already known to be an OTS).
+    /// Adds one person-content share (already known to be an OTS; seconds).
     pub fn add_person(&mut self, dwell: f64, attention: f64, watcher: bool, gender: &str, age_group: &str) {
         self.ots += 1;
-        self.dwell_time_total += dwell;
-        self.attention_time_total += attention;
+        self.dwell_us += us(dwell);
+        self.attention_us += us(attention);
         self.dwell_histogram[bin(dwell, &DWELL_BINS)] += 1;
         self.attention_histogram[bin(attention, &ATTENTION_BINS)] += 1;
         if watcher {
             self.watchers += 1;
-            self.watcher_attention_time += attention;
+            self.watcher_attention_us += us(attention);
         }
         *self.demographics.entry((gender.to_string(), age_group.to_string())).or_default() += 1;
     }
 
     pub fn add(&mut self, o: &Counts) {
         self.plays += o.plays;
-        self.on_screen_time += o.on_screen_time;
+        self.on_screen_us += o.on_screen_us;
         self.ots += o.ots;
         self.watchers += o.watchers;
-        self.attention_time_total += o.attention_time_total;
-        self.watcher_attention_time += o.watcher_attention_time;
-        self.dwell_time_total += o.dwell_time_total;
+        self.attention_us += o.attention_us;
+        self.watcher_attention_us += o.watcher_attention_us;
+        self.dwell_us += o.dwell_us;
         for (a, b) in self.dwell_histogram.iter_mut().zip(o.dwell_histogram) {
             *a += b;
         }
         for (a, b) in self.attention_histogram.iter_mut().zip(o.attention_histogram) {
             *a += b;
         }
+        // Both maps are sorted and o's keys are mostly among ours: one walk over both, no lookups.
+        let mut mine = self.demographics.iter_mut().peekable();
+        let mut missing = Vec::new();
         for (k, v) in &o.demographics {
-            if let Some(n) = self.demographics.get_mut(k) {
-                *n += v;
-            } else {
-                self.demographics.insert(k.clone(), *v);
+            while mine.next_if(|(m, _)| *m < k).is_some() {}
+            match mine.next_if(|(m, _)| *m == k) {
+                Some((_, n)) => *n += v,
+                None => missing.push((k, *v)),
             }
+        }
+        for (k, v) in missing {
+            self.demographics.insert(k.clone(), v);
         }
     }
 }
@@ -310,7 +328,7 @@ fn sort_key(by: &[Dimension], key: &[String]) -> Vec<(usize, String)> {
 
 /// What a dimension's value depends on: a cell's key is computed once per
 /// distinct screen, content item or local hour, not once per cell.
-fn depends_on_screen(d: Dimension) -> bool {
+pub(crate) fn depends_on_screen(d: Dimension) -> bool {
     matches!(d, Dimension::Screen | Dimension::Store)
 }
 
@@ -347,6 +365,26 @@ impl Interned {
 /// one aggregation both inputs (the fleet's rollup, a records file) go
 /// through; it takes a slice so a benchmark can time it.
 pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalogue: &Catalogue) -> Table {
+    aggregate_many(cells, &[by], filter, catalogue).remove(0)
+}
+
+/// Several tables of the same cells (a report's main table and its charts'),
+/// in one pass over the cells: they are summed once by every dimension of
+/// every table (the finest grouping), then each table from those groups.
+/// Counts are integers, so every table sums to the same as [`aggregate`] alone.
+pub fn aggregate_many(
+    cells: &[ReportCell],
+    tables: &[&[Dimension]],
+    filter: &Filter,
+    catalogue: &Catalogue,
+) -> Vec<Table> {
+    let mut by: Vec<Dimension> = Vec::new();
+    for d in tables.iter().flat_map(|t| t.iter()) {
+        if !by.contains(d) {
+            by.push(*d);
+        }
+    }
+    let by = by.as_slice();
     let mut interned = Interned { ids: vec![HashMap::new(); by.len()] };
     // Per screen: its time zone (None: UTC) and the ids of its screen dimensions; per content item and
     // per local hour: the ids of theirs. u32::MAX: filled from another memo.
@@ -357,23 +395,45 @@ pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalo
     let mut screens = BTreeSet::new();
     let mut hours: Option<(i64, i64)> = None;
     let mut key: Vec<u32> = vec![0; by.len()];
-    let mut last_screen: Option<&str> = None;
+    // Cells come sorted by screen, then content: the memos are looked up when these change, not per cell.
+    let mut last_screen: Option<(&str, Option<&ScreenInfo>, Vec<u32>)> = None;
+    let mut last_content: Option<(&str, Vec<u32>)> = None;
     for c in cells.iter().filter(|c| filter.accepts(c)) {
-        let (zone, screen_ids) = per_screen.entry(c.screen.as_str()).or_insert_with(|| {
-            let zone = catalogue.screens.get(&c.screen).filter(|s| !s.is_utc());
-            let ids = by
-                .iter()
-                .enumerate()
-                .map(|(i, &d)| if depends_on_screen(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX })
-                .collect();
-            (zone, ids)
-        });
-        let content_ids = per_content.entry(c.content_id.as_str()).or_insert_with(|| {
-            by.iter()
-                .enumerate()
-                .map(|(i, &d)| if depends_on_content(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX })
-                .collect()
-        });
+        if last_screen.as_ref().is_none_or(|(s, _, _)| *s != c.screen) {
+            let (zone, ids) = per_screen.entry(c.screen.as_str()).or_insert_with(|| {
+                let zone = catalogue.screens.get(&c.screen).filter(|s| !s.is_utc());
+                let ids = by
+                    .iter()
+                    .enumerate()
+                    .map(
+                        |(i, &d)| {
+                            if depends_on_screen(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX }
+                        },
+                    )
+                    .collect();
+                (zone, ids)
+            });
+            last_screen = Some((c.screen.as_str(), *zone, ids.clone()));
+            if !screens.contains(&c.screen) {
+                screens.insert(c.screen.clone());
+            }
+        }
+        if last_content.as_ref().is_none_or(|(s, _)| *s != c.content_id) {
+            let ids = per_content.entry(c.content_id.as_str()).or_insert_with(|| {
+                by.iter()
+                    .enumerate()
+                    .map(
+                        |(i, &d)| {
+                            if depends_on_content(d) { interned.id(i, key_of(c, d, catalogue)) } else { u32::MAX }
+                        },
+                    )
+                    .collect()
+            });
+            last_content = Some((c.content_id.as_str(), ids.clone()));
+        }
+        let (Some((_, zone, screen_ids)), Some((_, content_ids))) = (&last_screen, &last_content) else {
+            continue;
+        };
         // The offset at this hour: daylight saving moves it twice a year.
         let local = c.hour + zone.map_or(0, |z| z.utc_offset_at(c.hour));
         let hour_ids = per_hour.entry(local).or_insert_with(|| {
@@ -399,31 +459,40 @@ pub fn aggregate(cells: &[ReportCell], by: &[Dimension], filter: &Filter, catalo
                 groups.insert(key.clone(), c.counts.clone());
             }
         }
-        // Cells come sorted by screen: one set lookup per screen, not per cell.
-        if last_screen != Some(c.screen.as_str()) {
-            last_screen = Some(c.screen.as_str());
-            if !screens.contains(&c.screen) {
-                screens.insert(c.screen.clone());
-            }
-        }
         hours = Some(hours.map_or((c.hour, c.hour), |(a, b)| (a.min(c.hour), b.max(c.hour))));
     }
     let values = interned.values();
-    let mut rows: Vec<Row> = groups
-        .into_iter()
-        .map(|(ids, counts)| Row {
-            key: ids.iter().enumerate().map(|(i, &id)| values[i][id as usize].clone()).collect(),
-            counts,
+    tables
+        .iter()
+        .map(|dims| {
+            // This table's key: its dimensions' columns of the finest key.
+            let columns: Vec<usize> = dims.iter().map(|d| by.iter().position(|b| b == d).unwrap_or(0)).collect();
+            let mut own: HashMap<Vec<u32>, Counts> = HashMap::new();
+            for (ids, counts) in &groups {
+                let k: Vec<u32> = columns.iter().map(|&i| ids[i]).collect();
+                match own.get_mut(&k) {
+                    Some(g) => g.add(counts),
+                    None => {
+                        own.insert(k, counts.clone());
+                    }
+                }
+            }
+            let mut rows: Vec<Row> = own
+                .into_iter()
+                .map(|(ids, counts)| Row {
+                    key: ids.iter().zip(&columns).map(|(&id, &i)| values[i][id as usize].clone()).collect(),
+                    counts,
+                })
+                .collect();
+            rows.sort_by_cached_key(|r| sort_key(dims, &r.key));
+            let mut total = Counts::default();
+            for r in &rows {
+                total.add(&r.counts);
+            }
+            let demographics = total.demographics.keys().cloned().collect();
+            Table { by: dims.to_vec(), rows, total, demographics, screens: screens.clone(), hours }
         })
-        .collect();
-    rows.sort_by_cached_key(|r| sort_key(by, &r.key));
-    // The total from the rows, in their order: the same sums whatever order the cells came in.
-    let mut total = Counts::default();
-    for r in &rows {
-        total.add(&r.counts);
-    }
-    let demographics = total.demographics.keys().cloned().collect();
-    Table { by: by.to_vec(), rows, total, demographics, screens, hours }
+        .collect()
 }
 
 #[cfg(test)]
@@ -431,7 +500,7 @@ mod tests {
     use super::*;
 
     fn cell(screen: &str, content: &str, hour: i64, ots: u64) -> ReportCell {
-        let mut counts = Counts { plays: 1, on_screen_time: 30.0, ..Default::default() };
+        let mut counts = Counts { plays: 1, on_screen_us: 30_000_000, ..Default::default() };
         for _ in 0..ots {
             counts.add_person(3.0, 1.5, true, "female", "20-29");
         }

@@ -5,7 +5,7 @@
 use blickfang::report::{ATTENTION_BINS, DWELL_BINS};
 
 use crate::kanon::{Grid, protect_joint};
-use crate::model::{Counts, Dimension, Table};
+use crate::model::{Counts, Dimension, Table, secs};
 
 /// The metrics of a row, in column order. Their names and definitions are
 /// the ones every format (CSV header, JSON field, HTML table) uses.
@@ -260,16 +260,14 @@ fn published(table: &Table, grids: &[Grid], k: u64) -> PublishedTable {
         let over_seconds = |hidden: bool, v: f64| if hidden { Shown::Suppressed } else { Shown::Value(seconds(v)) };
         let metrics = vec![
             Shown::Value(c.plays as f64),
-            Shown::Value(seconds(c.on_screen_time)),
+            Shown::Value(seconds(secs(c.on_screen_us))),
             count(audience, audience.cols()),
             count(audience, 0),
             over(ots_hidden || watchers_hidden, c.ots, &|| ratio(c.watchers as f64 / c.ots as f64)),
-            over_seconds(ots_hidden, c.attention_time_total),
-            over(watchers_hidden, c.watchers, &|| seconds(c.watcher_attention_time / c.watchers as f64)),
-            over(ots_hidden, c.ots, &|| seconds(c.dwell_time_total / c.ots as f64)),
-            over(ots_hidden || c.dwell_time_total <= 0.0, c.ots, &|| {
-                ratio(c.attention_time_total / c.dwell_time_total)
-            }),
+            over_seconds(ots_hidden, secs(c.attention_us)),
+            over(watchers_hidden, c.watchers, &|| seconds(secs(c.watcher_attention_us) / c.watchers as f64)),
+            over(ots_hidden, c.ots, &|| seconds(secs(c.dwell_us) / c.ots as f64)),
+            over(ots_hidden || c.dwell_us <= 0, c.ots, &|| ratio(secs(c.attention_us) / secs(c.dwell_us))),
         ];
         PublishedRow {
             key,
@@ -292,7 +290,7 @@ mod tests {
     fn cell(content: &str, people: &[(f64, f64)]) -> ReportCell {
         let mut c = ReportCell { screen: "s".into(), content_id: content.into(), hour: 0, ..Default::default() };
         c.counts.plays = 1;
-        c.counts.on_screen_time = 30.0;
+        c.counts.on_screen_us = 30_000_000;
         for &(d, a) in people {
             c.counts.add_person(d, a, a >= 1.0, "female", "20-29");
         }

@@ -51,7 +51,7 @@ pub fn random_cells(rng: &mut Rng, screens: usize, max_people: u64) -> Vec<Repor
                     ..Default::default()
                 };
                 cell.counts.plays = rng.below(4);
-                cell.counts.on_screen_time = cell.counts.plays as f64 * 30.0;
+                cell.counts.on_screen_us = cell.counts.plays as i64 * 30_000_000;
                 for _ in 0..rng.below(max_people + 1) {
                     let dwell = 1.0 + rng.unit() * 70.0;
                     let attention = dwell * rng.unit() * rng.unit();
