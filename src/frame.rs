@@ -125,15 +125,17 @@ pub struct FrameView<'a> {
     pub colorimetry: Colorimetry,
 }
 
-/// Integer fixed-point Y'CbCr → R'G'B' coefficients (scaled by 2^16).
+/// Y'CbCr → R'G'B' coefficients: integer fixed-point (scaled by 2^16), kept
+/// as f32 already divided by 2^16. Dividing by a power of two is exact, so
+/// `x * (c / 2^16)` gives the very bits `x * c / 2^16` gave, one multiply less.
 #[derive(Debug, Clone, Copy)]
 struct YuvCoefficients {
-    y_offset: i32,
-    y_gain: i32,
-    r_cr: i32,
-    g_cb: i32,
-    g_cr: i32,
-    b_cb: i32,
+    y_offset: f32,
+    y_gain: f32,
+    r_cr: f32,
+    g_cb: f32,
+    g_cr: f32,
+    b_cb: f32,
 }
 
 impl YuvCoefficients {
@@ -150,26 +152,160 @@ impl YuvCoefficients {
             )
         };
         let s = 65536.0;
+        let fixed = |v: f64| (v * s) as i32 as f32 / 65536.0;
         Self {
-            y_offset,
-            y_gain: (y_gain * s) as i32,
-            r_cr: (2.0 * (1.0 - kr) * c_gain * s) as i32,
-            g_cb: (2.0 * (1.0 - kb) * kb / kg * c_gain * s) as i32,
-            g_cr: (2.0 * (1.0 - kr) * kr / kg * c_gain * s) as i32,
-            b_cb: (2.0 * (1.0 - kb) * c_gain * s) as i32,
+            y_offset: y_offset as f32,
+            y_gain: fixed(y_gain),
+            r_cr: fixed(2.0 * (1.0 - kr) * c_gain),
+            g_cb: fixed(2.0 * (1.0 - kb) * kb / kg * c_gain),
+            g_cr: fixed(2.0 * (1.0 - kr) * kr / kg * c_gain),
+            b_cb: fixed(2.0 * (1.0 - kb) * c_gain),
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn to_rgb(self, y: f32, u: f32, v: f32) -> [f32; 3] {
-        let y = (y - self.y_offset as f32) * self.y_gain as f32 / 65536.0;
+        let y = (y - self.y_offset) * self.y_gain;
         let u = u - 128.0;
         let v = v - 128.0;
-        let r = y + v * self.r_cr as f32 / 65536.0;
-        let g = y - u * self.g_cb as f32 / 65536.0 - v * self.g_cr as f32 / 65536.0;
-        let b = y + u * self.b_cb as f32 / 65536.0;
+        let r = y + v * self.r_cr;
+        let g = y - u * self.g_cb - v * self.g_cr;
+        let b = y + u * self.b_cb;
         [r.clamp(0.0, 255.0), g.clamp(0.0, 255.0), b.clamp(0.0, 255.0)]
     }
+}
+
+/// R, G, B (0..255) at an integer pixel of a validated frame, for one layout:
+/// loops over many pixels pick the layout once (see [`with_reader!`]) instead
+/// of once per pixel.
+trait Reader {
+    fn at(&self, x: usize, y: usize) -> [f32; 3];
+}
+
+struct GrayReader<'a> {
+    luma: &'a [u8],
+    stride: usize,
+}
+
+impl Reader for GrayReader<'_> {
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        let v = self.luma[y * self.stride + x] as f32;
+        [v, v, v]
+    }
+}
+
+struct PlanarReader<'a> {
+    luma: &'a [u8],
+    u: &'a [u8],
+    v: &'a [u8],
+    strides: [usize; 3],
+    yuv: YuvCoefficients,
+}
+
+impl Reader for PlanarReader<'_> {
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        let luma = self.luma[y * self.strides[0] + x] as f32;
+        let (cx, cy) = (x / 2, y / 2);
+        let u = self.u[cy * self.strides[1] + cx] as f32;
+        let v = self.v[cy * self.strides[2] + cx] as f32;
+        self.yuv.to_rgb(luma, u, v)
+    }
+}
+
+struct SemiPlanarReader<'a> {
+    luma: &'a [u8],
+    chroma: &'a [u8],
+    strides: [usize; 2],
+    /// Offset of Cb in a pair.
+    u: usize,
+    yuv: YuvCoefficients,
+}
+
+impl Reader for SemiPlanarReader<'_> {
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        let luma = self.luma[y * self.strides[0] + x] as f32;
+        let o = (y / 2) * self.strides[1] + (x / 2) * 2;
+        let (u, v) = (self.chroma[o + self.u] as f32, self.chroma[o + (1 - self.u)] as f32);
+        self.yuv.to_rgb(luma, u, v)
+    }
+}
+
+struct PackedReader<'a> {
+    data: &'a [u8],
+    stride: usize,
+    rgb: [usize; 3],
+    pixel: usize,
+}
+
+impl Reader for PackedReader<'_> {
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        let o = y * self.stride + x * self.pixel;
+        let p = &self.data[o..o + self.pixel];
+        [p[self.rgb[0]] as f32, p[self.rgb[1]] as f32, p[self.rgb[2]] as f32]
+    }
+}
+
+/// Evaluates `$body` with `$r` bound to the [`Reader`] of `$frame`'s layout:
+/// the body is compiled once per layout, so its inner loops carry no format
+/// dispatch.
+macro_rules! with_reader {
+    ($frame:expr, $yuv:expr, |$r:ident| $body:expr) => {{
+        let frame: &FrameView<'_> = $frame;
+        let yuv: YuvCoefficients = $yuv;
+        match frame.format.layout() {
+            Layout::Gray => {
+                let $r = GrayReader { luma: frame.planes[0], stride: frame.strides[0] };
+                $body
+            }
+            Layout::Planar { u, v } => {
+                let $r = PlanarReader {
+                    luma: frame.planes[0],
+                    u: frame.planes[u],
+                    v: frame.planes[v],
+                    strides: [frame.strides[0], frame.strides[u], frame.strides[v]],
+                    yuv,
+                };
+                $body
+            }
+            Layout::SemiPlanar { u } => {
+                let $r = SemiPlanarReader {
+                    luma: frame.planes[0],
+                    chroma: frame.planes[1],
+                    strides: [frame.strides[0], frame.strides[1]],
+                    u,
+                    yuv,
+                };
+                $body
+            }
+            Layout::Packed { rgb, pixel } => {
+                let $r = PackedReader { data: frame.planes[0], stride: frame.strides[0], rgb, pixel };
+                $body
+            }
+        }
+    }};
+}
+
+/// Bilinear R, G, B at a fractional position (OpenCV's INTER_LINEAR taps).
+#[inline(always)]
+fn bilinear<R: Reader>(r: &R, tap: &Tap, ty: &Tap) -> [f32; 3] {
+    let p00 = r.at(tap.i0, ty.i0);
+    if tap.w1 == 0.0 && ty.w1 == 0.0 {
+        return p00;
+    }
+    let p01 = r.at(tap.i1, ty.i0);
+    let p10 = r.at(tap.i0, ty.i1);
+    let p11 = r.at(tap.i1, ty.i1);
+    let mut out = [0.0; 3];
+    for c in 0..3 {
+        let top = p00[c] * (1.0 - tap.w1) + p01[c] * tap.w1;
+        let bottom = p10[c] * (1.0 - tap.w1) + p11[c] * tap.w1;
+        out[c] = top * (1.0 - ty.w1) + bottom * ty.w1;
+    }
+    out
 }
 
 /// Errors in the shape of a frame or a tensor request.
@@ -219,54 +355,6 @@ impl<'a> FrameView<'a> {
             }
         }
         Ok(())
-    }
-
-    /// Samples R, G, B at integer pixel (x, y).
-    #[inline]
-    fn rgb_at(&self, x: usize, y: usize, yuv: &YuvCoefficients) -> [f32; 3] {
-        match self.format.layout() {
-            Layout::Gray => {
-                let v = self.planes[0][y * self.strides[0] + x] as f32;
-                [v, v, v]
-            }
-            Layout::Planar { u: ui, v: vi } => {
-                let luma = self.planes[0][y * self.strides[0] + x] as f32;
-                let (cx, cy) = (x / 2, y / 2);
-                let u = self.planes[ui][cy * self.strides[ui] + cx] as f32;
-                let v = self.planes[vi][cy * self.strides[vi] + cx] as f32;
-                yuv.to_rgb(luma, u, v)
-            }
-            Layout::SemiPlanar { u: ui } => {
-                let luma = self.planes[0][y * self.strides[0] + x] as f32;
-                let o = (y / 2) * self.strides[1] + (x / 2) * 2;
-                let (u, v) = (self.planes[1][o + ui] as f32, self.planes[1][o + (1 - ui)] as f32);
-                yuv.to_rgb(luma, u, v)
-            }
-            Layout::Packed { rgb: idx, pixel: px } => {
-                let o = y * self.strides[0] + x * px;
-                let p = &self.planes[0][o..o + px];
-                [p[idx[0]] as f32, p[idx[1]] as f32, p[idx[2]] as f32]
-            }
-        }
-    }
-
-    /// Bilinear R, G, B at a fractional position (OpenCV's INTER_LINEAR taps).
-    #[inline]
-    fn rgb_bilinear(&self, tap: &Tap, ty: &Tap, yuv: &YuvCoefficients) -> [f32; 3] {
-        let p00 = self.rgb_at(tap.i0, ty.i0, yuv);
-        if tap.w1 == 0.0 && ty.w1 == 0.0 {
-            return p00;
-        }
-        let p01 = self.rgb_at(tap.i1, ty.i0, yuv);
-        let p10 = self.rgb_at(tap.i0, ty.i1, yuv);
-        let p11 = self.rgb_at(tap.i1, ty.i1, yuv);
-        let mut out = [0.0; 3];
-        for c in 0..3 {
-            let top = p00[c] * (1.0 - tap.w1) + p01[c] * tap.w1;
-            let bottom = p10[c] * (1.0 - tap.w1) + p11[c] * tap.w1;
-            out[c] = top * (1.0 - ty.w1) + bottom * ty.w1;
-        }
-        out
     }
 }
 
@@ -350,10 +438,21 @@ pub fn fill_planar_input(
         ChannelOrder::Bgr => (2, 0),
         ChannelOrder::Rgb => (0, 2),
     };
+    with_reader!(frame, yuv, |r| fill_input_rows(&r, cache, iw, (c0, c2), dst));
+    for c in 0..3 {
+        dst[c * plane + sh * iw..(c + 1) * plane].fill(0.0);
+    }
+    Ok(())
+}
+
+/// The rows of [`fill_planar_input`], for one layout.
+fn fill_input_rows<R: Reader>(r: &R, cache: &ResizeCache, iw: usize, (c0, c2): (usize, usize), dst: &mut [f32]) {
+    let plane = dst.len() / 3;
+    let sw = cache.x_taps.len();
     for (oy, ty) in cache.y_taps.iter().enumerate() {
         let row = oy * iw;
         for (ox, tx) in cache.x_taps.iter().enumerate() {
-            let rgb = frame.rgb_bilinear(tx, ty, &yuv);
+            let rgb = bilinear(r, tx, ty);
             dst[row + ox] = rgb[c0];
             dst[plane + row + ox] = rgb[1];
             dst[2 * plane + row + ox] = rgb[c2];
@@ -362,10 +461,6 @@ pub fn fill_planar_input(
         dst[plane + row + sw..plane + row + iw].fill(0.0);
         dst[2 * plane + row + sw..2 * plane + row + iw].fill(0.0);
     }
-    for c in 0..3 {
-        dst[c * plane + sh * iw..(c + 1) * plane].fill(0.0);
-    }
-    Ok(())
 }
 
 /// Fills `dst` (planar [3, out_h, out_w]) with the frame's `crop` (x, y, w, h
@@ -391,17 +486,19 @@ pub fn fill_planar_crop(
         ChannelOrder::Bgr => (2, 0),
         ChannelOrder::Rgb => (0, 2),
     };
-    for oy in 0..oh {
-        let ty = tap(cy + (oy as f32 + 0.5) * ch / oh as f32 - 0.5, frame.height);
-        for ox in 0..ow {
-            let tx = tap(cx + (ox as f32 + 0.5) * cw / ow as f32 - 0.5, frame.width);
-            let rgb = frame.rgb_bilinear(&tx, &ty, &yuv);
-            let i = oy * ow + ox;
-            dst[i] = rgb[c0];
-            dst[plane + i] = rgb[1];
-            dst[2 * plane + i] = rgb[c2];
+    with_reader!(frame, yuv, |r| {
+        for oy in 0..oh {
+            let ty = tap(cy + (oy as f32 + 0.5) * ch / oh as f32 - 0.5, frame.height);
+            for ox in 0..ow {
+                let tx = tap(cx + (ox as f32 + 0.5) * cw / ow as f32 - 0.5, frame.width);
+                let rgb = bilinear(&r, &tx, &ty);
+                let i = oy * ow + ox;
+                dst[i] = rgb[c0];
+                dst[plane + i] = rgb[1];
+                dst[2 * plane + i] = rgb[c2];
+            }
         }
-    }
+    });
     Ok(())
 }
 
@@ -446,7 +543,8 @@ impl<'f, 'a> FrameSampler<'f, 'a> {
     #[inline]
     pub fn rgb(&self, x: f32, y: f32) -> [f32; 3] {
         let (w, h) = (self.frame.width, self.frame.height);
-        self.frame.rgb_bilinear(&Tap::at(f64::from(x), w), &Tap::at(f64::from(y), h), &self.yuv)
+        let (tx, ty) = (Tap::at(f64::from(x), w), Tap::at(f64::from(y), h));
+        with_reader!(self.frame, self.yuv, |r| bilinear(&r, &tx, &ty))
     }
 }
 

@@ -370,7 +370,8 @@ pub fn session_stats() -> SessionStats {
 }
 
 /// The process's session for `model` with `threads` intra-op threads,
-/// built on first use (one inter-op thread, the graph fully optimised).
+/// built on first use (one inter-op thread, the graph fully optimised, no
+/// spinning pool threads).
 /// The registry lock is held while a session is built, so two elements
 /// starting at once still build it once.
 pub fn shared_session(onnxruntime: &Path, model: &Path, threads: usize) -> Result<SharedSession, RuntimeError> {
@@ -388,6 +389,13 @@ pub fn shared_session(onnxruntime: &Path, model: &Path, threads: usize) -> Resul
         .with_intra_threads(key.threads)
         .map_err(|e| fail(&e))?
         .with_inter_threads(1)
+        .map_err(|e| fail(&e))?
+        // Idle pool threads block instead of spinning: on a player a spinning
+        // thread takes a core from the content while doing no work (issue 16:
+        // threads=2 cost 95 ms of CPU per frame spinning, see docs/performance.md).
+        .with_intra_op_spinning(false)
+        .map_err(|e| fail(&e))?
+        .with_inter_op_spinning(false)
         .map_err(|e| fail(&e))?
         .commit_from_file(model)
         .map_err(|e| fail(&e))?;

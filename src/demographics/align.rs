@@ -215,6 +215,17 @@ pub fn fill_crop(sampler: &FrameSampler<'_, '_>, to_crop: &Similarity, spec: &Cr
     }
 }
 
+/// Writes `src` (one NHWC crop of `size` x `size` pixels of `ch` values)
+/// mirrored left-right into `dst`: the very values [`fill_crop`] with `flip`
+/// gives, without sampling the frame again.
+pub fn mirror_crop(src: &[f32], size: usize, ch: usize, dst: &mut [f32]) {
+    for (src_row, dst_row) in src.chunks_exact(size * ch).zip(dst.chunks_exact_mut(size * ch)) {
+        for (s, d) in src_row.chunks_exact(ch).rev().zip(dst_row.chunks_exact_mut(ch)) {
+            d.copy_from_slice(s);
+        }
+    }
+}
+
 /// Side of the grey crop the sharpness is measured on.
 const SHARPNESS_SIZE: usize = 64;
 
@@ -337,6 +348,14 @@ mod tests {
         assert_eq!(px(&dst, 3, 5), [100.0, 5.0, 3.0]);
         fill_crop(&sampler, &id, &spec, true, &mut dst);
         assert_eq!(px(&dst, 0, 2), [100.0, 2.0, 7.0]);
+        // A mirrored copy of the unflipped crop is the flipped crop, bit for bit (sub-pixel, supersampled).
+        let turned = Similarity { a: 0.23, b: 0.05, tx: 1.3, ty: -0.7 };
+        let (mut view, mut flipped, mut mirrored) =
+            (vec![0.0; spec.len()], vec![0.0; spec.len()], vec![0.0; spec.len()]);
+        fill_crop(&sampler, &turned, &spec, false, &mut view);
+        fill_crop(&sampler, &turned, &spec, true, &mut flipped);
+        mirror_crop(&view, spec.size, 3, &mut mirrored);
+        assert_eq!(mirrored, flipped);
         // Outside the frame: the edge is replicated.
         let shifted = Similarity { a: 1.0, b: 0.0, tx: 4.0, ty: 4.0 };
         fill_crop(&sampler, &shifted, &spec, false, &mut dst);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions};
 use ort::value::TensorRef;
 
-use super::align::{CropSpec, FaceGeometry, PixelEncoding, crop_transform, fill_crop};
+use super::align::{CropSpec, FaceGeometry, PixelEncoding, crop_transform, fill_crop, mirror_crop};
 use crate::frame::FrameSampler;
 use crate::runtime::{self, OutputProblem, RuntimeError, SharedSession};
 
@@ -252,9 +252,12 @@ impl AgeGenderModel {
                 for (si, scale) in scales.iter().enumerate() {
                     let to_crop = crop_transform(face, spec.size, spec.scale * scale)
                         .ok_or_else(|| RuntimeError::FaceGeometry(format!("{face:?}")))?;
-                    for mirror in 0..flips {
-                        let o = (fi * copies + si * flips + mirror) * slot;
-                        fill_crop(sampler, &to_crop, &spec, mirror == 1, &mut net.input[o..o + slot]);
+                    let o = (fi * copies + si * flips) * slot;
+                    fill_crop(sampler, &to_crop, &spec, false, &mut net.input[o..o + slot]);
+                    if flip {
+                        // The mirror image is the same samples in mirrored order: copied, not sampled again.
+                        let (view, mirror) = net.input[o..o + 2 * slot].split_at_mut(slot);
+                        mirror_crop(view, spec.size, spec.encoding.channels(), mirror);
                     }
                 }
             }

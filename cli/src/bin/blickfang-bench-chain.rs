@@ -31,6 +31,8 @@ struct Cli {
 
 const OPENCV_PROFILE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 const TIMEOUT: Duration = Duration::from_secs(600);
+/// gazedwell with one of FSA-Net's two models: half the head-pose runs (accuracy in docs/performance.md).
+const ONE_FSANET: &str = "blickfang-gazedwell headpose-model=headpose/fsanet-1x1-iter-688590.onnx";
 const CHAIN: &str = "blickfang-demographics ! blickfang-gazedwell ! blickfang-blurredact ! blickfang-metajson";
 
 fn main() {
@@ -147,6 +149,16 @@ fn run(cli: &Cli) -> Result<()> {
         ("blickfang-facedetect interval=3".into(), "blickfang-facedetect interval=3".into(), None),
         ("whole chain (defaults)".into(), format!("blickfang-facedetect ! {CHAIN}"), None),
         ("whole chain, interval=3".into(), format!("blickfang-facedetect interval=3 ! {CHAIN}"), None),
+        (
+            "whole chain, one FSA-Net model (1x1)".into(),
+            format!("blickfang-facedetect ! {}", CHAIN.replace("blickfang-gazedwell", ONE_FSANET)),
+            None,
+        ),
+        (
+            "whole chain, interval=3, one FSA-Net model".into(),
+            format!("blickfang-facedetect interval=3 ! {}", CHAIN.replace("blickfang-gazedwell", ONE_FSANET)),
+            None,
+        ),
         (
             "whole chain, landmark head pose".into(),
             format!(
