@@ -156,6 +156,9 @@ struct Privacy {
     /// The frame of the next privacy pass: `redact-interval` after the last, sooner after a pass
     /// that found new faces (a second sighting gives them a motion to be carried along).
     next_pass: u64,
+    /// The next pass is such a sooner look (never two in a row: candidates that flicker would
+    /// otherwise keep the pass at a third of its interval).
+    looking_again: bool,
 }
 
 #[derive(Default)]
@@ -435,6 +438,7 @@ impl FaceDetect {
             ask: true,
             wanted: false,
             next_pass: 0,
+            looking_again: false,
         })
     }
 
@@ -639,6 +643,7 @@ impl BaseTransformImpl for FaceDetect {
                 state.tracker.clear();
                 state.privacy.tracker.clear();
                 (state.frame, state.anchor, state.privacy.next_pass) = (0, None, 0);
+                state.privacy.looking_again = false;
                 gst::debug!(CAT, imp = self, "{:?}: tracks {:?} ended", event.type_(), state.tracker.ended());
             }
         }
@@ -731,15 +736,22 @@ impl BaseTransformImpl for FaceDetect {
             state.privacy.tracker.predict(time, duration);
         }
         if privacy_due {
-            // A face the pass saw for the first time has no motion yet: it is looked at again
-            // soon, so that until the regular pass it moves with the face rather than stays put.
+            // A face the pass saw for the first time, away from every face track, has no motion
+            // yet: it is looked at again soon, so that until the regular pass it moves with the
+            // face rather than stays put.
             let privacy = &mut state.privacy;
             let found = privacy.candidates.get(found_from..).unwrap_or_default();
             let started = privacy.tracker.started();
-            let new_face =
-                privacy.tracker.tracks().iter().any(|t| started.contains(&t.id) && found.contains(&t.detection));
+            let faces = state.tracker.tracks();
+            let new_face = privacy.tracker.tracks().iter().any(|t| {
+                started.contains(&t.id)
+                    && found.contains(&t.detection)
+                    && !faces.iter().any(|f| f.detection.bbox.iou(&t.detection.bbox) > 0.0)
+            });
+            let soon = new_face && !privacy.looking_again;
+            privacy.looking_again = soon;
             let every = settings.redact_interval.max(1) as u64;
-            privacy.next_pass = state.frame + if new_face { (every / 3).max(1) } else { every };
+            privacy.next_pass = state.frame + if soon { (every / 3).max(1) } else { every };
         }
         for id in state.tracker.ended() {
             gst::debug!(CAT, imp = self, "track {} ended (frame {}, pts {})", id, state.frame, buf.pts().display());
