@@ -159,27 +159,45 @@ fn both_element_names_work() {
     assert_eq!(ours("facedetect"), !opencv_has_it);
 }
 
-fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
+/// Runs `desc` and returns the error it posts (its text and debug), or panics at EOS without one.
+fn error_of(desc: &str) -> String {
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
     let bus = pipeline.bus().unwrap();
-    let msg =
-        bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos])?;
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .expect("an error or EOS within 30 s");
+    pipeline.set_state(gst::State::Null).unwrap();
     match msg.view() {
-        gst::MessageView::Error(e) => Some(format!("{} {}", e.error(), e.debug().unwrap_or_default())),
-        _ => None,
+        gst::MessageView::Error(e) => format!("{} {}", e.error(), e.debug().unwrap_or_default()),
+        _ => panic!("{desc}: EOS without an error"),
     }
+}
+
+/// Runs `desc` to EOS and returns the warnings it posted (an error fails the test).
+fn warnings_of(desc: &str) -> Vec<String> {
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    while let Some(msg) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Warning, gst::MessageType::Error, gst::MessageType::Eos],
+    ) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("a warning, not an error: {}", e.error()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    warnings
 }
 
 #[test]
 fn missing_model_is_an_element_error_naming_the_property_and_file() {
     common::init();
-    let pipeline =
-        gst::parse::launch("videotestsrc num-buffers=3 ! blickfang-facedetect model=/nonexistent/face.onnx ! fakesink")
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let err = bus_error(&pipeline).expect("an error");
-    pipeline.set_state(gst::State::Null).unwrap();
+    let err = error_of("videotestsrc num-buffers=3 ! blickfang-facedetect model=/nonexistent/face.onnx ! fakesink");
     assert!(err.contains("model") && err.contains("/nonexistent/face.onnx"), "{err}");
 }
 
@@ -188,11 +206,8 @@ fn model_that_is_not_a_face_detector_is_an_error() {
     common::init();
     let model = common::shared_dir().join("models/headpose/fsanet-1x1-iter-688590.onnx");
     assert!(model.exists(), "{} missing", model.display());
-    let desc = format!("videotestsrc num-buffers=3 ! blickfang-facedetect model={} ! fakesink", model.display());
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let err = bus_error(&pipeline).expect("an error");
-    pipeline.set_state(gst::State::Null).unwrap();
+    let err =
+        error_of(&format!("videotestsrc num-buffers=3 ! blickfang-facedetect model={} ! fakesink", model.display()));
     assert!(err.contains("fsanet") && err.contains("model-family"), "{err}");
 }
 
@@ -254,33 +269,13 @@ fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
 #[test]
 fn a_too_small_detection_size_warns_and_a_folder_as_model_is_named() {
     common::init();
-    let pipeline = gst::parse::launch("videotestsrc num-buffers=2 ! blickfang-facedetect detection-size=32 ! fakesink")
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let mut warnings = Vec::new();
-    while let Some(msg) = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(30),
-        &[gst::MessageType::Warning, gst::MessageType::Error, gst::MessageType::Eos],
-    ) {
-        match msg.view() {
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            gst::MessageView::Error(e) => panic!("a warning, not an error: {}", e.error()),
-            _ => break,
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    let warnings = warnings_of("videotestsrc num-buffers=2 ! blickfang-facedetect detection-size=32 ! fakesink");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("`detection-size` = 32"), "{warnings:?}");
 
     let dir = common::shared_dir().join("models/face");
-    let desc = format!("videotestsrc num-buffers=2 ! blickfang-facedetect model={} ! fakesink", dir.display());
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let err = bus_error(&pipeline).expect("an error");
-    pipeline.set_state(gst::State::Null).unwrap();
+    let err =
+        error_of(&format!("videotestsrc num-buffers=2 ! blickfang-facedetect model={} ! fakesink", dir.display()));
     assert!(err.contains("`model`") && err.contains("is a directory") && err.contains("models/face"), "{err}");
 }
 
@@ -399,27 +394,10 @@ fn face_candidates_are_separate_rois_and_leave_the_faces_unchanged() {
 #[test]
 fn a_frame_too_large_for_the_detection_sizes_warns_once() {
     common::init();
-    let pipeline = gst::parse::launch(
+    let warnings = warnings_of(
         "videotestsrc num-buffers=3 ! video/x-raw,width=1920,height=1080 ! \
          blickfang-facedetect redact-detection-size=640 ! fakesink",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let mut warnings = Vec::new();
-    while let Some(msg) = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(30),
-        &[gst::MessageType::Warning, gst::MessageType::Error, gst::MessageType::Eos],
-    ) {
-        match msg.view() {
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            gst::MessageView::Error(e) => panic!("a warning, not an error: {}", e.error()),
-            _ => break,
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    );
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("`redact-detection-size` = 640") && warnings[0].contains("1920x1080"), "{warnings:?}");
 }
