@@ -665,21 +665,7 @@ pub async fn read_rollup_where(
     filter: &RollupFilter,
 ) -> Result<Rollup, tokio_postgres::Error> {
     let mut r = read_cells(client, "rollup_hourly", "hour", filter).await?;
-    let (params, condition) = filter_sql(filter, "hour");
-    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-    for row in client
-        .query(
-            &format!(
-                "SELECT screen, content_id, hour, gender, age_group, ots FROM rollup_hourly_demographics {condition}"
-            ),
-            &params,
-        )
-        .await?
-    {
-        let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
-        let (g, a): (String, String) = (row.get(3), row.get(4));
-        r.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
-    }
+    add_demographics(client, &mut r, filter, "hour", false).await?;
     Ok(r)
 }
 
@@ -697,23 +683,31 @@ pub async fn read_rollup_daily_where(
     filter: &RollupFilter,
 ) -> Result<Rollup, tokio_postgres::Error> {
     let mut r = read_cells(client, "rollup_daily", "day", filter).await?;
+    add_demographics(client, &mut r, filter, "date_trunc('day', hour, 'UTC')", true).await?;
+    Ok(r)
+}
+
+/// Adds to `rollup`'s cells the hourly gender × age-group counts `filter` selects, keyed by
+/// `time` (the hour, or the day it falls in), summed where `time` merges hours.
+async fn add_demographics(
+    client: &impl GenericClient,
+    rollup: &mut Rollup,
+    filter: &RollupFilter,
+    time: &str,
+    summed: bool,
+) -> Result<(), tokio_postgres::Error> {
     let (params, condition) = filter_sql(filter, "hour");
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-    for row in client
-        .query(
-            &format!(
-                "SELECT screen, content_id, date_trunc('day', hour, 'UTC'), gender, age_group, sum(ots)::int8
-                 FROM rollup_hourly_demographics {condition} GROUP BY 1, 2, 3, 4, 5"
-            ),
-            &params,
-        )
-        .await?
-    {
+    let (ots, group) = if summed { ("sum(ots)::int8", "GROUP BY 1, 2, 3, 4, 5") } else { ("ots", "") };
+    let sql = format!(
+        "SELECT screen, content_id, {time}, gender, age_group, {ots} FROM rollup_hourly_demographics {condition} {group}"
+    );
+    for row in client.query(&sql, &params).await? {
         let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
         let (g, a): (String, String) = (row.get(3), row.get(4));
-        r.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
+        rollup.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
     }
-    Ok(r)
+    Ok(())
 }
 
 /// The parameters and `WHERE` clause of `filter` on a table keyed by the time column `time`.

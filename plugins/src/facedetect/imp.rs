@@ -9,7 +9,6 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use blickfang::detect::{Detection, DetectorConfig, FaceDetector, detection_scale};
-use blickfang::geometry::BBox;
 use blickfang::runtime;
 use blickfang::tracker::{Tracker, TrackerConfig};
 
@@ -141,7 +140,6 @@ struct Privacy {
     detector: Option<FaceDetector>,
     /// This frame's new candidates (scratch, kept to avoid a per-frame allocation).
     candidates: Vec<Detection>,
-    found: Vec<Detection>,
     /// Candidate tracks: motion only, ids never leave the element (candidate ROIs carry id 0).
     tracker: Tracker,
     detection_size: u32,
@@ -429,7 +427,6 @@ impl FaceDetect {
         Ok(Privacy {
             detector,
             candidates: Vec::new(),
-            found: Vec::new(),
             tracker: Tracker::new(TrackerConfig { track_gap: settings.track_gap, ..TrackerConfig::default() }),
             detection_size: settings.detection_size,
             redact_detection_size: settings.redact_detection_size,
@@ -451,24 +448,24 @@ impl FaceDetect {
             && detection_scale(view_size.0, view_size.1, privacy.detection_size) < 1.0
     }
 
-    /// The privacy pass: what it finds that is not already a face (`faces`: this frame's face
-    /// boxes) or a candidate of this frame is added to the candidates.
+    /// The privacy pass: what it finds that is not already a face (a visible track of `faces`)
+    /// or a candidate of this frame is added to the candidates.
     fn privacy_pass(
         privacy: &mut Privacy,
         view: &blickfang::frame::FrameView<'_>,
-        faces: &[BBox],
+        faces: &Tracker,
         settings: FrameSettings,
     ) -> Result<(), blickfang::runtime::RuntimeError> {
         let Some(detector) = privacy.detector.as_mut() else { return Ok(()) };
         let threshold = settings.redact_threshold.min(settings.score_threshold);
         detector.set_tuning(threshold, settings.nms_threshold, 0, DEFAULT_MAX_FACES as usize);
-        privacy.found = detector.detect(view)?;
         // Kept even where the analysis run found the same face: its box comes from a larger
         // view, so it fits a small face better than the downscaled run's, and redaction
         // covers the union of both (a near duplicate adds nothing).
-        for d in privacy.found.drain(..) {
+        for d in detector.detect(view)? {
             let duplicate = faces
-                .iter()
+                .visible()
+                .map(|t| &t.detection.bbox)
                 .chain(privacy.candidates.iter().map(|c| &c.bbox))
                 .any(|k| k.iou(&d.bbox) >= NEAR_DUPLICATE_IOU);
             if !duplicate {
@@ -720,9 +717,8 @@ impl BaseTransformImpl for FaceDetect {
                 state.tracker.predict(time, duration);
             }
             if privacy_due {
-                let faces: Vec<BBox> = state.tracker.visible().map(|t| t.detection.bbox).collect();
                 found_from = state.privacy.candidates.len();
-                Self::privacy_pass(&mut state.privacy, &view, &faces, settings).map_err(failed)?;
+                Self::privacy_pass(&mut state.privacy, &view, &state.tracker, settings).map_err(failed)?;
             }
         } else {
             state.tracker.predict(time, duration);
