@@ -274,11 +274,14 @@ pub fn environment(library: &Path) -> Result<&'static ort::environment::Environm
 }
 
 /// What makes two sessions the same: the model file and ONNX Runtime's
-/// intra-op threads, which are fixed when a session is built.
+/// intra-op threads, which are fixed when a session is built, and the lane.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionKey {
     pub model: PathBuf,
     pub threads: usize,
+    /// Runs of one session take turns: work that must not wait on another's runs
+    /// (facedetect's privacy pass on a worker beside its analysis run) asks for its own lane.
+    pub lane: u32,
 }
 
 struct SessionEntry {
@@ -375,8 +378,19 @@ pub fn session_stats() -> SessionStats {
 /// The registry lock is held while a session is built, so two elements
 /// starting at once still build it once.
 pub fn shared_session(onnxruntime: &Path, model: &Path, threads: usize) -> Result<SharedSession, RuntimeError> {
+    shared_session_in_lane(onnxruntime, model, threads, 0)
+}
+
+/// As [`shared_session`], in `lane`: lanes other than 0 are sessions of their own (same model,
+/// another session), shared by the instances that ask for the same lane.
+pub fn shared_session_in_lane(
+    onnxruntime: &Path,
+    model: &Path,
+    threads: usize,
+    lane: u32,
+) -> Result<SharedSession, RuntimeError> {
     let env = environment(onnxruntime)?;
-    let key = SessionKey { model: model.to_path_buf(), threads: threads.max(1) };
+    let key = SessionKey { model: model.to_path_buf(), threads: threads.max(1), lane };
     let mut guard = sessions();
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(entry) = map.get_mut(&key) {

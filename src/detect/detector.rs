@@ -38,9 +38,14 @@ pub struct FaceDetector {
 impl FaceDetector {
     /// Loads the model with the given ONNX Runtime library.
     pub fn load(config: DetectorConfig, onnxruntime: &Path) -> Result<Self, RuntimeError> {
+        Self::load_in_lane(config, onnxruntime, 0)
+    }
+
+    /// Loads the model in session `lane` (see [`runtime::SessionKey::lane`]).
+    pub fn load_in_lane(config: DetectorConfig, onnxruntime: &Path, lane: u32) -> Result<Self, RuntimeError> {
         let model = &config.model;
-        // Shared with every other facedetect of the process using this model and threads.
-        let session = runtime::shared_session(onnxruntime, model, config.threads)?;
+        // Shared with every other facedetect of the process using this model, threads and lane.
+        let session = runtime::shared_session_in_lane(onnxruntime, model, config.threads, lane)?;
         let names: Vec<String> = session.lock().outputs().iter().map(|o| o.name().to_string()).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let detected = DetectorFamily::from_output_names(&names);

@@ -98,10 +98,21 @@ pub struct Player {
 
 impl Player {
     pub fn start(chain: &str, fps: u64) -> Self {
+        Self::start_with(chain, fps, false)
+    }
+
+    /// As [`Player::start`], from a source that says it is live (a camera, to the elements).
+    #[allow(dead_code)] // tests/redaction_moving.rs's live pass; not every test crate plays live
+    pub fn start_live(chain: &str, fps: u64) -> Self {
+        Self::start_with(chain, fps, true)
+    }
+
+    fn start_with(chain: &str, fps: u64, live: bool) -> Self {
         use gst::prelude::*;
         crate::common::init();
         let desc = format!(
-            "appsrc name=src format=time caps=video/x-raw,format=RGB,width={W},height={H},framerate={fps}/1 ! \
+            "appsrc name=src format=time is-live={live} \
+             caps=video/x-raw,format=RGB,width={W},height={H},framerate={fps}/1 ! \
              {chain} ! appsink name=sink sync=false"
         );
         let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();

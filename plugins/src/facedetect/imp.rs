@@ -13,6 +13,7 @@ use blickfang::runtime;
 use blickfang::tracker::{Tracker, TrackerConfig};
 
 use super::FamilyChoice;
+use super::live::{self, PassJob, PassWorker};
 use crate::meta;
 use crate::video;
 
@@ -129,7 +130,12 @@ struct State {
     /// the fallback clock for frames without one (as gazedwell's).
     anchor: Option<(u64, f64)>,
     privacy: Privacy,
+    /// Whether upstream is live (asked on the first buffer).
+    live: Option<bool>,
 }
+
+/// The bus message with the live privacy pass's counters, posted at EOS on a live source.
+pub const STATS: &str = "blickfang-facedetect-stats";
 
 /// The redaction side of detection: the candidates of the model runs and of
 /// the optional second, privacy-only model run at `redact-detection-size`
@@ -138,6 +144,10 @@ struct State {
 struct Privacy {
     /// Loaded when `redact-detection-size` exceeds `detection-size`.
     detector: Option<FaceDetector>,
+    /// The privacy detector's settings and library, for the worker's own session on a live source.
+    worker_config: Option<(DetectorConfig, PathBuf)>,
+    /// Live sources: the pass runs here, off the streaming thread.
+    worker: Option<PassWorker>,
     /// This frame's new candidates (scratch, kept to avoid a per-frame allocation).
     candidates: Vec<Detection>,
     /// Candidate tracks: motion only, ids never leave the element (candidate ROIs carry id 0).
@@ -417,15 +427,19 @@ impl FaceDetect {
             config.detection_size = settings.redact_detection_size;
             config.min_face_size = 0;
             config.score_threshold = settings.redact_threshold;
-            Some(
-                FaceDetector::load(config, library)
+            Some((
+                FaceDetector::load(config.clone(), library)
                     .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["privacy pass: {}", e]))?,
-            )
+                (config, library.to_path_buf()),
+            ))
         } else {
             None
         };
+        let (detector, worker_config) = detector.unzip();
         Ok(Privacy {
             detector,
+            worker_config,
+            worker: None,
             candidates: Vec::new(),
             tracker: Tracker::new(TrackerConfig { track_gap: settings.track_gap, ..TrackerConfig::default() }),
             detection_size: settings.detection_size,
@@ -442,7 +456,7 @@ impl FaceDetect {
     /// Whether this frame gets the privacy pass: something downstream redacts, the analysis run
     /// sees a downscaled copy, and the pass is due (the first frame, then see `next_pass`).
     fn privacy_due(privacy: &Privacy, view_size: (usize, usize), frame: u64) -> bool {
-        privacy.detector.is_some()
+        (privacy.detector.is_some() || privacy.worker.is_some())
             && privacy.wanted
             && frame >= privacy.next_pass
             && detection_scale(view_size.0, view_size.1, privacy.detection_size) < 1.0
@@ -473,6 +487,52 @@ impl FaceDetect {
             }
         }
         Ok(())
+    }
+
+    /// What a frame already covers, for the live pass's duplicates: the visible faces, and this
+    /// frame's candidates when a run made them (as [`Self::privacy_pass`] checks).
+    fn covered(privacy: &Privacy, faces: &Tracker, fresh: bool) -> Vec<blickfang::geometry::BBox> {
+        let candidates = privacy.candidates.iter().filter(|_| fresh).map(|c| c.bbox);
+        faces.visible().map(|t| t.detection.bbox).chain(candidates).collect()
+    }
+
+    /// A live source: the privacy pass moves to a worker with a session of its own (lane 1:
+    /// the analysis run, on the streaming thread, never waits on a pass's run).
+    fn start_pass_worker(&self, privacy: &mut Privacy) -> Result<(), gst::FlowError> {
+        let Some((config, library)) = privacy.worker_config.clone() else { return Ok(()) };
+        let detector = FaceDetector::load_in_lane(config, &library, 1).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Init, ["privacy pass: {}", e]);
+            gst::FlowError::Error
+        })?;
+        let worker = PassWorker::start(detector).map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot start the worker thread: {}", e]);
+            gst::FlowError::Error
+        })?;
+        privacy.worker = Some(worker);
+        gst::info!(CAT, imp = self, "live source: the privacy pass runs on a worker thread, the video never waits");
+        Ok(())
+    }
+
+    fn is_live(&self) -> bool {
+        let mut q = gst::query::Latency::new();
+        self.obj().sink_pad().peer_query(&mut q) && q.result().0
+    }
+
+    /// The live privacy pass's counters, on the bus (at EOS).
+    fn post_stats(&self, state: &State) {
+        let Some(worker) = state.privacy.worker.as_ref() else { return };
+        let stats = worker.stats();
+        let s = gst::Structure::builder(STATS)
+            .field("live", true)
+            .field("frames", state.frame)
+            .field("privacy-passes", stats.passes)
+            .field("privacy-passes-merged", stats.merged)
+            .field("privacy-waits", stats.waits)
+            .field("privacy-lag-max", stats.lag_max)
+            .field("privacy-lag-total", stats.lag_total)
+            .build();
+        gst::debug!(CAT, imp = self, "{s}");
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
     /// Attaches the candidate tracks (seen or carried along their motion) as `face-candidate`
@@ -574,7 +634,8 @@ impl BaseTransformImpl for FaceDetect {
         }
         let privacy = self.start_privacy(&settings, &library)?;
         let tracker = Tracker::new(TrackerConfig { track_gap: settings.track_gap, ..TrackerConfig::default() });
-        *self.state.lock().unwrap() = Some(State { detector, tracker, info: None, frame: 0, anchor: None, privacy });
+        *self.state.lock().unwrap() =
+            Some(State { detector, tracker, info: None, frame: 0, anchor: None, privacy, live: None });
         Ok(())
     }
 
@@ -641,8 +702,16 @@ impl BaseTransformImpl for FaceDetect {
                 state.privacy.tracker.clear();
                 (state.frame, state.anchor, state.privacy.next_pass) = (0, None, 0);
                 state.privacy.looking_again = false;
+                if let Some(worker) = &state.privacy.worker {
+                    worker.reset();
+                }
                 gst::debug!(CAT, imp = self, "{:?}: tracks {:?} ended", event.type_(), state.tracker.ended());
             }
+        }
+        if matches!(event.view(), gst::EventView::Eos(_))
+            && let Some(state) = self.state.lock().unwrap().as_ref()
+        {
+            self.post_stats(state);
         }
         self.parent_sink_event(event)
     }
@@ -660,6 +729,11 @@ impl BaseTransformImpl for FaceDetect {
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().per_frame();
         self.ask_for_redaction();
+        let live = match self.state.lock().unwrap().as_ref().map(|s| s.live) {
+            Some(Some(live)) => live,
+            // Asked without the state lock: the query travels upstream.
+            _ => self.is_live(),
+        };
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["facedetect is not started"]);
@@ -669,6 +743,7 @@ impl BaseTransformImpl for FaceDetect {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
+        state.live.get_or_insert(live);
         let run_model = state.frame % settings.interval.max(1) as u64 == 0;
         state.detector.set_tuning(
             settings.score_threshold,
@@ -693,7 +768,26 @@ impl BaseTransformImpl for FaceDetect {
             },
         };
         let size = (info.width() as usize, info.height() as usize);
-        let privacy_due = Self::privacy_due(&state.privacy, size, state.frame);
+        let due = Self::privacy_due(&state.privacy, size, state.frame);
+        if due && state.live == Some(true) && state.privacy.worker.is_none() {
+            // Started at the first pass due, so live pipelines without redaction load nothing more.
+            self.start_pass_worker(&mut state.privacy)?;
+        }
+        // Live: the pass is handed to the worker when it is free (else it waits, never queues),
+        // and its finds join a later frame; it never runs here.
+        let (privacy_due, hand_over, mut arrived) = match state.privacy.worker.as_mut() {
+            Some(worker) => {
+                if let Some(e) = worker.error() {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ["face detection failed: {}", e]);
+                    return Err(gst::FlowError::Error);
+                }
+                let arrived = worker.take(state.frame);
+                let idle = arrived.is_some() || worker.idle();
+                worker.stats.waits += (due && !idle) as u64;
+                (false, due && idle, arrived)
+            }
+            None => (due, false, None),
+        };
         // Where this frame's candidates from the privacy pass begin.
         let mut found_from = usize::MAX;
         if run_model || privacy_due {
@@ -726,12 +820,39 @@ impl BaseTransformImpl for FaceDetect {
         // Candidate tracks live at least from one privacy pass to the next.
         let passes_apart = settings.interval.max(settings.redact_interval).max(1) as f64 + 1.0;
         state.privacy.tracker.set_track_gap(settings.track_gap.max(passes_apart * duration));
-        if run_model || privacy_due {
+        if let Some(result) = arrived.as_mut() {
+            // A live pass's finds, from the frame it saw, moved along the tracks to this one.
+            state.privacy.tracker.predict(time, duration);
+            let now = live::track_boxes(&state.tracker, &state.privacy.tracker);
+            live::move_to_now(&mut result.found, &result.tracks, &now);
+            if !run_model {
+                state.privacy.candidates.clear();
+            }
+            found_from = state.privacy.candidates.len();
+            state.privacy.candidates.append(&mut result.found);
+        }
+        let merged = arrived.as_ref().map(|r| r.index);
+        if run_model || privacy_due || merged.is_some() {
             state.privacy.tracker.update(&state.privacy.candidates, time, duration);
         } else {
             state.privacy.tracker.predict(time, duration);
         }
-        if privacy_due {
+        if hand_over {
+            let job = PassJob {
+                frame: buf.copy(),
+                info: info.clone(),
+                index: state.frame,
+                tuning: (settings.redact_threshold.min(settings.score_threshold), settings.nms_threshold),
+                covered: Self::covered(&state.privacy, &state.tracker, run_model || merged.is_some()),
+                tracks: live::track_boxes(&state.tracker, &state.privacy.tracker),
+            };
+            let privacy = &mut state.privacy;
+            privacy.next_pass = state.frame + settings.redact_interval.max(1) as u64;
+            if let Some(worker) = privacy.worker.as_ref() {
+                worker.submit(job);
+            }
+        }
+        if privacy_due || merged.is_some() {
             // A face the pass saw for the first time, away from every face track, has no motion
             // yet: it is looked at again soon, so that until the regular pass it moves with the
             // face rather than stays put.
@@ -747,7 +868,8 @@ impl BaseTransformImpl for FaceDetect {
             let soon = new_face && !privacy.looking_again;
             privacy.looking_again = soon;
             let every = settings.redact_interval.max(1) as u64;
-            privacy.next_pass = state.frame + if soon { (every / 3).max(1) } else { every };
+            // Counted from the frame the pass saw (this one, or a live pass's).
+            privacy.next_pass = merged.unwrap_or(state.frame) + if soon { (every / 3).max(1) } else { every };
         }
         for id in state.tracker.ended() {
             gst::debug!(CAT, imp = self, "track {} ended (frame {}, pts {})", id, state.frame, buf.pts().display());

@@ -14,6 +14,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod live;
 
 /// The `model-family` property: a [`DetectorFamily`], or `auto` to let the
 /// model file's output names decide. The GLib type name stays

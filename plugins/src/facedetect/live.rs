@@ -1,0 +1,246 @@
+//! Live sources only: facedetect's privacy pass on a worker thread, so a live
+//! camera's frames never wait the pass's 60 to 75 ms (1080p at 1280).
+//!
+//! One pass at a time: a pass that comes due while the worker still runs the
+//! last one waits (counted), so nothing queues up however far behind the
+//! worker falls. Its finds join the candidate tracker on a later frame, moved
+//! by the motion of the track they overlapped when the pass was handed over.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use blickfang::detect::{Detection, FaceDetector};
+use blickfang::geometry::BBox;
+use blickfang::tracker::{TrackId, Tracker};
+
+/// A pass handed to the worker: the frame (a new buffer sharing the memory: an element
+/// downstream that writes, as blurredact does, writes to a copy), what the frame already
+/// covers (for duplicates), and where every track was (to move the finds along).
+pub struct PassJob {
+    pub frame: gst::Buffer,
+    pub info: gst_video::VideoInfo,
+    /// The frame's index (facedetect's count).
+    pub index: u64,
+    /// Score and NMS thresholds of the pass.
+    pub tuning: (f32, f32),
+    /// Boxes of the frame's visible faces and of its candidates: a find this close is no news.
+    pub covered: Vec<BBox>,
+    /// Face and candidate tracks on the frame: (candidate?, id, box).
+    pub tracks: Vec<(bool, TrackId, BBox)>,
+}
+
+/// A pass's finds, for the streaming thread.
+pub struct PassResult {
+    pub index: u64,
+    pub found: Vec<Detection>,
+    pub tracks: Vec<(bool, TrackId, BBox)>,
+}
+
+#[derive(Default)]
+struct Slot {
+    job: Option<PassJob>,
+    done: Option<PassResult>,
+    /// A job handed over and its result not yet taken.
+    busy: bool,
+    /// The worker runs a pass.
+    running: bool,
+    stop: bool,
+    /// Bumped by a flush or a new stream: results of older jobs are dropped.
+    epoch: u64,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+struct Shared {
+    slot: Mutex<Slot>,
+    wake: Condvar,
+    passes: AtomicU64,
+}
+
+/// Counters of the live privacy pass, posted at EOS.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassStats {
+    /// Passes the worker ran.
+    pub passes: u64,
+    /// Frames on which a due pass waited because the worker was still busy.
+    pub waits: u64,
+    /// Frames between the frame a pass saw and the frame its finds joined: largest and sum.
+    pub lag_max: u64,
+    pub lag_total: u64,
+    /// Passes whose finds joined a frame.
+    pub merged: u64,
+}
+
+pub struct PassWorker {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    pub stats: PassStats,
+}
+
+/// Near duplicates: a find this close to a face or candidate already on the frame adds nothing.
+const NEAR_DUPLICATE_IOU: f32 = 0.9;
+/// facedetect's `max-faces` default: the privacy pass keeps every face.
+const MAX_FACES: usize = 5000;
+/// A find overlapping a track this much moves with it.
+const FOLLOW_IOU: f32 = 0.3;
+
+impl PassWorker {
+    pub fn start(mut detector: FaceDetector) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new().name("bf-privacy-pass".into()).spawn(move || {
+            loop {
+                let (job, epoch) = {
+                    let mut s = lock(&worker.slot);
+                    while s.job.is_none() && !s.stop {
+                        s = worker.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+                    }
+                    if s.stop {
+                        return;
+                    }
+                    s.running = true;
+                    (s.job.take().expect("checked above"), s.epoch)
+                };
+                let (score, nms) = job.tuning;
+                detector.set_tuning(score, nms, 0, MAX_FACES);
+                let result = gst_video::VideoFrame::from_buffer_readable(job.frame, &job.info)
+                    .map_err(|_| "cannot map the frame".to_string())
+                    .and_then(|frame| {
+                        let frame = frame.as_video_frame_ref();
+                        let view = crate::video::frame_view(&frame)
+                            .ok_or_else(|| format!("unsupported format {:?}", job.info.format()))?;
+                        detector.detect(&view).map_err(|e| e.to_string())
+                    });
+                worker.passes.fetch_add(1, Ordering::Relaxed);
+                let mut s = lock(&worker.slot);
+                s.running = false;
+                match result {
+                    Ok(mut found) => {
+                        found.retain(|d| !job.covered.iter().any(|k| k.iou(&d.bbox) >= NEAR_DUPLICATE_IOU));
+                        if s.epoch == epoch {
+                            s.done = Some(PassResult { index: job.index, found, tracks: job.tracks });
+                        } else {
+                            s.busy = false;
+                        }
+                    }
+                    Err(e) => {
+                        s.error = Some(e);
+                        s.busy = false;
+                        return;
+                    }
+                }
+            }
+        })?;
+        Ok(Self { shared, thread: Some(thread), stats: PassStats::default() })
+    }
+
+    /// Whether a pass can be handed over now (the last one's finds were taken).
+    pub fn idle(&self) -> bool {
+        !lock(&self.shared.slot).busy
+    }
+
+    pub fn submit(&self, job: PassJob) {
+        let mut s = lock(&self.shared.slot);
+        s.busy = true;
+        s.job = Some(job);
+        self.shared.wake.notify_one();
+    }
+
+    /// The finds of the last pass, once, when the worker is done.
+    pub fn take(&mut self, index: u64) -> Option<PassResult> {
+        let mut s = lock(&self.shared.slot);
+        let done = s.done.take()?;
+        s.busy = false;
+        drop(s);
+        let lag = index.saturating_sub(done.index);
+        self.stats.lag_max = self.stats.lag_max.max(lag);
+        self.stats.lag_total += lag;
+        self.stats.merged += 1;
+        Some(done)
+    }
+
+    pub fn error(&self) -> Option<String> {
+        lock(&self.shared.slot).error.take()
+    }
+
+    /// A flush or a new stream: a pass in progress is forgotten.
+    pub fn reset(&self) {
+        let mut s = lock(&self.shared.slot);
+        s.epoch += 1;
+        s.job = None;
+        s.done = None;
+        // A pass the worker is running ends with `busy` cleared (its epoch is old).
+        s.busy = s.running;
+    }
+
+    pub fn stats(&self) -> PassStats {
+        PassStats { passes: self.shared.passes.load(Ordering::Relaxed), ..self.stats }
+    }
+}
+
+impl Drop for PassWorker {
+    fn drop(&mut self) {
+        lock(&self.shared.slot).stop = true;
+        self.shared.wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where the tracks are now: (candidate?, id) to box.
+pub fn track_boxes(faces: &Tracker, candidates: &Tracker) -> Vec<(bool, TrackId, BBox)> {
+    let boxes = |c: bool, t: &Tracker| t.tracks().iter().map(move |t| (c, t.id, t.detection.bbox)).collect::<Vec<_>>();
+    let mut v = boxes(false, faces);
+    v.extend(boxes(true, candidates));
+    v
+}
+
+/// Moves a pass's finds from the frame it saw to now: each by the motion, since then, of the
+/// track it overlapped most then (a face or a candidate); a find over no track stays where it
+/// was found (a new face: its next sighting gives it a motion).
+pub fn move_to_now(found: &mut [Detection], then: &[(bool, TrackId, BBox)], now: &[(bool, TrackId, BBox)]) {
+    for d in found {
+        let best = then
+            .iter()
+            .map(|(c, id, b)| (b.iou(&d.bbox), (*c, *id, *b)))
+            .filter(|(iou, _)| *iou >= FOLLOW_IOU)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let Some((_, (c, id, before))) = best else { continue };
+        if let Some((_, _, after)) = now.iter().find(|(c2, id2, _)| *c2 == c && *id2 == id) {
+            let ((x0, y0), (x1, y1)) = (before.center(), after.center());
+            *d = d.moved(x1 - x0, y1 - y0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x: f32, y: f32) -> Detection {
+        Detection { bbox: BBox::new(x, y, 40.0, 40.0), score: 0.5, landmarks: [[x + 10.0, y + 10.0]; 5] }
+    }
+
+    #[test]
+    fn finds_move_with_the_track_they_overlapped() {
+        let mut found = [det(100.0, 100.0), det(500.0, 300.0)];
+        let then = [(false, 3, BBox::new(102.0, 98.0, 40.0, 40.0)), (true, 7, BBox::new(900.0, 0.0, 40.0, 40.0))];
+        let now = [(false, 3, BBox::new(132.0, 88.0, 40.0, 40.0)), (true, 7, BBox::new(910.0, 0.0, 40.0, 40.0))];
+        move_to_now(&mut found, &then, &now);
+        // Followed face 3's motion (+30, -10), landmarks too.
+        assert_eq!(found[0].bbox, BBox::new(130.0, 90.0, 40.0, 40.0));
+        assert_eq!(found[0].landmarks[0], [140.0, 100.0]);
+        // Over no track: a new face stays where it was found.
+        assert_eq!(found[1].bbox, BBox::new(500.0, 300.0, 40.0, 40.0));
+        // A track that has ended since: the find stays put.
+        let mut lost = [det(100.0, 100.0)];
+        move_to_now(&mut lost, &then, &now[1..]);
+        assert_eq!(lost[0].bbox, BBox::new(100.0, 100.0, 40.0, 40.0));
+    }
+}
