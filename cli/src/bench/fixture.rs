@@ -72,6 +72,53 @@ pub fn generated_clip(shared: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Bump when the 720p transcode's recipe changes.
+const TRANSCODE_720P: &str = "720p30-h264-v1";
+
+/// `clip` transcoded once to 720p (x264, 3 Mbit/s, 2 s GOP) into the fixture folder and reused:
+/// streams of 720p cameras decode 720p, so they carry a 720p decoder, not a 1080p one and a
+/// scaler (`blickfang-bench-live`'s streams).
+pub fn clip_720p(clip: &Path) -> Result<PathBuf> {
+    let dir = fixture_dir();
+    let stem = clip.file_stem().and_then(|s| s.to_str()).context("clip without a file name")?;
+    let stem = stem.replace("-1080p30-h264-v1", "");
+    let path = dir.join(format!("{stem}-{TRANSCODE_720P}.mp4"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    eprintln!("transcoding {} to {} ...", clip.display(), path.display());
+    let part = dir.join(format!("{stem}-{TRANSCODE_720P}.mp4.part"));
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoscale ! video/x-raw,width=1280,height=720 \
+         ! videoconvert ! x264enc speed-preset=medium bitrate=3000 key-int-max=60 ! video/x-h264,profile=high \
+         ! h264parse ! mp4mux ! filesink location=\"{}\"",
+        clip.display(),
+        part.display()
+    ))
+    .context("needs x264enc (Debian gstreamer1.0-plugins-ugly) and mp4mux (gstreamer1.0-plugins-good)")?;
+    let result = (|| -> Result<()> {
+        pipeline.set_state(gst::State::Playing)?;
+        let bus = pipeline.bus().context("pipeline without bus")?;
+        let msg = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(600), &[gst::MessageType::Eos, gst::MessageType::Error])
+            .context("the transcode did not finish")?;
+        if let gst::MessageView::Error(e) = msg.view() {
+            bail!("{} ({})", e.error(), e.debug().unwrap_or_default());
+        }
+        Ok(())
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    match result {
+        Ok(()) => std::fs::rename(&part, &path).with_context(|| format!("cannot write {}", path.display()))?,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e.context(format!("cannot transcode {} to 720p", clip.display())));
+        }
+    }
+    Ok(path)
+}
+
 fn load_rgb(photo: &Path) -> Result<Rgb> {
     let pipeline = gst::parse::launch(
         "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",

@@ -4,7 +4,8 @@
 //!   appsink, pushed into a live `appsrc`, as a camera), the time each frame spends in the chain (a probe where
 //!   it enters facedetect, one where it leaves metajson), p50 / p99 / max,
 //!   and frames later than one frame at a `sync=true` sink (`max-lateness`);
-//! - streams: N copies of the clip scaled to 720p, paced, in one process:
+//! - streams: N copies of the clip transcoded once to 720p (a 720p camera
+//!   decodes 720p), paced, in one process:
 //!   frames late, CPU per frame, and resident memory with 1 and with N;
 //! - state cycles: one pipeline taken to PLAYING and back to NULL 100
 //!   times: resident memory after the first cycles and after the last.
@@ -90,9 +91,9 @@ struct Stream {
     paced: Arc<std::sync::atomic::AtomicU64>,
 }
 
-fn stream(clip: &std::path::Path, scale: &str, interval: u32) -> Result<Stream> {
+fn stream(clip: &std::path::Path, interval: u32) -> Result<Stream> {
     let decode = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert {scale} ! \
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! \
          appsink name=out sync=true max-buffers=2",
         clip.display()
     ))?
@@ -209,7 +210,7 @@ fn run(cli: &Cli) -> Result<()> {
     let base_rss = rss_mb();
 
     // Latency: one 1080p stream, paced, defaults.
-    let one = stream(&clip, "", 1)?;
+    let one = stream(&clip, 1)?;
     let late = play(std::slice::from_ref(&one))?;
     one.stop()?;
     let spent = std::mem::take(&mut one.timing.lock().unwrap().spent);
@@ -217,9 +218,10 @@ fn run(cli: &Cli) -> Result<()> {
     drop(one);
 
     // Streams: 720p, paced, interval as given.
-    let scale = "! videoscale ! video/x-raw,width=1280,height=720";
+    let clip_720p = fixture::clip_720p(&clip)?;
+    let mut rss_one = None;
     for n in [1, cli.streams] {
-        let streams: Vec<Stream> = (0..n).map(|_| stream(&clip, scale, cli.interval)).collect::<Result<_>>()?;
+        let streams: Vec<Stream> = (0..n).map(|_| stream(&clip_720p, cli.interval)).collect::<Result<_>>()?;
         let (cpu0, start) = (cpu_seconds(), Instant::now());
         let late = play(&streams)?;
         let (cpu, wall) = (cpu_seconds() - cpu0, start.elapsed().as_secs_f64());
@@ -246,6 +248,11 @@ fn run(cli: &Cli) -> Result<()> {
             rss,
             rss - base_rss
         );
+        match rss_one {
+            None => rss_one = Some(rss),
+            Some(one) if n > 1 => println!("resident memory per extra stream: {:.0} MB", (rss - one) / (n - 1) as f64),
+            Some(_) => {}
+        }
     }
 
     // State cycles.
