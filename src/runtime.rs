@@ -297,8 +297,8 @@ static SESSIONS_CREATED: AtomicU64 = AtomicU64::new(0);
 static RELEASES: AtomicU64 = AtomicU64::new(0);
 /// Sessions nobody uses are kept (the oldest dropped beyond this many): `blickfang
 /// analyze` runs one pipeline per image, and building a FaceRes session costs more
-/// than classifying a face.
-pub const MAX_IDLE_SESSIONS: usize = 4;
+/// than classifying a face. Five: the whole chain's four, and a live facedetect's privacy lane.
+pub const MAX_IDLE_SESSIONS: usize = 5;
 
 fn sessions() -> MutexGuard<'static, Option<HashMap<SessionKey, SessionEntry>>> {
     SESSIONS.lock().unwrap_or_else(|e| e.into_inner())

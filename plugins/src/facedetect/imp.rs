@@ -496,11 +496,11 @@ impl FaceDetect {
         faces.visible().map(|t| t.detection.bbox).chain(candidates).collect()
     }
 
-    /// A live source: the privacy pass moves to a worker with a session of its own (lane 1:
-    /// the analysis run, on the streaming thread, never waits on a pass's run).
+    /// A live source: the privacy pass moves to a worker, with a detector shared by the process's
+    /// workers (see [`live::shared_detector`]).
     fn start_pass_worker(&self, privacy: &mut Privacy) -> Result<(), gst::FlowError> {
         let Some((config, library)) = privacy.worker_config.clone() else { return Ok(()) };
-        let detector = FaceDetector::load_in_lane(config, &library, 1).map_err(|e| {
+        let detector = live::shared_detector(config, &library).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Init, ["privacy pass: {}", e]);
             gst::FlowError::Error
         })?;

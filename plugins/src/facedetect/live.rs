@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use blickfang::detect::{Detection, FaceDetector};
+use blickfang::detect::{Detection, DetectorConfig, FaceDetector};
 use blickfang::geometry::BBox;
 use blickfang::tracker::{TrackId, Tracker};
 
@@ -85,8 +85,29 @@ const MAX_FACES: usize = 5000;
 /// A find overlapping a track this much moves with it.
 const FOLLOW_IOU: f32 = 0.3;
 
+/// The privacy detectors of the live workers, one per configuration for the whole process: their
+/// runs take turns on one session anyway, and one detector means one input buffer (1280x720
+/// floats, 11 MB) for N cameras instead of N.
+static DETECTORS: Mutex<Vec<(DetectorConfig, std::sync::Weak<Mutex<FaceDetector>>)>> = Mutex::new(Vec::new());
+
+/// The process's privacy detector for `config`, loaded (in session lane 1: the analysis runs, on
+/// the streaming threads, never wait on a pass) when no worker holds it.
+pub fn shared_detector(
+    config: DetectorConfig,
+    library: &std::path::Path,
+) -> Result<Arc<Mutex<FaceDetector>>, blickfang::runtime::RuntimeError> {
+    let mut detectors = lock(&DETECTORS);
+    detectors.retain(|(_, d)| d.strong_count() > 0);
+    if let Some(d) = detectors.iter().find(|(c, _)| *c == config).and_then(|(_, d)| d.upgrade()) {
+        return Ok(d);
+    }
+    let detector = Arc::new(Mutex::new(FaceDetector::load_in_lane(config.clone(), library, 1)?));
+    detectors.push((config, Arc::downgrade(&detector)));
+    Ok(detector)
+}
+
 impl PassWorker {
-    pub fn start(mut detector: FaceDetector) -> std::io::Result<Self> {
+    pub fn start(detector: Arc<Mutex<FaceDetector>>) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let worker = shared.clone();
         let thread = std::thread::Builder::new().name("bf-privacy-pass".into()).spawn(move || {
@@ -103,6 +124,7 @@ impl PassWorker {
                     (s.job.take().expect("checked above"), s.epoch)
                 };
                 let (score, nms) = job.tuning;
+                let mut detector = lock(&detector);
                 detector.set_tuning(score, nms, 0, MAX_FACES);
                 let result = gst_video::VideoFrame::from_buffer_readable(job.frame, &job.info)
                     .map_err(|_| "cannot map the frame".to_string())
@@ -112,6 +134,7 @@ impl PassWorker {
                             .ok_or_else(|| format!("unsupported format {:?}", job.info.format()))?;
                         detector.detect(&view).map_err(|e| e.to_string())
                     });
+                drop(detector);
                 worker.passes.fetch_add(1, Ordering::Relaxed);
                 let mut s = lock(&worker.slot);
                 s.running = false;
