@@ -682,6 +682,10 @@ impl BaseTransformImpl for FaceDetect {
                 );
                 state.tracker.rescale(sx, sy);
                 state.privacy.tracker.rescale(sx, sy);
+                // A live pass in progress saw the old pixels: its finds are dropped.
+                if let Some(worker) = &state.privacy.worker {
+                    worker.reset();
+                }
             }
             state.tracker.set_bounds(info.width() as f32, info.height() as f32);
             state.privacy.tracker.set_bounds(info.width() as f32, info.height() as f32);
@@ -837,21 +841,6 @@ impl BaseTransformImpl for FaceDetect {
         } else {
             state.privacy.tracker.predict(time, duration);
         }
-        if hand_over {
-            let job = PassJob {
-                frame: buf.copy(),
-                info: info.clone(),
-                index: state.frame,
-                tuning: (settings.redact_threshold.min(settings.score_threshold), settings.nms_threshold),
-                covered: Self::covered(&state.privacy, &state.tracker, run_model || merged.is_some()),
-                tracks: live::track_boxes(&state.tracker, &state.privacy.tracker),
-            };
-            let privacy = &mut state.privacy;
-            privacy.next_pass = state.frame + settings.redact_interval.max(1) as u64;
-            if let Some(worker) = privacy.worker.as_ref() {
-                worker.submit(job);
-            }
-        }
         if privacy_due || merged.is_some() {
             // A face the pass saw for the first time, away from every face track, has no motion
             // yet: it is looked at again soon, so that until the regular pass it moves with the
@@ -870,6 +859,22 @@ impl BaseTransformImpl for FaceDetect {
             let every = settings.redact_interval.max(1) as u64;
             // Counted from the frame the pass saw (this one, or a live pass's).
             privacy.next_pass = merged.unwrap_or(state.frame) + if soon { (every / 3).max(1) } else { every };
+        }
+        // After the schedule above: a pass handed over now is the next one counted from.
+        if hand_over {
+            let job = PassJob {
+                frame: buf.copy(),
+                info: info.clone(),
+                index: state.frame,
+                tuning: (settings.redact_threshold.min(settings.score_threshold), settings.nms_threshold),
+                covered: Self::covered(&state.privacy, &state.tracker, run_model || merged.is_some()),
+                tracks: live::track_boxes(&state.tracker, &state.privacy.tracker),
+            };
+            let privacy = &mut state.privacy;
+            privacy.next_pass = state.frame + settings.redact_interval.max(1) as u64;
+            if let Some(worker) = privacy.worker.as_ref() {
+                worker.submit(job);
+            }
         }
         for id in state.tracker.ended() {
             gst::debug!(CAT, imp = self, "track {} ended (frame {}, pts {})", id, state.frame, buf.pts().display());
