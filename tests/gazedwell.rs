@@ -58,6 +58,52 @@ fn landmark_fallback_beats_the_geometry_reference_on_aflw() {
     assert!(v["roll"].as_f64().unwrap() < 5.71, "{v}");
 }
 
+/// Every frame's FSA-Net angles (yaw, pitch, roll), face by face, after facedetect ! gazedwell.
+fn fsanet_poses(clip: &str, model: &str) -> Vec<Vec<[f64; 3]>> {
+    let chain = format!("blickfang-facedetect ! blickfang-gazedwell headpose-model=\"{model}\"");
+    common::clip_through(clip, &chain)
+        .iter()
+        .map(|buf| {
+            buf.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+                .flat_map(|roi| roi.params().map(|p| p.to_owned()).collect::<Vec<_>>())
+                .filter(|p| p.name() == meta::HEAD_POSE)
+                .map(|p| {
+                    assert_eq!(p.get::<String>("source").unwrap(), "fsanet");
+                    ["yaw", "pitch", "roll"].map(|k| p.get::<f64>(k).unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The default head-pose model, the pair file set-up makes (both FSA-Net
+/// models, every face of a frame in one run), gives the angles of the two
+/// upstream files run face by face, to float rounding.
+#[test]
+fn the_batched_pair_gives_the_upstream_angles() {
+    common::init();
+    const PAIR: &str = "headpose/fsanet-pair-iter-688590.onnx";
+    let element = gst::ElementFactory::make("blickfang-gazedwell").build().unwrap();
+    assert_eq!(element.property::<String>("headpose-model"), PAIR);
+    assert!(blickfang::runtime::find_model(PAIR).is_ok(), "{PAIR} missing: scripts/setup.sh makes it");
+    let batched = fsanet_poses(WALKING, PAIR);
+    let upstream =
+        fsanet_poses(WALKING, "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx");
+    assert_eq!(batched.len(), upstream.len());
+    assert!(batched.iter().any(|faces| faces.len() >= 2), "no frame with two faces: the batch is not tested");
+    let mut max_diff = 0.0f64;
+    for (b, u) in batched.iter().zip(&upstream) {
+        assert_eq!(b.len(), u.len());
+        for (pb, pu) in b.iter().zip(u) {
+            for k in 0..3 {
+                max_diff = max_diff.max((pb[k] - pu[k]).abs());
+            }
+        }
+    }
+    println!("largest difference: {max_diff:e} degrees");
+    assert!(max_diff < 1e-3, "{max_diff} degrees");
+}
+
 /// Runs a clip through facedetect ! gazedwell and returns the gazedwell
 /// structures posted on the bus and the last buffer's face params.
 fn run_clip(
