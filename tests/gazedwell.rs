@@ -87,8 +87,7 @@ fn the_batched_pair_gives_the_upstream_angles() {
     assert_eq!(element.property::<String>("headpose-model"), PAIR);
     assert!(blickfang::runtime::find_model(PAIR).is_ok(), "{PAIR} missing: scripts/setup.sh makes it");
     let batched = fsanet_poses(WALKING, PAIR);
-    let upstream =
-        fsanet_poses(WALKING, "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx");
+    let upstream = fsanet_poses(WALKING, "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx");
     assert_eq!(batched.len(), upstream.len());
     assert!(batched.iter().any(|faces| faces.len() >= 2), "no frame with two faces: the batch is not tested");
     let mut max_diff = 0.0f64;

@@ -132,7 +132,10 @@ impl FsaNet {
                     .map_err(|e| RuntimeError::Inference { model: model.path.clone(), reason: e.to_string() })?;
                 const POSE: &str = "(yaw, pitch, roll)";
                 let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| {
-                    RuntimeError::output(&model.path, OutputProblem::NotF32 { name: POSE.into(), reason: e.to_string() })
+                    RuntimeError::output(
+                        &model.path,
+                        OutputProblem::NotF32 { name: POSE.into(), reason: e.to_string() },
+                    )
                 })?;
                 if data.len() != 3 * count {
                     let size = OutputProblem::Size { name: POSE.into(), found: data.len(), expected: 3 * count };
