@@ -12,20 +12,27 @@ use gstblickfang::meta;
 use gstblickfang::meta::{CONTENT_REPORT, PERSON_EVENT};
 
 fn headpose_mae(extra: &[&str]) -> serde_json::Value {
+    headpose_mae_in(extra, &[]).0
+}
+
+/// The head-pose errors on AFLW with `env` set for `blickfang analyze`, and analyze's standard error.
+fn headpose_mae_in(extra: &[&str], env: &[(&str, &std::path::Path)]) -> (serde_json::Value, String) {
     let dir = common::data("aflw2000_3d_prnet16");
-    let out = std::env::temp_dir().join(format!("blickfang-aflw-{}-{}.jsonl", std::process::id(), extra.len()));
+    let out =
+        std::env::temp_dir().join(format!("blickfang-aflw-{}-{}-{}.jsonl", std::process::id(), extra.len(), env.len()));
     let bin = &common::blickfang_binary_path();
-    let ok = Command::new(bin)
+    let analyze = Command::new(bin)
         .arg("analyze")
         .arg(dir.join("images"))
         .arg("--output")
         .arg(&out)
         .args(["--score-threshold", "0.5"])
         .args(extra)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "analyze failed");
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&analyze.stderr).into_owned();
+    assert!(analyze.status.success(), "analyze failed: {stderr}");
     let eval = Command::new(bin)
         .arg("evaluate-headpose")
         .arg("--labels")
@@ -38,7 +45,7 @@ fn headpose_mae(extra: &[&str]) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     println!("{extra:?}: {v}");
     assert_eq!(v["images"], 11, "every labelled face found: {v}");
-    v
+    (v, stderr)
 }
 
 #[test]
@@ -48,6 +55,35 @@ fn fsanet_matches_the_reference_on_aflw() {
     assert!(v["yaw"].as_f64().unwrap() <= 3.06 + 0.1, "{v}");
     assert!(v["pitch"].as_f64().unwrap() <= 8.12 + 0.1, "{v}");
     assert!(v["roll"].as_f64().unwrap() <= 2.09 + 0.1, "{v}");
+}
+
+/// Where set-up has not made the pair file (a package install), the default
+/// falls back to the two upstream files, says so, and gives the same errors.
+#[test]
+fn without_the_pair_file_the_default_runs_the_upstream_files() {
+    let tmp = std::env::temp_dir().join(format!("blickfang-no-pair-{}", std::process::id()));
+    let models = tmp.join("models");
+    std::fs::create_dir_all(models.join("headpose")).unwrap();
+    let shared = common::shared_dir().join("models");
+    for dir in ["face", "agegender"] {
+        std::os::unix::fs::symlink(shared.join(dir), models.join(dir)).unwrap();
+    }
+    for file in ["fsanet-1x1-iter-688590.onnx", "fsanet-var-iter-688590.onnx"] {
+        std::os::unix::fs::symlink(shared.join("headpose").join(file), models.join("headpose").join(file)).unwrap();
+    }
+    let library = blickfang::runtime::find_onnxruntime(None);
+    // Only `models` is searched: the data folders point into the empty temporary folder.
+    let env: [(&str, &std::path::Path); 5] = [
+        (blickfang::runtime::MODEL_DIR_ENV, &models),
+        (blickfang::runtime::DATA_DIR_ENV, &tmp),
+        ("XDG_DATA_HOME", &tmp),
+        (blickfang::runtime::ORT_LIB_ENV, &library),
+        ("GST_DEBUG", std::path::Path::new("blickfang-gazedwell:2")),
+    ];
+    let (fallback, stderr) = headpose_mae_in(&[], &env);
+    std::fs::remove_dir_all(&tmp).ok();
+    assert!(stderr.contains("fsanet-pair-iter-688590.onnx not found"), "{stderr}");
+    assert_eq!(fallback, headpose_mae(&[]));
 }
 
 #[test]
