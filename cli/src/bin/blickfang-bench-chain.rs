@@ -31,7 +31,7 @@ struct Cli {
 
 const OPENCV_PROFILE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 const TIMEOUT: Duration = Duration::from_secs(600);
-/// gazedwell with one of FSA-Net's two models: half the head-pose runs (accuracy in docs/performance.md).
+/// gazedwell with one of FSA-Net's two models: half the head-pose work (accuracy in docs/performance.md).
 const ONE_FSANET: &str = "blickfang-gazedwell headpose-model=headpose/fsanet-1x1-iter-688590.onnx";
 /// gazedwell with FSA-Net's two upstream files: as the default, one run per model and face instead of one per frame.
 const UNBATCHED_FSANET: &str = "blickfang-gazedwell \
