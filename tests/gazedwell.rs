@@ -12,20 +12,27 @@ use gstblickfang::meta;
 use gstblickfang::meta::{CONTENT_REPORT, PERSON_EVENT};
 
 fn headpose_mae(extra: &[&str]) -> serde_json::Value {
+    headpose_mae_in(extra, &[]).0
+}
+
+/// The head-pose errors on AFLW with `env` set for `blickfang analyze`, and analyze's standard error.
+fn headpose_mae_in(extra: &[&str], env: &[(&str, &std::path::Path)]) -> (serde_json::Value, String) {
     let dir = common::data("aflw2000_3d_prnet16");
-    let out = std::env::temp_dir().join(format!("blickfang-aflw-{}-{}.jsonl", std::process::id(), extra.len()));
+    let out =
+        std::env::temp_dir().join(format!("blickfang-aflw-{}-{}-{}.jsonl", std::process::id(), extra.len(), env.len()));
     let bin = &common::blickfang_binary_path();
-    let ok = Command::new(bin)
+    let analyze = Command::new(bin)
         .arg("analyze")
         .arg(dir.join("images"))
         .arg("--output")
         .arg(&out)
         .args(["--score-threshold", "0.5"])
         .args(extra)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "analyze failed");
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&analyze.stderr).into_owned();
+    assert!(analyze.status.success(), "analyze failed: {stderr}");
     let eval = Command::new(bin)
         .arg("evaluate-headpose")
         .arg("--labels")
@@ -38,7 +45,7 @@ fn headpose_mae(extra: &[&str]) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     println!("{extra:?}: {v}");
     assert_eq!(v["images"], 11, "every labelled face found: {v}");
-    v
+    (v, stderr)
 }
 
 #[test]
@@ -50,12 +57,86 @@ fn fsanet_matches_the_reference_on_aflw() {
     assert!(v["roll"].as_f64().unwrap() <= 2.09 + 0.1, "{v}");
 }
 
+/// Where set-up has not made the pair file (a package install), the default
+/// falls back to the two upstream files, says so, and gives the same errors.
+#[test]
+fn without_the_pair_file_the_default_runs_the_upstream_files() {
+    let tmp = std::env::temp_dir().join(format!("blickfang-no-pair-{}", std::process::id()));
+    let models = tmp.join("models");
+    std::fs::create_dir_all(models.join("headpose")).unwrap();
+    let shared = common::shared_dir().join("models");
+    for dir in ["face", "agegender"] {
+        std::os::unix::fs::symlink(shared.join(dir), models.join(dir)).unwrap();
+    }
+    for file in ["fsanet-1x1-iter-688590.onnx", "fsanet-var-iter-688590.onnx"] {
+        std::os::unix::fs::symlink(shared.join("headpose").join(file), models.join("headpose").join(file)).unwrap();
+    }
+    let library = blickfang::runtime::find_onnxruntime(None);
+    // Only `models` is searched: the data folders point into the empty temporary folder.
+    let env: [(&str, &std::path::Path); 5] = [
+        (blickfang::runtime::MODEL_DIR_ENV, &models),
+        (blickfang::runtime::DATA_DIR_ENV, &tmp),
+        ("XDG_DATA_HOME", &tmp),
+        (blickfang::runtime::ORT_LIB_ENV, &library),
+        ("GST_DEBUG", std::path::Path::new("blickfang-gazedwell:2")),
+    ];
+    let (fallback, stderr) = headpose_mae_in(&[], &env);
+    std::fs::remove_dir_all(&tmp).ok();
+    assert!(stderr.contains("fsanet-pair-iter-688590.onnx not found"), "{stderr}");
+    assert_eq!(fallback, headpose_mae(&[]));
+}
+
 #[test]
 fn landmark_fallback_beats_the_geometry_reference_on_aflw() {
     // Reference 5-landmark geometry: yaw 4.83, roll 5.71.
     let v = headpose_mae(&["--headpose-model="]);
     assert!(v["yaw"].as_f64().unwrap() < 4.83, "{v}");
     assert!(v["roll"].as_f64().unwrap() < 5.71, "{v}");
+}
+
+/// Every frame's FSA-Net angles (yaw, pitch, roll), face by face, after facedetect ! gazedwell.
+fn fsanet_poses(clip: &str, model: &str) -> Vec<Vec<[f64; 3]>> {
+    let chain = format!("blickfang-facedetect ! blickfang-gazedwell headpose-model=\"{model}\"");
+    common::clip_through(clip, &chain)
+        .iter()
+        .map(|buf| {
+            buf.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+                .flat_map(|roi| roi.params().map(|p| p.to_owned()).collect::<Vec<_>>())
+                .filter(|p| p.name() == meta::HEAD_POSE)
+                .map(|p| {
+                    assert_eq!(p.get::<String>("source").unwrap(), "fsanet");
+                    ["yaw", "pitch", "roll"].map(|k| p.get::<f64>(k).unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The default head-pose model, the pair file set-up makes (both FSA-Net
+/// models, every face of a frame in one run), gives the angles of the two
+/// upstream files run face by face, to float rounding.
+#[test]
+fn the_batched_pair_gives_the_upstream_angles() {
+    common::init();
+    const PAIR: &str = "headpose/fsanet-pair-iter-688590.onnx";
+    let element = gst::ElementFactory::make("blickfang-gazedwell").build().unwrap();
+    assert_eq!(element.property::<String>("headpose-model"), PAIR);
+    assert!(blickfang::runtime::find_model(PAIR).is_ok(), "{PAIR} missing: scripts/setup.sh makes it");
+    let batched = fsanet_poses(WALKING, PAIR);
+    let upstream = fsanet_poses(WALKING, "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx");
+    assert_eq!(batched.len(), upstream.len());
+    assert!(batched.iter().any(|faces| faces.len() >= 2), "no frame with two faces: the batch is not tested");
+    let mut max_diff = 0.0f64;
+    for (b, u) in batched.iter().zip(&upstream) {
+        assert_eq!(b.len(), u.len());
+        for (pb, pu) in b.iter().zip(u) {
+            for k in 0..3 {
+                max_diff = max_diff.max((pb[k] - pu[k]).abs());
+            }
+        }
+    }
+    println!("largest difference: {max_diff:e} degrees");
+    assert!(max_diff < 1e-3, "{max_diff} degrees");
 }
 
 /// Runs a clip through facedetect ! gazedwell and returns the gazedwell

@@ -15,8 +15,8 @@ use gstblickfang::meta;
 
 const CLIP: &str = "videos_people/intel_preview_head-pose-face-detection-female-and-male.transcoded.mp4";
 const CHAIN: &str = "blickfang-facedetect ! blickfang-demographics ! blickfang-gazedwell";
-/// YuNet, FaceRes and FSA-Net's two variants.
-const MODELS: usize = 4;
+/// YuNet, FaceRes and FSA-Net's pair file (both variants in one, gazedwell's default).
+const MODELS: usize = 3;
 /// Users per pipeline: one per model, plus facedetect's privacy pass (`redact-detection-size`),
 /// a second user of the detector's session (its own input buffer, no session of its own).
 const USERS_PER_PIPELINE: usize = MODELS + 1;

@@ -1,5 +1,7 @@
-//! FSA-Net head pose (two variants averaged), one ONNX Runtime session each,
-//! shared by every instance in the process (see [`runtime::shared_session`]).
+//! FSA-Net head pose (two variants averaged), one ONNX Runtime session per
+//! model file, shared by every instance in the process (see
+//! [`runtime::shared_session`]). The pair file `scripts/fsanet_pair.py` makes
+//! holds both variants with a dynamic batch axis: one run per frame.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +18,20 @@ const SIZE: usize = 64;
 pub const CROP_MARGIN: f32 = 0.2;
 
 pub struct FsaNet {
-    sessions: Vec<(PathBuf, SharedSession)>,
+    models: Vec<Model>,
+    /// The crops of all faces of a frame, `[N, 3, 64, 64]`: grows to the most
+    /// faces seen in one frame and is reused, never shrunk.
     input: Vec<f32>,
+    /// The poses of the last call, reused likewise.
+    poses: Vec<HeadPose>,
+}
+
+struct Model {
+    path: PathBuf,
+    session: SharedSession,
+    /// A dynamic batch axis: one run for all faces of a frame (the pair file
+    /// `scripts/fsanet_pair.py` makes); else one run per face (the upstream files, `[1, 3, 64, 64]`).
+    batched: bool,
 }
 
 /// What FSA-Net looks like from outside, for the start-time check.
@@ -55,53 +69,90 @@ fn check_role(model: &Path, session: &Session) -> Result<(), RuntimeError> {
 }
 
 impl FsaNet {
-    /// Loads every model in `models` (FSA-Net's 1x1 and var variants); their
-    /// outputs are averaged.
+    /// Loads every model in `models` (FSA-Net's 1x1 and var variants, or the
+    /// pair file holding both); their outputs are averaged.
     pub fn load(models: &[PathBuf], onnxruntime: &Path, threads: usize) -> Result<Self, RuntimeError> {
-        let mut sessions = Vec::new();
+        let mut loaded = Vec::new();
         for model in models {
             let session = runtime::shared_session(onnxruntime, model, threads)?;
-            check_role(model, &session.lock())?;
-            sessions.push((model.clone(), session));
+            let batched = {
+                let session = session.lock();
+                check_role(model, &session)?;
+                session.inputs()[0].dtype().tensor_shape().is_some_and(|s| s.first().is_some_and(|&d| d < 0))
+            };
+            loaded.push(Model { path: model.clone(), session, batched });
         }
-        if sessions.is_empty() {
+        if loaded.is_empty() {
             return Err(RuntimeError::NoModel { what: "head-pose" });
         }
-        Ok(Self { sessions, input: vec![0.0; 3 * SIZE * SIZE] })
+        Ok(Self { models: loaded, input: Vec::new(), poses: Vec::new() })
+    }
+
+    /// Whether every model takes all faces of a frame in one run.
+    pub fn batched(&self) -> bool {
+        self.models.iter().all(|m| m.batched)
     }
 
     /// Head pose of the face in `bbox`.
     pub fn estimate(&mut self, frame: &FrameView<'_>, bbox: &BBox) -> Result<HeadPose, RuntimeError> {
-        // A square around the face, as FSA-Net was trained on, grown on every side.
-        let side = bbox.w.max(bbox.h) * (1.0 + 2.0 * CROP_MARGIN);
-        let (cx, cy) = bbox.center();
-        let crop = (cx - side / 2.0, cy - side / 2.0, side, side);
-        fill_planar_crop(frame, crop, (SIZE, SIZE), ChannelOrder::Bgr, &mut self.input)?;
-        for v in &mut self.input {
-            *v = (*v - 127.5) / 128.0;
+        Ok(self.estimate_all(frame, std::slice::from_ref(bbox))?[0])
+    }
+
+    /// Head poses of the faces in `boxes`, in their order: one run per model
+    /// for all of them where the model's batch axis is dynamic, else one per face.
+    pub fn estimate_all(&mut self, frame: &FrameView<'_>, boxes: &[BBox]) -> Result<&[HeadPose], RuntimeError> {
+        const CROP: usize = 3 * SIZE * SIZE;
+        let n = boxes.len();
+        if self.input.len() < n * CROP {
+            self.input.resize(n * CROP, 0.0);
         }
-        let mut sum = [0.0f32; 3];
-        for (path, session) in &self.sessions {
-            let mut session = session.lock();
-            let tensor = TensorRef::from_array_view(([1usize, 3, SIZE, SIZE], &self.input[..]))
-                .map_err(|e| RuntimeError::Tensor(e.to_string()))?;
-            let outputs = session
-                .run(ort::inputs![tensor])
-                .map_err(|e| RuntimeError::Inference { model: path.clone(), reason: e.to_string() })?;
-            const POSE: &str = "(yaw, pitch, roll)";
-            let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| {
-                RuntimeError::output(path, OutputProblem::NotF32 { name: POSE.into(), reason: e.to_string() })
-            })?;
-            if data.len() < 3 {
-                let size = OutputProblem::Size { name: POSE.into(), found: data.len(), expected: 3 };
-                return Err(RuntimeError::output(path, size));
-            }
-            for k in 0..3 {
-                sum[k] += data[k];
+        for (bbox, dst) in boxes.iter().zip(self.input.chunks_exact_mut(CROP)) {
+            // A square around the face, as FSA-Net was trained on, grown on every side.
+            let side = bbox.w.max(bbox.h) * (1.0 + 2.0 * CROP_MARGIN);
+            let (cx, cy) = bbox.center();
+            let crop = (cx - side / 2.0, cy - side / 2.0, side, side);
+            fill_planar_crop(frame, crop, (SIZE, SIZE), ChannelOrder::Bgr, dst)?;
+            for v in dst {
+                *v = (*v - 127.5) / 128.0;
             }
         }
-        let n = self.sessions.len() as f32;
-        Ok(HeadPose { yaw: sum[0] / n, pitch: sum[1] / n, roll: sum[2] / n })
+        // Sums first, then one division: the same f32 operations for one model or many, batched or not.
+        self.poses.clear();
+        self.poses.resize(n, HeadPose::default());
+        for model in &self.models {
+            let mut session = model.session.lock();
+            let step = if model.batched { n.max(1) } else { 1 };
+            for first in (0..n).step_by(step) {
+                let count = step.min(n - first);
+                let input = &self.input[first * CROP..(first + count) * CROP];
+                let tensor = TensorRef::from_array_view(([count, 3, SIZE, SIZE], input))
+                    .map_err(|e| RuntimeError::Tensor(e.to_string()))?;
+                let outputs = session
+                    .run(ort::inputs![tensor])
+                    .map_err(|e| RuntimeError::Inference { model: model.path.clone(), reason: e.to_string() })?;
+                const POSE: &str = "(yaw, pitch, roll)";
+                let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| {
+                    RuntimeError::output(
+                        &model.path,
+                        OutputProblem::NotF32 { name: POSE.into(), reason: e.to_string() },
+                    )
+                })?;
+                if data.len() != 3 * count {
+                    let size = OutputProblem::Size { name: POSE.into(), found: data.len(), expected: 3 * count };
+                    return Err(RuntimeError::output(&model.path, size));
+                }
+                for (pose, v) in self.poses[first..first + count].iter_mut().zip(data.chunks_exact(3)) {
+                    pose.yaw += v[0];
+                    pose.pitch += v[1];
+                    pose.roll += v[2];
+                }
+            }
+        }
+        let k = self.models.len() as f32;
+        for pose in &mut self.poses {
+            *pose = HeadPose { yaw: pose.yaw / k, pitch: pose.pitch / k, roll: pose.roll / k };
+        }
+        Ok(&self.poses)
     }
 }
 

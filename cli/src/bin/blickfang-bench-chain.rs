@@ -31,8 +31,11 @@ struct Cli {
 
 const OPENCV_PROFILE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 const TIMEOUT: Duration = Duration::from_secs(600);
-/// gazedwell with one of FSA-Net's two models: half the head-pose runs (accuracy in docs/performance.md).
+/// gazedwell with one of FSA-Net's two models: half the head-pose work (accuracy in docs/performance.md).
 const ONE_FSANET: &str = "blickfang-gazedwell headpose-model=headpose/fsanet-1x1-iter-688590.onnx";
+/// gazedwell with FSA-Net's two upstream files: as the default, one run per model and face instead of one per frame.
+const UNBATCHED_FSANET: &str = "blickfang-gazedwell \
+    headpose-model=\"headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx\"";
 const CHAIN: &str = "blickfang-demographics ! blickfang-gazedwell ! blickfang-blurredact ! blickfang-metajson";
 
 fn main() {
@@ -149,6 +152,11 @@ fn run(cli: &Cli) -> Result<()> {
         ("blickfang-facedetect interval=3".into(), "blickfang-facedetect interval=3".into(), None),
         ("whole chain (defaults)".into(), format!("blickfang-facedetect ! {CHAIN}"), None),
         ("whole chain, interval=3".into(), format!("blickfang-facedetect interval=3 ! {CHAIN}"), None),
+        (
+            "whole chain, FSA-Net unbatched (before)".into(),
+            format!("blickfang-facedetect ! {}", CHAIN.replace("blickfang-gazedwell", UNBATCHED_FSANET)),
+            None,
+        ),
         (
             "whole chain, one FSA-Net model (1x1)".into(),
             format!("blickfang-facedetect ! {}", CHAIN.replace("blickfang-gazedwell", ONE_FSANET)),

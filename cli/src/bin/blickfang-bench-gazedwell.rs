@@ -2,7 +2,7 @@
 //!
 //! 1. Head pose per face: FSA-Net (the default, both models averaged, and
 //!    each model alone) against the landmark fallback, timed directly through
-//!    the core API (`FsaNet::estimate`, `headpose::from_landmarks`) on the
+//!    the core API (`FsaNet::estimate_all`, `headpose::from_landmarks`) on the
 //!    faces `blickfang-facedetect` finds in the shared photo `t1.jpg` (six).
 //! 2. `gazedwell` per frame with those six people: the photo, decoded once,
 //!    repeated as a 30 fps stream through `appsrc ! blickfang-facedetect !
@@ -215,22 +215,32 @@ fn landmarks(face: &FaceRoi) -> blickfang::geometry::Landmarks {
     face.landmarks.map(|p| [p[0] as f32, p[1] as f32])
 }
 
-/// Median milliseconds per face of `estimate` over every face, `n` times.
-fn time_per_face(faces: &[FaceRoi], n: u32, mut estimate: impl FnMut(&FaceRoi) -> Result<HeadPose>) -> Result<f64> {
+/// This process's user+system CPU seconds (Linux /proc; ticks of 1/100 s).
+fn cpu_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may hold spaces) start at "state".
+    let rest = stat.rsplit_once(')').context("bad /proc/self/stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).context("no utime")?.parse::<u64>()? + f.get(12).context("no stime")?.parse::<u64>()?;
+    Ok(ticks as f64 / 100.0)
+}
+
+/// Median wall milliseconds per face of `estimate_all`, which estimates every
+/// face once, `n` times; and the CPU milliseconds per face over all `n`
+/// (which the machine's other load hardly moves).
+fn time_per_face(faces: &[FaceRoi], n: u32, mut estimate_all: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
     for _ in 0..WARMUP_REPETITIONS {
-        for f in faces {
-            black_box(estimate(f)?);
-        }
+        estimate_all()?;
     }
     let mut per_face = Vec::with_capacity(n as usize);
+    let cpu = cpu_seconds()?;
     for _ in 0..n {
         let t = Instant::now();
-        for f in faces {
-            black_box(estimate(black_box(f))?);
-        }
+        estimate_all()?;
         per_face.push(t.elapsed().as_secs_f64() * 1e3 / faces.len() as f64);
     }
-    Ok(median(&per_face))
+    let cpu = (cpu_seconds()? - cpu) * 1e3 / (n as f64 * faces.len() as f64);
+    Ok((median(&per_face), cpu))
 }
 
 fn per_face(cli: &Cli, frame: &gst::Buffer, info: &gst_video::VideoInfo, faces: &[FaceRoi], what: &str) -> Result<()> {
@@ -243,28 +253,48 @@ fn per_face(cli: &Cli, frame: &gst::Buffer, info: &gst_video::VideoInfo, faces: 
     let view = gstblickfang::video::frame_view(&mapped).context("frame format not handled")?;
 
     let stem = |p: &PathBuf| p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    let mut variants = vec![(format!("FSA-Net, {} models averaged (default)", models.len()), models.clone())];
-    if models.len() > 1 {
-        variants.extend(models.iter().map(|m| (format!("FSA-Net {} alone", stem(m)), vec![m.clone()])));
-    }
+    let mut variants =
+        vec![(format!("FSA-Net default ({})", models.iter().map(stem).collect::<Vec<_>>().join(", ")), models)];
+    // The two upstream files the default pair file is made of: together (as before batching) and alone.
+    let upstream = ["headpose/fsanet-1x1-iter-688590.onnx", "headpose/fsanet-var-iter-688590.onnx"]
+        .map(runtime::find_model)
+        .into_iter()
+        .collect::<Result<Vec<PathBuf>, _>>()?;
+    variants.push(("FSA-Net, both upstream files, per face".into(), upstream.clone()));
+    variants.extend(upstream.iter().map(|m| (format!("FSA-Net {} alone", stem(m)), vec![m.clone()])));
+    let boxes: Vec<BBox> = faces.iter().map(bbox).collect();
     let mut rows = Vec::new();
     let mut poses: Vec<Vec<HeadPose>> = Vec::new();
     for (name, models) in &variants {
         eprintln!("timing: {name}");
         let mut net = FsaNet::load(models, &library, cli.threads as usize)?;
-        rows.push((name.clone(), time_per_face(faces, cli.repetitions, |f| Ok(net.estimate(&view, &bbox(f))?))?));
-        poses.push(faces.iter().map(|f| net.estimate(&view, &bbox(f))).collect::<Result<_, _>>()?);
+        // Every face of the frame at once: one run per model where its batch axis is dynamic.
+        let ms = time_per_face(faces, cli.repetitions, || {
+            black_box(net.estimate_all(&view, black_box(&boxes))?);
+            Ok(())
+        })?;
+        let how = if net.batched() { "one run per frame" } else { "one run per face" };
+        rows.push((format!("{name}, {how}"), ms));
+        poses.push(net.estimate_all(&view, &boxes)?.to_vec());
     }
     eprintln!("timing: landmarks");
     let name = "landmarks (fallback, headpose-model=\"\")".to_string();
-    rows.push((name, time_per_face(faces, cli.repetitions, |f| Ok(headpose::from_landmarks(&landmarks(f))))?));
+    rows.push((
+        name,
+        time_per_face(faces, cli.repetitions, || {
+            for f in faces {
+                black_box(headpose::from_landmarks(&landmarks(black_box(f))));
+            }
+            Ok(())
+        })?,
+    ));
     poses.push(faces.iter().map(|f| headpose::from_landmarks(&landmarks(f))).collect());
 
     println!();
     println!("Head pose per face: {what}, median of {} repetitions", cli.repetitions);
-    println!("{:<52} {:>10} {:>10}", "method", "ms/face", "faces/s");
-    for (name, ms) in &rows {
-        println!("{name:<52} {ms:>10.3} {:>10.0}", 1e3 / ms);
+    println!("{:<72} {:>10} {:>10} {:>12}", "method", "ms/face", "faces/s", "CPU ms/face");
+    for (name, (ms, cpu)) in &rows {
+        println!("{name:<72} {ms:>10.3} {:>10.0} {cpu:>12.3}", 1e3 / ms);
     }
     println!();
     println!("Poses found (yaw/pitch/roll, degrees): FSA-Net default vs landmarks");

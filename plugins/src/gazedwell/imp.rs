@@ -8,6 +8,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use blickfang::dwell::{Audience, ClosedPeriod, DwellConfig, Observation, PersonEvent};
+use blickfang::geometry::BBox;
 use blickfang::headpose::{self, FsaNet, HeadPose};
 use blickfang::looking::{self, LookingConfig, ViewPosition};
 use blickfang::report::{self, ContentReport};
@@ -24,7 +25,14 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_HEADPOSE_MODEL: &str = "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx";
+/// Both FSA-Net models in one graph with a dynamic batch axis, outputs
+/// averaged: one run per frame for all faces. Set-up makes it from the two
+/// upstream files (`scripts/fsanet_pair.py`); see [`UPSTREAM_HEADPOSE_MODELS`].
+const DEFAULT_HEADPOSE_MODEL: &str = "headpose/fsanet-pair-iter-688590.onnx";
+/// The two upstream files the pair file is made of: the default's fallback
+/// where set-up has not made it (`blickfang models install` copies only
+/// upstream files). Same angles, one run per model and face.
+const UPSTREAM_HEADPOSE_MODELS: &str = "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx";
 const DEFAULT_CONTENT_ID: &str = "unknown";
 
 #[derive(Debug, Clone)]
@@ -159,7 +167,8 @@ impl ObjectImpl for GazeDwell {
                     .nick("Head-pose models")
                     .blurb(
                         "Comma-separated FSA-Net ONNX models whose outputs are averaged (paths or relative to the \
-                            model folders); empty: head pose from the 5 landmarks alone",
+                            model folders); the default holds both FSA-Net models, batched (without it, the two \
+                            upstream files); empty: head pose from the 5 landmarks alone",
                     )
                     .default_value(Some(DEFAULT_HEADPOSE_MODEL))
                     .mutable_ready()
@@ -499,46 +508,27 @@ impl GazeDwell {
         info: &gst_video::VideoInfo,
         faces: &[meta::FaceRoi],
     ) -> Result<Vec<Option<(HeadPose, &'static str)>>, gst::FlowError> {
-        let frame = if state.fsanet.is_some() && faces.iter().any(|f| !f.predicted) {
-            Some(video::map_readable(&*self.obj(), buf, info)?)
-        } else {
-            None
+        let Some(model) = state.fsanet.as_mut().filter(|_| faces.iter().any(|f| !f.predicted)) else {
+            return Ok(faces.iter().map(|f| (!f.predicted).then(|| (Self::landmark_pose(f), "landmarks"))).collect());
         };
-        let view = frame.as_ref().map(|f| video::view_of(&*self.obj(), f)).transpose()?;
-        faces
+        let frame = video::map_readable(&*self.obj(), buf, info)?;
+        let view = video::view_of(&*self.obj(), &frame)?;
+        // All faces of the frame in one model run.
+        let boxes: Vec<BBox> = faces
             .iter()
-            .map(|face| {
-                if face.predicted {
-                    return Ok(None);
-                }
-                Self::head_pose(&mut state.fsanet, view.as_ref(), face).map(Some).map_err(|e| {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
-                    gst::FlowError::Error
-                })
-            })
-            .collect()
+            .filter(|f| !f.predicted)
+            .map(|f| BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32))
+            .collect();
+        let poses = model.estimate_all(&view, &boxes).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
+            gst::FlowError::Error
+        })?;
+        let mut poses = poses.iter();
+        Ok(faces.iter().map(|f| if f.predicted { None } else { poses.next().map(|&p| (p, "fsanet")) }).collect())
     }
 
-    fn head_pose(
-        fsanet: &mut Option<FsaNet>,
-        frame: Option<&blickfang::frame::FrameView<'_>>,
-        face: &meta::FaceRoi,
-    ) -> Result<(HeadPose, &'static str), runtime::RuntimeError> {
-        match (fsanet.as_mut(), frame) {
-            (Some(model), Some(frame)) => {
-                let b = blickfang::geometry::BBox::new(
-                    face.bbox[0] as f32,
-                    face.bbox[1] as f32,
-                    face.bbox[2] as f32,
-                    face.bbox[3] as f32,
-                );
-                Ok((model.estimate(frame, &b)?, "fsanet"))
-            }
-            _ => {
-                let l = face.landmarks.map(|p| [p[0] as f32, p[1] as f32]);
-                Ok((headpose::from_landmarks(&l), "landmarks"))
-            }
-        }
+    fn landmark_pose(face: &meta::FaceRoi) -> HeadPose {
+        headpose::from_landmarks(&face.landmarks.map(|p| [p[0] as f32, p[1] as f32]))
     }
 
     /// Adds the `head-pose` and `attention` params to each face ROI.
@@ -584,7 +574,17 @@ impl BaseTransformImpl for GazeDwell {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let models: Vec<&str> = settings.headpose_model.split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
+        let mut models: Vec<&str> =
+            settings.headpose_model.split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
+        if settings.headpose_model == DEFAULT_HEADPOSE_MODEL && runtime::find_model(DEFAULT_HEADPOSE_MODEL).is_err() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{DEFAULT_HEADPOSE_MODEL} not found (scripts/setup.sh makes it): the two upstream FSA-Net files, \
+                 the same angles at one run per model and face"
+            );
+            models = UPSTREAM_HEADPOSE_MODELS.split(',').collect();
+        }
         let fsanet = if models.is_empty() {
             gst::info!(CAT, imp = self, "no head-pose model: head pose from landmarks");
             None
@@ -602,7 +602,13 @@ impl BaseTransformImpl for GazeDwell {
                 }
                 _ => gst::error_msg!(gst::LibraryError::Init, ["{}", e]),
             })?;
-            gst::info!(CAT, imp = self, "head pose from FSA-Net {paths:?} ({} threads)", settings.threads);
+            gst::info!(
+                CAT,
+                imp = self,
+                "head pose from FSA-Net {paths:?} ({} threads, {})",
+                settings.threads,
+                if model.batched() { "one run per frame" } else { "one run per model and face" }
+            );
             Some(model)
         };
         gst::info!(
