@@ -106,7 +106,9 @@ pub fn build(cells: &[ReportCell], query: &Query, catalogue: &Catalogue, header:
         (None, None, None) => None,
     };
     let screens = main.screens.iter().cloned().collect();
-    let mut published = publish::publish(&[&main, &by_content, &heat], query.min_group_size).into_iter();
+    let watcher_bin = publish::watcher_bin(header.min_attention);
+    let mut published =
+        publish::publish_with(&[&main, &by_content, &heat], query.min_group_size, watcher_bin).into_iter();
     let (main, by_content, by_weekday_hour) =
         (published.next().unwrap(), published.next().unwrap(), published.next().unwrap());
     Report { header, query: query.clone(), period, screens, main, by_content, by_weekday_hour }
