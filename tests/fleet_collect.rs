@@ -389,6 +389,17 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             .execute("INSERT INTO rollup_hourly (screen, content_id, hour, ots) VALUES ('s', 'a', now(), 3)", &[])
             .await
             .unwrap();
+        // Gender × age group in two hours of one UTC day and one hour of the next.
+        client
+            .execute(
+                "INSERT INTO rollup_hourly_demographics (screen, content_id, hour, gender, age_group, ots) VALUES
+                 ('s', 'a', '2026-11-02T08:00:00Z', 'female', '20-29', 2),
+                 ('s', 'a', '2026-11-02T23:00:00Z', 'female', '20-29', 3),
+                 ('s', 'a', '2026-11-03T00:00:00Z', 'female', '20-29', 4)",
+                &[],
+            )
+            .await
+            .unwrap();
         // From the previous version to the latest, data kept; again: nothing to do.
         assert_eq!(db::migrate(&mut client, None).await.unwrap(), db::MIGRATIONS.len() as i32);
         assert_eq!(db::migrate(&mut client, None).await.unwrap(), db::MIGRATIONS.len() as i32);
@@ -399,11 +410,12 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
         let options: Vec<String> = client
             .query(
                 "SELECT relname || ':' || array_to_string(reloptions, ',') FROM pg_class
-                 WHERE relname IN ('rollup_hourly', 'rollup_daily', 'rollup_hourly_demographics', 'screens') ORDER BY 1",
+                 WHERE relname IN ('rollup_hourly', 'rollup_daily', 'rollup_hourly_demographics',
+                                   'rollup_daily_demographics', 'screens') ORDER BY 1",
                 &[],
             )
             .await
@@ -415,6 +427,7 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
             options,
             [
                 "rollup_daily:fillfactor=50",
+                "rollup_daily_demographics:fillfactor=50",
                 "rollup_hourly:fillfactor=50",
                 "rollup_hourly_demographics:fillfactor=50",
                 "screens:fillfactor=50"
@@ -423,6 +436,22 @@ fn migrations_from_empty_and_from_the_previous_version_and_retention() {
         );
         let daily: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_daily", &[]).await.unwrap().get(0);
         assert_eq!(daily, 3, "the daily rollup filled from the hourly one");
+        let by_day: Vec<(String, i64)> = client
+            .query(
+                "SELECT to_char(day AT TIME ZONE 'UTC', 'YYYY-MM-DD'), ots FROM rollup_daily_demographics
+                 WHERE gender = 'female' AND age_group = '20-29' ORDER BY day",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(
+            by_day,
+            [("2026-11-02".to_string(), 5), ("2026-11-03".to_string(), 4)],
+            "version 6: gender × age group by UTC day, filled from the hourly counts"
+        );
         assert_eq!(db::apply_retention(&client, 30).await.unwrap(), 1, "the 40-day-old event");
         let left: i64 = client.query_one("SELECT count(*) FROM person_events", &[]).await.unwrap().get(0);
         let rollup: i64 = client.query_one("SELECT sum(ots)::int8 FROM rollup_hourly", &[]).await.unwrap().get(0);

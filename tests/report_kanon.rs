@@ -1,7 +1,9 @@
 //! k-anonymity of the report, as properties over random data (seeded): no
 //! published count in (0, k) in any format, no suppressed cell determined by
-//! the published cells and totals, totals consistent, published numbers
-//! equal to the truth.
+//! the published cells and totals — every line of a table at once, the
+//! histograms with the OTS they sum to and the attention histogram with the
+//! watchers (the bins from min_attention up) —, totals consistent, published
+//! numbers equal to the truth.
 
 mod report;
 
@@ -87,7 +89,9 @@ fn recoverable(t: &PublishedTable, k: u64, truth: &dyn Fn(usize, &str) -> u64) -
             eqs.push(e);
         }
     };
-    let groups: [&[&str]; 1] = [&["w", "nw"]];
+    // A watcher is an OTS with at least min_attention (1 s, the first attention bin's upper
+    // bound): the not-watching are the first bin, so watchers and attention bins 1.. sum to the OTS.
+    let groups: [&[&str]; 2] = [&["w", "nw"], &["w", "a0"]];
     for i in 0..rows.len() {
         // Each row: the audience, each histogram, the demographics sum to the OTS.
         let prefixes = ["d", "a", "g"];
@@ -265,4 +269,26 @@ fn the_checker_finds_a_lone_hidden_cell() {
     t.rows[0].dwell_histogram[j] = Shown::Suppressed;
     let leaks = recoverable(t, 1, &|_, _| 0);
     assert_eq!(leaks.len(), 1, "{leaks:?}");
+}
+
+#[test]
+fn the_checker_finds_watchers_behind_the_attention_bins() {
+    // Watchers hidden in two rows and the total: every audience line keeps two hidden cells, but
+    // row 0's attention bins from 1 s up are published, and its watchers are their sum.
+    let mut rng = Rng(7);
+    let mut cells = random_cells(&mut rng, 2, 0);
+    for c in cells.iter_mut() {
+        for p in 0..30 {
+            c.counts.add_person(1.0 + p as f64 * 2.5, p as f64, p >= 1, "female", "20-29");
+        }
+    }
+    let query = Query { by: vec![Dimension::Screen], min_group_size: 1, ..Default::default() };
+    let mut report = build(&cells, &query, &Catalogue::default(), Default::default());
+    let t = &mut report.main;
+    assert_eq!(t.rows.len(), 2);
+    for r in t.rows.iter_mut().chain([&mut t.total]) {
+        r.metrics[Metric::Watchers as usize] = Shown::Suppressed;
+    }
+    let leaks = recoverable(t, 1, &|_, _| 0);
+    assert!(leaks.iter().any(|l| l.starts_with("row 0 w ")), "{leaks:?}");
 }

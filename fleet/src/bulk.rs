@@ -8,15 +8,15 @@
 //! plays by [`Rollup::add_period`]'s rule, summed per hour): the truth,
 //! exactly as the collector would have summed the same records.
 //!
-//! [`load`] writes a rollup into `rollup_hourly`, `rollup_daily` and
-//! `rollup_hourly_demographics` as plain inserts (an empty database; the
+//! [`load`] writes a rollup into `rollup_hourly`, `rollup_daily`,
+//! `rollup_hourly_demographics` and `rollup_daily_demographics` as plain inserts (an empty database; the
 //! collector's upsert is for deltas), not through a broker.
 
 use std::collections::BTreeMap;
 
 use tokio_postgres::GenericClient;
 
-use crate::db::daily;
+use crate::db::{daily, demographic_rows};
 use crate::ingest::{Key, PersonLeft, Share};
 use crate::rollup::{Cell, CellKey, Rollup, Thresholds, US_PER_HOUR, hour_of};
 use crate::simulate::{AGE_GROUPS, GENDERS, Rng, screen_id};
@@ -170,22 +170,35 @@ pub fn fleet_rollup(s: &FleetSettings) -> Rollup {
 }
 
 /// Inserts `rollup` into the (empty) rollup tables: hourly, daily (its UTC
-/// days, as the collector keeps them) and the hourly gender × age group.
+/// days, as the collector keeps them), and gender × age group by hour and by day.
 pub async fn load(client: &impl GenericClient, rollup: &Rollup) -> Result<(), tokio_postgres::Error> {
+    let by_day = daily(rollup);
     insert_cells(client, "rollup_hourly", "hour", rollup).await?;
-    insert_cells(client, "rollup_daily", "day", &daily(rollup)).await?;
-    let mut demo: Vec<(&CellKey, &str, &str, i64)> = Vec::new();
-    for (k, c) in &rollup.cells {
-        for (g, n) in &c.demographics {
-            let (gender, age) = g.split_once('/').unwrap_or((g.as_str(), "unknown"));
-            demo.push((k, gender, age, *n));
-        }
-    }
-    for chunk in demo.chunks(50_000) {
+    insert_cells(client, "rollup_daily", "day", &by_day).await?;
+    insert_demographics(client, "rollup_hourly_demographics", "hour", rollup).await?;
+    insert_demographics(client, "rollup_daily_demographics", "day", &by_day).await?;
+    client
+        .batch_execute(
+            "ANALYZE rollup_hourly; ANALYZE rollup_daily; ANALYZE rollup_hourly_demographics;
+             ANALYZE rollup_daily_demographics",
+        )
+        .await
+}
+
+async fn insert_demographics(
+    client: &impl GenericClient,
+    table: &str,
+    time: &str,
+    rollup: &Rollup,
+) -> Result<(), tokio_postgres::Error> {
+    let sql = format!(
+        "INSERT INTO {table} (screen, content_id, {time}, gender, age_group, ots)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])"
+    );
+    for chunk in demographic_rows(rollup).chunks(50_000) {
         client
             .execute(
-                "INSERT INTO rollup_hourly_demographics (screen, content_id, hour, gender, age_group, ots)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])",
+                &sql,
                 &[
                     &chunk.iter().map(|x| x.0.screen.as_str()).collect::<Vec<_>>(),
                     &chunk.iter().map(|x| x.0.content_id.as_str()).collect::<Vec<_>>(),
@@ -197,7 +210,7 @@ pub async fn load(client: &impl GenericClient, rollup: &Rollup) -> Result<(), to
             )
             .await?;
     }
-    client.batch_execute("ANALYZE rollup_hourly; ANALYZE rollup_daily; ANALYZE rollup_hourly_demographics").await
+    Ok(())
 }
 
 fn ts(hour: i64) -> std::time::SystemTime {

@@ -16,12 +16,13 @@ use crate::ingest::{ContentPeriod, Ingested, Key, PersonLeft, Reason, ScreenSeen
 use crate::rollup::{CellKey, Rollup, Thresholds, US_PER_HOUR};
 
 /// The migrations, in order: (version, SQL).
-pub const MIGRATIONS: [(i32, &str); 5] = [
+pub const MIGRATIONS: [(i32, &str); 6] = [
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_parked_retention.sql")),
     (3, include_str!("../migrations/0003_rollup_daily.sql")),
     (4, include_str!("../migrations/0004_shares_without_fk.sql")),
     (5, include_str!("../migrations/0005_rollup_fillfactor.sql")),
+    (6, include_str!("../migrations/0006_rollup_daily_demographics.sql")),
 ];
 
 /// Bytes of a rejected message kept in `rejected.head`.
@@ -501,36 +502,49 @@ async fn upsert_rollup(tx: &impl GenericClient, delta: &Rollup) -> Result<(), to
     if delta.cells.is_empty() {
         return Ok(());
     }
-    let mut demo: Vec<(&CellKey, &str, &str, i64)> = Vec::new();
-    for (k, c) in &delta.cells {
+    // The same deltas by UTC day (a daily key's `hour` is the day's first hour).
+    let by_day = daily(delta);
+    let (hourly_demo, daily_demo) = (demographic_rows(delta), demographic_rows(&by_day));
+    let (hourly, daily, hourly_demographics, daily_demographics) = tokio::join!(
+        upsert_cells(tx, "rollup_hourly", "hour", delta),
+        upsert_cells(tx, "rollup_daily", "day", &by_day),
+        upsert_demographics(tx, "rollup_hourly_demographics", "hour", &hourly_demo),
+        upsert_demographics(tx, "rollup_daily_demographics", "day", &daily_demo),
+    );
+    hourly?;
+    daily?;
+    hourly_demographics?;
+    daily_demographics
+}
+
+/// A rollup's gender × age-group counts as rows (cell, gender, age group, OTS), keys sorted.
+pub fn demographic_rows(rollup: &Rollup) -> Vec<(&CellKey, &str, &str, i64)> {
+    let mut demo = Vec::new();
+    for (k, c) in &rollup.cells {
         for (g, n) in &c.demographics {
             let (gender, age) = g.split_once('/').unwrap_or((g.as_str(), "unknown"));
             demo.push((k, gender, age, *n));
         }
     }
-    // The same deltas by UTC day (a daily key's `hour` is the day's first hour).
-    let by_day = daily(delta);
-    let (hourly, daily, demographics) = tokio::join!(
-        upsert_cells(tx, "rollup_hourly", "hour", delta),
-        upsert_cells(tx, "rollup_daily", "day", &by_day),
-        upsert_demographics(tx, &demo),
-    );
-    hourly?;
-    daily?;
-    demographics
+    demo
 }
 
+/// Upserts gender × age-group deltas into `table` (hourly or daily), `time` its time column.
 async fn upsert_demographics(
     tx: &impl GenericClient,
+    table: &str,
+    time: &str,
     demo: &[(&CellKey, &str, &str, i64)],
 ) -> Result<(), tokio_postgres::Error> {
     if demo.is_empty() {
         return Ok(());
     }
     tx.execute(
-        "INSERT INTO rollup_hourly_demographics AS o (screen, content_id, hour, gender, age_group, ots)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])
-         ON CONFLICT (screen, content_id, hour, gender, age_group) DO UPDATE SET ots = o.ots + excluded.ots",
+        &format!(
+            "INSERT INTO {table} AS o (screen, content_id, {time}, gender, age_group, ots)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])
+             ON CONFLICT (screen, content_id, {time}, gender, age_group) DO UPDATE SET ots = o.ots + excluded.ots"
+        ),
         &[
             &demo.iter().map(|x| x.0.screen.as_str()).collect::<Vec<_>>(),
             &demo.iter().map(|x| x.0.content_id.as_str()).collect::<Vec<_>>(),
@@ -544,15 +558,12 @@ async fn upsert_demographics(
     Ok(())
 }
 
-/// The cells summed by UTC day (without gender × age group).
+/// The cells summed by UTC day, gender × age group included.
 pub fn daily(hourly: &Rollup) -> Rollup {
     let mut daily = Rollup::default();
     for (k, c) in &hourly.cells {
         let key = CellKey { hour: k.hour - k.hour.rem_euclid(24), ..k.clone() };
         daily.cells.entry(key).or_default().add(c);
-    }
-    for c in daily.cells.values_mut() {
-        c.demographics.clear();
     }
     daily
 }
@@ -665,43 +676,39 @@ pub async fn read_rollup_where(
     filter: &RollupFilter,
 ) -> Result<Rollup, tokio_postgres::Error> {
     let mut r = read_cells(client, "rollup_hourly", "hour", filter).await?;
-    add_demographics(client, &mut r, filter, "hour", false).await?;
+    add_demographics(client, &mut r, filter, "rollup_hourly_demographics", "hour").await?;
     Ok(r)
 }
 
-/// The whole daily rollup (keys at the day's first hour; no gender × age group).
+/// The whole daily rollup (keys at the day's first hour), with its gender × age-group counts.
 pub async fn read_daily(client: &impl GenericClient) -> Result<Rollup, tokio_postgres::Error> {
-    read_cells(client, "rollup_daily", "day", &RollupFilter::default()).await
+    read_rollup_daily_where(client, &RollupFilter::default()).await
 }
 
 /// The daily rollup cells `filter` selects (keys at the UTC day's first
-/// hour), with their gender × age-group counts summed by UTC day from the
-/// hourly ones (the daily table has none). `filter`'s hours should be UTC
+/// hour), with their gender × age-group counts. `filter`'s hours should be UTC
 /// midnights: a day counts whole when its first hour is in the range.
 pub async fn read_rollup_daily_where(
     client: &impl GenericClient,
     filter: &RollupFilter,
 ) -> Result<Rollup, tokio_postgres::Error> {
     let mut r = read_cells(client, "rollup_daily", "day", filter).await?;
-    add_demographics(client, &mut r, filter, "date_trunc('day', hour, 'UTC')", true).await?;
+    add_demographics(client, &mut r, filter, "rollup_daily_demographics", "day").await?;
     Ok(r)
 }
 
-/// Adds to `rollup`'s cells the hourly gender × age-group counts `filter` selects, keyed by
-/// `time` (the hour, or the day it falls in), summed where `time` merges hours.
+/// Adds to `rollup`'s cells the gender × age-group counts of `table` (hourly or daily, `time`
+/// its time column) that `filter` selects.
 async fn add_demographics(
     client: &impl GenericClient,
     rollup: &mut Rollup,
     filter: &RollupFilter,
+    table: &str,
     time: &str,
-    summed: bool,
 ) -> Result<(), tokio_postgres::Error> {
-    let (params, condition) = filter_sql(filter, "hour");
+    let (params, condition) = filter_sql(filter, time);
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-    let (ots, group) = if summed { ("sum(ots)::int8", "GROUP BY 1, 2, 3, 4, 5") } else { ("ots", "") };
-    let sql = format!(
-        "SELECT screen, content_id, {time}, gender, age_group, {ots} FROM rollup_hourly_demographics {condition} {group}"
-    );
+    let sql = format!("SELECT screen, content_id, {time}, gender, age_group, ots FROM {table} {condition}");
     for row in client.query(&sql, &params).await? {
         let key = CellKey { screen: row.get(0), content_id: row.get(1), hour: us_of(row.get(2)) / US_PER_HOUR };
         let (g, a): (String, String) = (row.get(3), row.get(4));
@@ -792,7 +799,8 @@ mod tests {
         let d = daily(&hourly);
         let got: Vec<(i64, i64)> = d.cells.iter().map(|(k, c)| (k.hour, c.ots)).collect();
         assert_eq!(got, [(day - 24, 8), (day, 3), (day + 24, 4)]);
-        assert!(d.cells.values().all(|c| c.demographics.is_empty()), "gender × age group stays hourly");
+        let demo: Vec<i64> = d.cells.values().map(|c| c.demographics["female/25-34"]).collect();
+        assert_eq!(demo, [8, 3, 4], "gender × age group summed by day too");
     }
 
     #[test]

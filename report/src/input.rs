@@ -306,11 +306,22 @@ pub fn cells_from_database(
          FROM {table} r {join} WHERE {} AND {params} GROUP BY 1, 2, 3",
         condition(time)
     );
-    let demographics_sql = format!(
-        "SELECT {group}, r.content_id, {bucket}, r.gender, r.age_group, sum(r.ots)::int8
-         FROM rollup_hourly_demographics r {join} WHERE {} AND {params} GROUP BY 1, 2, 3, 4, 5",
-        condition("hour")
-    );
+    // Gender × age group by UTC day wherever the report's days are UTC days (see `daily_suffices`; the
+    // heatmap carries none): a tenth of the hourly rows. Else by hour, summed by day where the cells are.
+    let daily_demographics = daily_suffices(by, filter, catalogue, false);
+    let demographics_sql = if daily_demographics {
+        format!(
+            "SELECT {group}, r.content_id, r.day, r.gender, r.age_group, sum(r.ots)::int8
+             FROM rollup_daily_demographics r {join} WHERE {} AND {params} GROUP BY 1, 2, 3, 4, 5",
+            condition("day")
+        )
+    } else {
+        format!(
+            "SELECT {group}, r.content_id, {bucket}, r.gender, r.age_group, sum(r.ots)::int8
+             FROM rollup_hourly_demographics r {join} WHERE {} AND {params} GROUP BY 1, 2, 3, 4, 5",
+            condition("hour")
+        )
+    };
     let screens_sql = format!("SELECT DISTINCT r.screen FROM {table} r WHERE {} AND {params}", condition(time));
     let contents = filter.contents.clone();
     // A cell's group as the queries name it (see `group`).
@@ -368,17 +379,37 @@ pub fn cells_from_database(
             };
             out.rollup.cells.insert(key, c);
         }
-        for row in client
-            .query(&demographics_sql, &p)
-            .await
-            .context("cannot read the hourly demographics (rollup_hourly_demographics)")?
-        {
+        // Daily counts beside hourly cells go to the day's first cell of their group and content (the report
+        // sums them by day or coarser; every group with people has cells: the collector writes both in one
+        // transaction).
+        let mut first_hour: std::collections::HashMap<(&str, &str, i64), i64> = std::collections::HashMap::new();
+        if daily_demographics && !daily {
+            for k in out.rollup.cells.keys() {
+                first_hour.entry((&k.screen, &k.content_id, k.hour.div_euclid(24))).or_insert(k.hour);
+            }
+        }
+        let mut demographics: Vec<(CellKey, String, i64)> = Vec::new();
+        for row in client.query(&demographics_sql, &p).await.with_context(|| {
+            let table = if daily_demographics { "rollup_daily_demographics" } else { "rollup_hourly_demographics" };
+            format!("cannot read the gender × age-group counts ({table}): has `blickfang collect` created it?")
+        })? {
             let group: String = row.get(0);
-            // Every group with people has cells (the collector writes both in one transaction).
             let Some(screen) = first.get(&group) else { continue };
-            let key = CellKey { screen: screen.clone(), content_id: row.get(1), hour: hour(row.get(2)) };
+            let content_id: String = row.get(1);
+            let mut at = hour(row.get(2));
+            if let Some(&h) = first_hour.get(&(screen.as_str(), content_id.as_str(), at.div_euclid(24))) {
+                at = h;
+            }
             let (g, a): (String, String) = (row.get(3), row.get(4));
-            out.rollup.cells.entry(key).or_default().demographics.insert(format!("{g}/{a}"), row.get(5));
+            demographics.push((
+                CellKey { screen: screen.clone(), content_id, hour: at },
+                format!("{g}/{a}"),
+                row.get(5),
+            ));
+        }
+        drop(first_hour);
+        for (key, demo, n) in demographics {
+            out.rollup.cells.entry(key).or_default().demographics.insert(demo, n);
         }
         Ok(out)
     })

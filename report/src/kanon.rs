@@ -19,9 +19,17 @@
 //!    exactly when it is a bridge of that graph; a bridge gets a complement
 //!    that closes a cycle through it.
 //!
+//! 5. **no small sum of a group determined** ([`Grid::protect_group`]): where
+//!    a count published elsewhere is the sum of some columns of a row (the
+//!    watchers: the attention bins from `min_attention` up), that sum is
+//!    determined by the published cells exactly when no cycle of hidden cells
+//!    passes the row through a column of the group and one outside it; then
+//!    it is published (it tells nothing new) if 0 or at least k, else a
+//!    complement closes such a cycle.
+//!
 //! Several grids may share their margin column (the OTS of a row is the
-//! margin of the audience, both histograms and the demographics):
-//! [`protect_joint`] hides a shared margin in all of them.
+//! margin of both histograms and the demographics): [`protect_joint`] hides
+//! a shared margin in all of them.
 //!
 //! What this does **not** protect: differences between two reports with
 //! different filters or periods (a report for Monday and one for Monday to
@@ -213,6 +221,78 @@ impl Grid {
         changed
     }
 
+    /// Whether the published cells determine the sum of row `i`'s cells in the
+    /// columns `group` (i = rows: the column totals). It does exactly when no
+    /// cycle of hidden cells passes row `i` through a cell of the group and one
+    /// outside it (its margin included): two edges at a node lie on one cycle
+    /// when they are in the same block (biconnected component).
+    pub fn group_determined(&self, i: usize, group: std::ops::Range<usize>) -> bool {
+        let edges = self.hidden_edges();
+        let block = blocks(self.rows + self.cols + 2, &edges, self.rows + 1);
+        let (mut inside, mut outside) = (Vec::new(), Vec::new());
+        for (e, &(r, j)) in edges.iter().enumerate() {
+            if r == i {
+                if group.contains(&j) { inside.push(block[e]) } else { outside.push(block[e]) }
+            }
+        }
+        !inside.iter().any(|b| outside.contains(b))
+    }
+
+    /// Rule 5, for a count published elsewhere as the sum of row `i`'s cells in
+    /// `group` (the watchers: the attention bins from `min_attention` up):
+    /// where the published cells determine that sum and it lies in (0, k), or
+    /// always where `force`, hides a cell that closes a cycle through a cell
+    /// of the group and one outside it. True if anything changed.
+    pub fn protect_group(&mut self, i: usize, group: std::ops::Range<usize>, k: u64, force: bool) -> bool {
+        let sum: u64 = group.clone().map(|j| self.value(i, j)).sum();
+        if !(force || (sum > 0 && sum < k)) || !self.group_determined(i, group.clone()) {
+            return false;
+        }
+        // Components of the hidden cells off row i; row i split in its group side and the rest.
+        let rows = self.rows;
+        let col_node = move |j: usize| rows + 1 + j;
+        let mut parent: Vec<usize> = (0..rows + self.cols + 2).collect();
+        fn find(p: &mut [usize], mut x: usize) -> usize {
+            while p[x] != x {
+                p[x] = p[p[x]];
+                x = p[x];
+            }
+            x
+        }
+        let edges = self.hidden_edges();
+        for &(r, j) in edges.iter().filter(|e| e.0 != i) {
+            let (a, b) = (find(&mut parent, r), find(&mut parent, col_node(j)));
+            parent[a] = b;
+        }
+        let (mut side_in, mut side_out) = (Vec::new(), Vec::new());
+        for &(_, j) in edges.iter().filter(|e| e.0 == i) {
+            let c = find(&mut parent, col_node(j));
+            if group.contains(&j) { side_in.push(c) } else { side_out.push(c) }
+        }
+        let mut candidates = Vec::new();
+        for r in 0..=self.rows {
+            for j in 0..=self.cols {
+                let c = find(&mut parent, col_node(j));
+                let joins = if r == i {
+                    // Row i's cell joins its own side to the column's component.
+                    if group.contains(&j) { side_out.contains(&c) } else { side_in.contains(&c) }
+                } else {
+                    let rc = find(&mut parent, r);
+                    (side_in.contains(&rc) && side_out.contains(&c)) || (side_out.contains(&rc) && side_in.contains(&c))
+                };
+                if joins {
+                    candidates.push((r, j));
+                }
+            }
+        }
+        // Else a cell of row i outside the group: the next round finds its cycle.
+        let outside_row = (0..=self.cols).filter(|j| !group.contains(j)).map(|j| (i, j));
+        match self.pick(candidates.into_iter()).or_else(|| self.pick(outside_row)) {
+            Some((r, j)) => self.hide(r, j),
+            None => false,
+        }
+    }
+
     /// Rules 1 to 4 until nothing changes.
     pub fn protect(&mut self, k: u64) {
         self.hide_small(k);
@@ -292,6 +372,65 @@ fn bridges(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
     out
 }
 
+/// The block (biconnected component) of each edge of the graph [`bridges`]
+/// reads (iterative Tarjan with an edge stack).
+fn blocks(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
+    let mut adj: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+    for (e, &(i, j)) in edges.iter().enumerate() {
+        adj[i].push((col_base + j, e));
+        adj[col_base + j].push((i, e));
+    }
+    let mut disc = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut block = vec![usize::MAX; edges.len()];
+    let (mut timer, mut blocks) = (0, 0);
+    let mut edge_stack = Vec::new();
+    for root in 0..n {
+        if disc[root] != usize::MAX || adj[root].is_empty() {
+            continue;
+        }
+        let mut stack = vec![(root, usize::MAX, 0usize)];
+        disc[root] = timer;
+        low[root] = timer;
+        timer += 1;
+        while let Some(&mut (u, via, ref mut next)) = stack.last_mut() {
+            if *next < adj[u].len() {
+                let (v, e) = adj[u][*next];
+                *next += 1;
+                if e == via {
+                    continue;
+                }
+                if disc[v] == usize::MAX {
+                    edge_stack.push(e);
+                    disc[v] = timer;
+                    low[v] = timer;
+                    timer += 1;
+                    stack.push((v, e, 0));
+                } else if disc[v] < disc[u] {
+                    // A back edge (seen once: from its lower end it is skipped below).
+                    edge_stack.push(e);
+                    low[u] = low[u].min(disc[v]);
+                }
+            } else {
+                stack.pop();
+                if let Some(&(p, _, _)) = stack.last() {
+                    low[p] = low[p].min(low[u]);
+                    if low[u] >= disc[p] {
+                        while let Some(e) = edge_stack.pop() {
+                            block[e] = blocks;
+                            if e == via {
+                                break;
+                            }
+                        }
+                        blocks += 1;
+                    }
+                }
+            }
+        }
+    }
+    block
+}
+
 /// Protects grids that share their margin column (same rows, same row
 /// totals): a row total hidden in one is hidden in all, until nothing changes.
 pub fn protect_joint(grids: &mut [Grid], k: u64) {
@@ -354,6 +493,27 @@ mod tests {
         assert!(bridges(6, &cycle, 3).is_empty());
         let path = [(0, 0), (1, 0), (1, 1)];
         assert_eq!(bridges(6, &path, 3).len(), 3);
+    }
+
+    #[test]
+    fn a_group_sum_is_determined_unless_a_cycle_crosses_it() {
+        // Rows 0 and 1 hide columns 1 and 2: no cell is determined, but row 0's sum of
+        // columns 1 and 2 (3 people) is its total minus column 0.
+        let mut g = Grid::new(&[vec![10, 2, 1], vec![10, 6, 7], vec![10, 8, 9]], 3);
+        for (i, j) in [(0, 1), (0, 2), (1, 1), (1, 2)] {
+            g.hide(i, j);
+        }
+        assert!(g.recoverable().is_empty());
+        assert!(g.group_determined(0, 1..3));
+        assert!(!g.protect_group(1, 1..3, 5, false), "row 1's 13 people may be known");
+        while g.protect_group(0, 1..3, 5, false) {
+            g.protect(5);
+        }
+        assert!(!g.group_determined(0, 1..3), "{g:?}");
+        assert!(g.recoverable().is_empty());
+        // The blocks: a 4-cycle is one, a pendant edge another.
+        let b = blocks(6, &[(0, 0), (0, 1), (1, 0), (1, 1), (2, 1)], 3);
+        assert!(b[..4].iter().all(|&x| x == b[0]) && b[4] != b[0], "{b:?}");
     }
 
     #[test]

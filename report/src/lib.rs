@@ -83,7 +83,7 @@ pub struct Report {
     pub main: PublishedTable,
     /// Grouped by content (the audience bars).
     pub by_content: PublishedTable,
-    /// Grouped by weekday and hour (the heatmap).
+    /// Grouped by weekday and hour (the heatmap; without gender × age group).
     pub by_weekday_hour: PublishedTable,
 }
 
@@ -92,7 +92,12 @@ pub struct Report {
 pub fn build(cells: &[ReportCell], query: &Query, catalogue: &Catalogue, header: Header) -> Report {
     let tables: [&[Dimension]; 3] = [&query.by, &[Dimension::Content], &[Dimension::Weekday, Dimension::Hour]];
     let mut tables = model::aggregate_many(cells, &tables, &query.filter, catalogue).into_iter();
-    let (main, by_content, heat) = (tables.next().unwrap(), tables.next().unwrap(), tables.next().unwrap());
+    let (main, by_content, mut heat) = (tables.next().unwrap(), tables.next().unwrap(), tables.next().unwrap());
+    // The heatmap shows attention only: it publishes no gender × age group (so the database
+    // path reads those by day, not by hour, where the days allow).
+    heat.demographics.clear();
+    heat.rows.iter_mut().for_each(|r| r.counts.demographics.clear());
+    heat.total.demographics.clear();
     let period = match (query.filter.from, query.filter.to, main.hours) {
         (Some(f), Some(t), _) => Some((f, t)),
         (f, t, Some((a, b))) => Some((f.unwrap_or(a), t.unwrap_or(b + 3600))),
@@ -101,7 +106,9 @@ pub fn build(cells: &[ReportCell], query: &Query, catalogue: &Catalogue, header:
         (None, None, None) => None,
     };
     let screens = main.screens.iter().cloned().collect();
-    let mut published = publish::publish(&[&main, &by_content, &heat], query.min_group_size).into_iter();
+    let watcher_bin = publish::watcher_bin(header.min_attention);
+    let mut published =
+        publish::publish_with(&[&main, &by_content, &heat], query.min_group_size, watcher_bin).into_iter();
     let (main, by_content, by_weekday_hour) =
         (published.next().unwrap(), published.next().unwrap(), published.next().unwrap());
     Report { header, query: query.clone(), period, screens, main, by_content, by_weekday_hour }

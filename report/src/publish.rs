@@ -183,7 +183,7 @@ struct Masks {
     grids: Vec<Grid>,
 }
 
-/// The grids of a table: audience (watchers, not watchers), dwell bins,
+/// The grids of a table: audience (watchers, not watching), dwell bins,
 /// attention bins, demographics — all with the rows' OTS as margin column.
 fn grids(table: &Table) -> Vec<Grid> {
     let rows = &table.rows;
@@ -203,30 +203,82 @@ fn grids(table: &Table) -> Vec<Grid> {
     ]
 }
 
+/// The first attention bin whose people are all watchers when `min_attention` is a bin bound
+/// (0 s: every bin): the watchers are then the sum of the bins from there up.
+pub fn watcher_bin(min_attention: f64) -> Option<usize> {
+    if min_attention <= 0.0 {
+        return Some(0);
+    }
+    ATTENTION_BINS.iter().position(|&b| b == min_attention).map(|p| p + 1)
+}
+
+/// [`publish_with`] at gazedwell's default `min_attention`.
+pub fn publish(tables: &[&Table], k: u64) -> Vec<PublishedTable> {
+    publish_with(tables, k, watcher_bin(blickfang::dwell::DwellConfig::default().min_attention))
+}
+
 /// Suppresses the tables of one report together: each table's grids share
 /// their OTS margin; the totals row (the same people in every table of the
 /// report) is hidden in all tables where it is hidden in one.
-pub fn publish(tables: &[&Table], k: u64) -> Vec<PublishedTable> {
+///
+/// `watcher_bin` (see [`watcher_bin`]): the watchers are the attention bins
+/// from there up, so they are published exactly where the published bins
+/// determine them (and then never in (0, k), rule 5 of [`crate::kanon`]): a
+/// hidden bin is never their difference. Without it (a `min_attention`
+/// between bin bounds) the watchers and the not watching are a grid of their
+/// own, sharing the OTS margin.
+pub fn publish_with(tables: &[&Table], k: u64, watcher_bin: Option<usize>) -> Vec<PublishedTable> {
     let mut masks: Vec<Masks> = tables.iter().map(|t| Masks { grids: grids(t) }).collect();
+    // With the watchers derived from the attention grid, the audience grid is not protected itself.
+    let first = usize::from(watcher_bin.is_some());
     loop {
         for m in masks.iter_mut() {
-            protect_joint(&mut m.grids, k);
+            protect_joint(&mut m.grids[first..], k);
         }
-        // Union of the totals rows, grid by grid (same columns in every table).
         let mut changed = false;
-        for g in 0..4 {
+        if let Some(h) = watcher_bin {
+            for m in masks.iter_mut() {
+                let a = &mut m.grids[2];
+                for i in 0..=a.rows() {
+                    changed |= a.protect_group(i, h..a.cols(), k, false);
+                }
+            }
+            // The watchers total: determined (so published) in every table or in none.
+            let determined: Vec<bool> = masks
+                .iter()
+                .map(|m| {
+                    let a = &m.grids[2];
+                    a.group_determined(a.rows(), h..a.cols())
+                })
+                .collect();
+            if determined.contains(&false) {
+                for (m, d) in masks.iter_mut().zip(determined) {
+                    let a = &mut m.grids[2];
+                    if d {
+                        let r = a.rows();
+                        changed |= a.protect_group(r, h..a.cols(), k, true);
+                    }
+                }
+            }
+        }
+        // Union of the totals rows, grid by grid (the same columns in every table, or none:
+        // the heatmap has no gender × age group); column `cols` stands for each grid's margin.
+        for g in first..4 {
             let Some(cols) = masks.iter().map(|m| m.grids[g].cols()).max() else { continue };
+            let position = |grid: &Grid, j: usize| match j {
+                j if j == cols => Some(grid.cols()),
+                j if j < grid.cols() => Some(j),
+                _ => None,
+            };
             for j in 0..=cols {
                 let hidden = masks.iter().any(|m| {
                     let grid = &m.grids[g];
-                    let jj = if j == cols { grid.cols() } else { j };
-                    jj <= grid.cols() && grid.is_hidden(grid.rows(), jj)
+                    position(grid, j).is_some_and(|jj| grid.is_hidden(grid.rows(), jj))
                 });
                 if hidden {
                     for m in masks.iter_mut() {
                         let grid = &mut m.grids[g];
-                        let jj = if j == cols { grid.cols() } else { j };
-                        if jj <= grid.cols() {
+                        if let Some(jj) = position(grid, j) {
                             let r = grid.rows();
                             changed |= grid.hide(r, jj);
                         }
@@ -236,6 +288,25 @@ pub fn publish(tables: &[&Table], k: u64) -> Vec<PublishedTable> {
         }
         if !changed {
             break;
+        }
+    }
+    if let Some(h) = watcher_bin {
+        // The audience as the attention grid determines it: the OTS margin shared, the watchers
+        // published where the bins from `h` up determine them, the not watching where the rest do.
+        for m in masks.iter_mut() {
+            let (audience, rest) = m.grids.split_at_mut(1);
+            let (audience, a) = (&mut audience[0], &rest[1]);
+            for i in 0..=a.rows() {
+                if a.is_hidden(i, a.cols()) {
+                    audience.hide(i, 2);
+                }
+                if !a.group_determined(i, h..a.cols()) {
+                    audience.hide(i, 0);
+                }
+                if !a.group_determined(i, 0..h) {
+                    audience.hide(i, 1);
+                }
+            }
         }
     }
     tables.iter().zip(&masks).map(|(t, m)| published(t, &m.grids, k)).collect()
