@@ -3,6 +3,7 @@
 //! on where the camera sits relative to the screen (the angular centre of
 //! "looking") and, optionally, on where the face is in the camera's view.
 
+use crate::geometry::BBox;
 use crate::headpose::HeadPose;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,6 +57,21 @@ pub fn is_looking(pose: &HeadPose, at: &ViewPosition, was_looking: bool, c: &Loo
     off_angle(pose, at, c) <= limit
 }
 
+/// Per face box: whether it overlaps the box of a larger face (someone
+/// nearer the camera). Such a face is partly hidden, as behind any occluder:
+/// present, its pose not read. Any overlap counts: head pose reads a crop
+/// grown around the box, and in the scene tests a sliver of the other head
+/// in it already turned a look into "not looking" (`out` is reused, no
+/// allocation per frame once grown).
+pub fn behind_a_nearer_face(boxes: &[BBox], out: &mut Vec<bool>) {
+    out.clear();
+    out.extend(
+        boxes.iter().enumerate().map(|(i, b)| {
+            boxes.iter().enumerate().any(|(j, o)| j != i && o.area() > b.area() && b.intersection(o) > 0.0)
+        }),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +80,21 @@ mod tests {
 
     fn pose(yaw: f32, pitch: f32) -> HeadPose {
         HeadPose { yaw, pitch, roll: 0.0 }
+    }
+
+    #[test]
+    fn only_a_face_overlapping_a_larger_one_is_behind() {
+        let front = BBox::new(100.0, 100.0, 100.0, 120.0);
+        let mut behind = Vec::new();
+        // A smaller face partly under the larger one: behind; the larger one is not.
+        behind_a_nearer_face(&[front, BBox::new(190.0, 110.0, 90.0, 100.0)], &mut behind);
+        assert_eq!(behind, [false, true]);
+        // Two people side by side, their boxes apart: both read.
+        behind_a_nearer_face(&[front, BBox::new(205.0, 110.0, 90.0, 100.0)], &mut behind);
+        assert_eq!(behind, [false, false]);
+        // Overlapping faces of the same size: neither is nearer.
+        behind_a_nearer_face(&[front, BBox::new(150.0, 100.0, 100.0, 120.0)], &mut behind);
+        assert_eq!(behind, [false, false]);
     }
 
     #[test]

@@ -111,6 +111,11 @@ pub struct Tracker {
     /// once grown), for the element's logs.
     started: Vec<TrackId>,
     ended: Vec<TrackId>,
+    /// Scratch of `update` and `predict`, kept for the same reason: candidate
+    /// (cost, track, detection) pairs and which tracks and detections are taken.
+    pairs: Vec<(f32, usize, usize)>,
+    track_taken: Vec<bool>,
+    det_taken: Vec<bool>,
 }
 
 impl Tracker {
@@ -205,8 +210,11 @@ impl Tracker {
         self.started.clear();
         self.ended.clear();
         self.tracks.iter_mut().for_each(|t| t.advance(time));
-        let visible: Vec<bool> = self.tracks.iter().map(Track::is_visible).collect();
+        let mut visible = std::mem::take(&mut self.track_taken);
+        visible.clear();
+        visible.extend(self.tracks.iter().map(Track::is_visible));
         self.end_lost(time + duration, &visible);
+        self.track_taken = visible;
     }
 
     /// A frame starting at `time` and lasting `duration` seconds on which the
@@ -218,7 +226,8 @@ impl Tracker {
         self.ended.clear();
         self.tracks.iter_mut().for_each(|t| t.advance(time));
         // (cost, track, detection): overlap first, then centre distance.
-        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.clear();
         for (ti, t) in self.tracks.iter().enumerate() {
             for (di, d) in detections.iter().enumerate() {
                 if let Some(cost) = self.match_cost(t, &d.bbox, time) {
@@ -227,9 +236,13 @@ impl Tracker {
             }
         }
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut track_taken = vec![false; self.tracks.len()];
-        let mut det_taken = vec![false; detections.len()];
-        for (_, ti, di) in pairs {
+        let (mut track_taken, mut det_taken) =
+            (std::mem::take(&mut self.track_taken), std::mem::take(&mut self.det_taken));
+        track_taken.clear();
+        track_taken.resize(self.tracks.len(), false);
+        det_taken.clear();
+        det_taken.resize(detections.len(), false);
+        for &(_, ti, di) in &pairs {
             if track_taken[ti] || det_taken[di] {
                 continue;
             }
@@ -255,6 +268,8 @@ impl Tracker {
             }
         }
         self.end_lost(time + duration, &track_taken);
+        self.pairs = pairs;
+        self.track_taken = track_taken;
         for (d, taken) in detections.iter().zip(&det_taken) {
             if !taken {
                 let id = self.take_id();
@@ -271,6 +286,7 @@ impl Tracker {
                 });
             }
         }
+        self.det_taken = det_taken;
     }
 
     /// Ends the tracks not `kept` (by index) that by `end`, the end of this

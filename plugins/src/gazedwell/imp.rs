@@ -96,6 +96,8 @@ struct State {
     /// Frames facedetect did not analyse, which say nothing about presence
     /// (the `frames-unanalysed` loss counter).
     unanalysed_frames: u64,
+    /// Per face of the frame: whether its pose is read (scratch, kept to avoid a per-frame allocation).
+    read: Vec<bool>,
 }
 
 impl State {
@@ -498,9 +500,8 @@ impl GazeDwell {
         state.audience.switch_content(time, Some(&next))
     }
 
-    /// Head pose per face: FSA-Net on the pixels (read-only), else from the
-    /// landmarks; none for a predicted position (a hidden face, or one
-    /// carried between model runs: no view of the face, maybe of an occluder).
+    /// Head pose per face whose pose is read (`state.read`): FSA-Net on the
+    /// pixels (read-only), else from the landmarks; none for the others.
     fn head_poses(
         &self,
         state: &mut State,
@@ -508,23 +509,39 @@ impl GazeDwell {
         info: &gst_video::VideoInfo,
         faces: &[meta::FaceRoi],
     ) -> Result<Vec<Option<(HeadPose, &'static str)>>, gst::FlowError> {
-        let Some(model) = state.fsanet.as_mut().filter(|_| faces.iter().any(|f| !f.predicted)) else {
-            return Ok(faces.iter().map(|f| (!f.predicted).then(|| (Self::landmark_pose(f), "landmarks"))).collect());
+        let read = &state.read;
+        let Some(model) = state.fsanet.as_mut().filter(|_| read.iter().any(|&r| r)) else {
+            return Ok(faces
+                .iter()
+                .zip(read)
+                .map(|(f, &r)| r.then(|| (Self::landmark_pose(f), "landmarks")))
+                .collect());
         };
         let frame = video::map_readable(&*self.obj(), buf, info)?;
         let view = video::view_of(&*self.obj(), &frame)?;
         // All faces of the frame in one model run.
-        let boxes: Vec<BBox> = faces
-            .iter()
-            .filter(|f| !f.predicted)
-            .map(|f| BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32))
-            .collect();
+        let boxes: Vec<BBox> = faces.iter().zip(read).filter(|(_, r)| **r).map(|(f, _)| face_box(f)).collect();
         let poses = model.estimate_all(&view, &boxes).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
             gst::FlowError::Error
         })?;
         let mut poses = poses.iter();
-        Ok(faces.iter().map(|f| if f.predicted { None } else { poses.next().map(|&p| (p, "fsanet")) }).collect())
+        Ok(read.iter().map(|&r| if r { poses.next().map(|&p| (p, "fsanet")) } else { None }).collect())
+    }
+
+    /// Which faces' poses are read into `state.read`: none of a predicted position (a hidden
+    /// face, or one carried between model runs: no view of the face, maybe of an occluder), nor
+    /// of someone already present whose face overlaps a nearer one (at a crossing): both
+    /// are present without being measured, and keep their looking state. A face first seen
+    /// behind another is read, so that nobody goes uncounted for standing close.
+    fn faces_to_read(state: &mut State, faces: &[meta::FaceRoi]) {
+        let boxes: Vec<BBox> = faces.iter().map(face_box).collect();
+        looking::behind_a_nearer_face(&boxes, &mut state.read);
+        let present = state.audience.present();
+        for (read, f) in state.read.iter_mut().zip(faces) {
+            let behind = *read && present.iter().any(|p| p.id == f.id);
+            *read = !f.predicted && !behind;
+        }
     }
 
     fn landmark_pose(face: &meta::FaceRoi) -> HeadPose {
@@ -631,6 +648,7 @@ impl BaseTransformImpl for GazeDwell {
             fallback_warned: false,
             fallback_frames: 0,
             unanalysed_frames: 0,
+            read: Vec::new(),
         });
         Ok(())
     }
@@ -761,6 +779,7 @@ impl BaseTransformImpl for GazeDwell {
         let closed = self.update_content(state, time);
         state.audience.set_config(settings.dwell);
         let faces = meta::faces(buf);
+        Self::faces_to_read(state, &faces);
         let poses = self.head_poses(state, buf, &info, &faces)?;
         let (w, h) = (info.width() as f32, info.height() as f32);
         let profiles = meta::face_demographics(buf);
@@ -780,7 +799,7 @@ impl BaseTransformImpl for GazeDwell {
             .collect();
         // Frames facedetect did not analyse (and that carry no faces) say nothing about presence.
         let events = if meta::is_analysed(buf) || !faces.is_empty() {
-            let hidden: Vec<u32> = faces.iter().filter(|f| f.predicted).map(|f| f.id).collect();
+            let hidden: Vec<u32> = faces.iter().zip(&state.read).filter(|(_, r)| !**r).map(|(f, _)| f.id).collect();
             state.audience.update_with_hidden(time, duration, &observations, &hidden)
         } else {
             state.unanalysed_frames += 1;
@@ -808,4 +827,8 @@ mod tests {
         assert!((frame_count_time(3, Some((0, 2.0)), 0.1) - 2.3).abs() < 1e-9);
         assert!((frame_count_time(12, Some((10, 7.0)), 0.04) - 7.08).abs() < 1e-9);
     }
+}
+
+fn face_box(f: &meta::FaceRoi) -> BBox {
+    BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32)
 }
