@@ -523,7 +523,7 @@ async fn write(
                 Err(e) => {
                     // Nothing was committed: nothing is acknowledged; try again.
                     metrics.db_errors.fetch_add(1, Relaxed);
-                    eprintln!("collect: writing a batch of {}: {e}; retrying", judged.len());
+                    eprintln!("collect: writing a batch of {}: {}; retrying", judged.len(), db::describe(&e));
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
             }

@@ -96,6 +96,15 @@ pub fn is_retryable(e: &tokio_postgres::Error) -> bool {
     e.code().is_some_and(|c| *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
 }
 
+/// An error as the log should say it: tokio-postgres prints a server error as
+/// "db error" alone; the server's code and message say what went wrong.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{e}: {} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
+}
+
 /// Writes a batch in one transaction and commits it; retries on deadlock.
 pub async fn write_batch(
     client: &mut Client,
