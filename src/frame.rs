@@ -296,14 +296,18 @@ fn bilinear<R: Reader>(r: &R, tap: &Tap, ty: &Tap) -> [f32; 3] {
     if tap.w1 == 0.0 && ty.w1 == 0.0 {
         return p00;
     }
-    let p01 = r.at(tap.i1, ty.i0);
-    let p10 = r.at(tap.i0, ty.i1);
-    let p11 = r.at(tap.i1, ty.i1);
+    blend([p00, r.at(tap.i1, ty.i0), r.at(tap.i0, ty.i1), r.at(tap.i1, ty.i1)], tap.w1, ty.w1)
+}
+
+/// The bilinear mix of four neighbours (top left, top right, bottom left,
+/// bottom right): one expression for every sampler, so that they agree to the bit.
+#[inline(always)]
+fn blend([p00, p01, p10, p11]: [[f32; 3]; 4], wx: f32, wy: f32) -> [f32; 3] {
     let mut out = [0.0; 3];
     for c in 0..3 {
-        let top = p00[c] * (1.0 - tap.w1) + p01[c] * tap.w1;
-        let bottom = p10[c] * (1.0 - tap.w1) + p11[c] * tap.w1;
-        out[c] = top * (1.0 - ty.w1) + bottom * ty.w1;
+        let top = p00[c] * (1.0 - wx) + p01[c] * wx;
+        let bottom = p10[c] * (1.0 - wx) + p11[c] * wx;
+        out[c] = top * (1.0 - wy) + bottom * wy;
     }
     out
 }
@@ -438,7 +442,11 @@ pub fn fill_planar_input(
         ChannelOrder::Bgr => (2, 0),
         ChannelOrder::Rgb => (0, 2),
     };
-    with_reader!(frame, yuv, |r| fill_input_rows(&r, cache, iw, (c0, c2), dst));
+    if cache.by_rows {
+        with_reader!(frame, yuv, |r| fill_input_by_rows(&r, cache, iw, (c0, c2), dst));
+    } else {
+        with_reader!(frame, yuv, |r| fill_input_rows(&r, cache, iw, (c0, c2), dst));
+    }
     for c in 0..3 {
         dst[c * plane + sh * iw..(c + 1) * plane].fill(0.0);
     }
@@ -453,6 +461,59 @@ fn fill_input_rows<R: Reader>(r: &R, cache: &ResizeCache, iw: usize, (c0, c2): (
         let row = oy * iw;
         for (ox, tx) in cache.x_taps.iter().enumerate() {
             let rgb = bilinear(r, tx, ty);
+            dst[row + ox] = rgb[c0];
+            dst[plane + row + ox] = rgb[1];
+            dst[2 * plane + row + ox] = rgb[c2];
+        }
+        dst[row + sw..row + iw].fill(0.0);
+        dst[plane + row + sw..plane + row + iw].fill(0.0);
+        dst[2 * plane + row + sw..2 * plane + row + iw].fill(0.0);
+    }
+}
+
+/// As [`fill_input_rows`], for resizes whose taps fall between pixels (1080p
+/// to 1280, 720p to 640): each source row is converted to RGB once, into
+/// two rows kept in the cache, rather than each pixel once per tap that reads
+/// it (four taps a sample). The same conversions and the same [`blend`], so
+/// the same bits.
+fn fill_input_by_rows<R: Reader>(r: &R, cache: &mut ResizeCache, iw: usize, (c0, c2): (usize, usize), dst: &mut [f32]) {
+    let plane = dst.len() / 3;
+    let ResizeCache { x_taps, y_taps, rows, row_index, .. } = cache;
+    let sw = x_taps.len();
+    let width = x_taps.last().map_or(0, |t| t.i1 + 1);
+    for row in rows.iter_mut() {
+        row.resize(width, [0.0; 3]);
+    }
+    *row_index = [usize::MAX; 2];
+    let convert = |row: &mut Vec<[f32; 3]>, y: usize| {
+        for (x, px) in row.iter_mut().enumerate() {
+            *px = r.at(x, y);
+        }
+    };
+    for (oy, ty) in y_taps.iter().enumerate() {
+        // Rows ty.i0 and ty.i1 in rows[0] and rows[1]; the last output row's bottom is often this one's top.
+        if row_index[0] != ty.i0 {
+            if row_index[1] == ty.i0 {
+                rows.swap(0, 1);
+                row_index.swap(0, 1);
+            } else {
+                convert(&mut rows[0], ty.i0);
+                row_index[0] = ty.i0;
+            }
+        }
+        if row_index[1] != ty.i1 {
+            convert(&mut rows[1], ty.i1);
+            row_index[1] = ty.i1;
+        }
+        let (top, bottom) = (&rows[0], &rows[1]);
+        let row = oy * iw;
+        for (ox, tx) in x_taps.iter().enumerate() {
+            let p00 = top[tx.i0];
+            let rgb = if tx.w1 == 0.0 && ty.w1 == 0.0 {
+                p00
+            } else {
+                blend([p00, top[tx.i1], bottom[tx.i0], bottom[tx.i1]], tx.w1, ty.w1)
+            };
             dst[row + ox] = rgb[c0];
             dst[plane + row + ox] = rgb[1];
             dst[2 * plane + row + ox] = rgb[c2];
@@ -508,6 +569,12 @@ pub struct ResizeCache {
     key: (usize, usize, usize, usize),
     x_taps: Vec<Tap>,
     y_taps: Vec<Tap>,
+    /// Whether converting whole source rows costs fewer pixel conversions
+    /// than converting at every tap (see [`fill_input_by_rows`]).
+    by_rows: bool,
+    /// Two source rows converted to RGB, and which rows they are.
+    rows: [Vec<[f32; 3]>; 2],
+    row_index: [usize; 2],
 }
 
 impl ResizeCache {
@@ -517,6 +584,13 @@ impl ResizeCache {
             self.x_taps = taps(src_w, dst_w);
             self.y_taps = taps(src_h, dst_h);
             self.key = key;
+            // Pixel conversions per frame either way.
+            let reads = |t: &[Tap]| t.iter().map(|t| 1 + usize::from(t.w1 != 0.0)).sum::<usize>();
+            let at_taps = reads(&self.x_taps) * reads(&self.y_taps);
+            let mut distinct_rows: Vec<usize> = self.y_taps.iter().flat_map(|t| [t.i0, t.i1]).collect();
+            distinct_rows.dedup();
+            let by_rows = distinct_rows.len() * self.x_taps.last().map_or(0, |t| t.i1 + 1);
+            self.by_rows = by_rows < at_taps;
         }
     }
 }
@@ -584,6 +658,39 @@ mod tests {
         let mut dst = vec![0.0; 3];
         fill_planar_input(&frame, g, ChannelOrder::Rgb, &mut dst, &mut ResizeCache::default()).unwrap();
         assert_eq!(dst, vec![50.0, 50.0, 50.0]);
+    }
+
+    #[test]
+    fn converting_whole_rows_gives_the_bits_of_converting_at_every_tap() {
+        // An I420 frame of pseudo-random bytes, resized at the scales the models see.
+        let (w, h) = (96usize, 54usize);
+        let bytes =
+            |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
+        let (y, u, v) = (bytes(w * h, 1), bytes(w * h / 4, 2), bytes(w * h / 4, 3));
+        let frame = FrameView {
+            format: PixelFormat::I420,
+            width: w,
+            height: h,
+            planes: [&y, &u, &v],
+            strides: [w, w / 2, w / 2],
+            colorimetry: Colorimetry::default(),
+        };
+        for (sw, sh) in [(64, 36), (48, 27), (32, 18), (72, 40), (96, 54)] {
+            let g = InputGeometry { scaled_width: sw, scaled_height: sh, input_width: sw + 3, input_height: sh + 2 };
+            let (mut at_taps, mut by_rows) = (vec![0.0; 3 * g.input_width * g.input_height], vec![]);
+            by_rows.resize(at_taps.len(), 1.0);
+            let mut cache = ResizeCache::default();
+            cache.prepare(w, h, sw, sh);
+            let chosen = cache.by_rows;
+            for (by, dst) in [(false, &mut at_taps), (true, &mut by_rows)] {
+                cache.by_rows = by;
+                fill_planar_input(&frame, g, ChannelOrder::Bgr, dst, &mut cache).unwrap();
+            }
+            let same = at_taps.iter().zip(&by_rows).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{sw}x{sh}: the two paths differ");
+            // 64 and 72 columns from 96 fall between pixels: rows are cheaper; halves and thirds are not.
+            assert_eq!(chosen, matches!(sw, 64 | 72), "{sw}x{sh}: by rows {chosen}");
+        }
     }
 
     #[test]
