@@ -815,6 +815,10 @@ impl BaseTransformImpl for GazeDwell {
     }
 }
 
+fn face_box(f: &meta::FaceRoi) -> BBox {
+    BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::frame_count_time;
@@ -827,8 +831,4 @@ mod tests {
         assert!((frame_count_time(3, Some((0, 2.0)), 0.1) - 2.3).abs() < 1e-9);
         assert!((frame_count_time(12, Some((10, 7.0)), 0.04) - 7.08).abs() < 1e-9);
     }
-}
-
-fn face_box(f: &meta::FaceRoi) -> BBox {
-    BBox::new(f.bbox[0] as f32, f.bbox[1] as f32, f.bbox[2] as f32, f.bbox[3] as f32)
 }
