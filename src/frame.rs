@@ -461,13 +461,24 @@ fn fill_input_rows<R: Reader>(r: &R, cache: &ResizeCache, iw: usize, (c0, c2): (
         let row = oy * iw;
         for (ox, tx) in cache.x_taps.iter().enumerate() {
             let rgb = bilinear(r, tx, ty);
-            dst[row + ox] = rgb[c0];
-            dst[plane + row + ox] = rgb[1];
-            dst[2 * plane + row + ox] = rgb[c2];
+            put(dst, plane, row + ox, rgb, (c0, c2));
         }
-        dst[row + sw..row + iw].fill(0.0);
-        dst[plane + row + sw..plane + row + iw].fill(0.0);
-        dst[2 * plane + row + sw..2 * plane + row + iw].fill(0.0);
+        pad_row(dst, plane, row, sw, iw);
+    }
+}
+
+/// Writes one sample's channels into the planar tensor, in the model's order.
+#[inline(always)]
+fn put(dst: &mut [f32], plane: usize, i: usize, rgb: [f32; 3], (c0, c2): (usize, usize)) {
+    dst[i] = rgb[c0];
+    dst[plane + i] = rgb[1];
+    dst[2 * plane + i] = rgb[c2];
+}
+
+/// Zeroes a row's padding (columns `sw..iw` of the input) in all three planes.
+fn pad_row(dst: &mut [f32], plane: usize, row: usize, sw: usize, iw: usize) {
+    for c in 0..3 {
+        dst[c * plane + row + sw..c * plane + row + iw].fill(0.0);
     }
 }
 
@@ -514,13 +525,9 @@ fn fill_input_by_rows<R: Reader>(r: &R, cache: &mut ResizeCache, iw: usize, (c0,
             } else {
                 blend([p00, top[tx.i1], bottom[tx.i0], bottom[tx.i1]], tx.w1, ty.w1)
             };
-            dst[row + ox] = rgb[c0];
-            dst[plane + row + ox] = rgb[1];
-            dst[2 * plane + row + ox] = rgb[c2];
+            put(dst, plane, row + ox, rgb, (c0, c2));
         }
-        dst[row + sw..row + iw].fill(0.0);
-        dst[plane + row + sw..plane + row + iw].fill(0.0);
-        dst[2 * plane + row + sw..2 * plane + row + iw].fill(0.0);
+        pad_row(dst, plane, row, sw, iw);
     }
 }
 
