@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use gst::prelude::*;
 
-use blickfang_cli::bench::fixture;
+use blickfang_cli::bench::{self, fixture};
 
 #[derive(Parser)]
 #[command(name = "blickfang-bench-chain", version, about = "CPU per frame of the whole blickfang chain")]
@@ -46,16 +46,6 @@ fn main() {
         eprintln!("blickfang-bench-chain: {e:#}");
         std::process::exit(1);
     }
-}
-
-/// This process's user+system CPU seconds (Linux /proc; ticks of 1/100 s).
-fn cpu_seconds() -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name (which may hold spaces) start at "state".
-    let rest = stat.rsplit_once(')').context("bad /proc/self/stat")?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).context("no utime")?.parse::<u64>()? + f.get(12).context("no stime")?.parse::<u64>()?;
-    Ok(ticks as f64 / 100.0)
 }
 
 struct Measure {
@@ -107,7 +97,7 @@ fn play(pipeline: &gst::Pipeline, bus: &gst::Bus, frames: &AtomicU64) -> Result<
         let e = bus.pop_filtered(&[gst::MessageType::Error]).and_then(|m| error(&m));
         return Err(e.unwrap_or_else(|| anyhow!("the pipeline did not preroll")));
     }
-    let (start, cpu0, frames0) = (Instant::now(), cpu_seconds()?, frames.load(Ordering::Relaxed));
+    let (start, cpu0, frames0) = (Instant::now(), bench::cpu_seconds()?, frames.load(Ordering::Relaxed));
     pipeline.set_state(gst::State::Playing)?;
     loop {
         if start.elapsed() > TIMEOUT {
@@ -124,7 +114,7 @@ fn play(pipeline: &gst::Pipeline, bus: &gst::Bus, frames: &AtomicU64) -> Result<
             }
         }
     }
-    let (seconds, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds()? - cpu0);
+    let (seconds, cpu) = (start.elapsed().as_secs_f64(), bench::cpu_seconds()? - cpu0);
     let frames = frames.load(Ordering::Relaxed) - frames0;
     if frames == 0 {
         bail!("no frame reached the sink");

@@ -15,6 +15,7 @@
 //! Times are medians (robust to the odd preemption on a shared machine);
 //! pipeline runs are interleaved so that a burst of load hits all variants.
 
+use blickfang_cli::bench;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -215,16 +216,6 @@ fn landmarks(face: &FaceRoi) -> blickfang::geometry::Landmarks {
     face.landmarks.map(|p| [p[0] as f32, p[1] as f32])
 }
 
-/// This process's user+system CPU seconds (Linux /proc; ticks of 1/100 s).
-fn cpu_seconds() -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name (which may hold spaces) start at "state".
-    let rest = stat.rsplit_once(')').context("bad /proc/self/stat")?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).context("no utime")?.parse::<u64>()? + f.get(12).context("no stime")?.parse::<u64>()?;
-    Ok(ticks as f64 / 100.0)
-}
-
 /// Median wall milliseconds per face of `estimate_all`, which estimates every
 /// face once, `n` times; and the CPU milliseconds per face over all `n`
 /// (which the machine's other load hardly moves).
@@ -233,13 +224,13 @@ fn time_per_face(faces: &[FaceRoi], n: u32, mut estimate_all: impl FnMut() -> Re
         estimate_all()?;
     }
     let mut per_face = Vec::with_capacity(n as usize);
-    let cpu = cpu_seconds()?;
+    let cpu = bench::cpu_seconds()?;
     for _ in 0..n {
         let t = Instant::now();
         estimate_all()?;
         per_face.push(t.elapsed().as_secs_f64() * 1e3 / faces.len() as f64);
     }
-    let cpu = (cpu_seconds()? - cpu) * 1e3 / (n as f64 * faces.len() as f64);
+    let cpu = (bench::cpu_seconds()? - cpu) * 1e3 / (n as f64 * faces.len() as f64);
     Ok((median(&per_face), cpu))
 }
 

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use gst::prelude::*;
 
-use blickfang_cli::bench::fixture;
+use blickfang_cli::bench::{self, fixture};
 
 #[derive(Parser)]
 #[command(name = "blickfang-bench-live", version, about = "Latency, streams and memory of the chain on live sources")]
@@ -60,16 +60,6 @@ fn rss_mb() -> f64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
     kb / 1024.0
-}
-
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at "state";
-    // utime and stime are the 12th and 13th of them (ticks of 1/100 s).
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    (tick(11) + tick(12)) as f64 / 100.0
 }
 
 /// Per stream: where each frame (by PTS) entered the chain, and how long it stayed.
@@ -222,9 +212,9 @@ fn run(cli: &Cli) -> Result<()> {
     let mut rss_one = None;
     for n in [1, cli.streams] {
         let streams: Vec<Stream> = (0..n).map(|_| stream(&clip_720p, cli.interval)).collect::<Result<_>>()?;
-        let (cpu0, start) = (cpu_seconds(), Instant::now());
+        let (cpu0, start) = (bench::cpu_seconds().unwrap_or(0.0), Instant::now());
         let late = play(&streams)?;
-        let (cpu, wall) = (cpu_seconds() - cpu0, start.elapsed().as_secs_f64());
+        let (cpu, wall) = (bench::cpu_seconds().unwrap_or(0.0) - cpu0, start.elapsed().as_secs_f64());
         let rss = rss_mb();
         let mut all = Vec::new();
         for s in &streams {
