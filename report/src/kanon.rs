@@ -31,6 +31,18 @@
 //! margin of both histograms and the demographics): [`protect_joint`] hides
 //! a shared margin in all of them.
 //!
+//! Two tables of one report that sum the same people by different keys (the
+//! per-content bars and a main table by content × day; the hour × weekday
+//! heatmap and the main table) are protected together by a *linked* grid
+//! ([`Grid::linked`]): its rows are one table's rows, its columns the
+//! other's, its margins their published counts (shared masks) and its inner
+//! cells the counts their rows have in common — unpublished (*free*: unknowns
+//! that need no protection) where they share input cells, a known 0 where
+//! they share none. Rule 4 on it: a hidden margin that is a bridge is worked
+//! out from the other table, and gets a complement (a further margin). The
+//! column table is settled (its margins, the total included, are never a
+//! complement): the complements fall on the row table, the chart.
+//!
 //! What this does **not** protect: differences between two reports with
 //! different filters or periods (a report for Monday and one for Monday to
 //! Tuesday differ by Tuesday, suppressed or not), nor sums of several hidden
@@ -45,6 +57,10 @@ pub struct Grid {
     /// (rows + 1) × (cols + 1), row-major; the last row and column are margins.
     values: Vec<u64>,
     hidden: Vec<bool>,
+    /// Unpublished unknowns (hidden, never a complement, never protected).
+    free: Vec<bool>,
+    /// Known to be 0 (rows without common cells): never hidden.
+    fixed: Vec<bool>,
 }
 
 impl Grid {
@@ -62,7 +78,38 @@ impl Grid {
                 values[rows * w + cols] += v;
             }
         }
-        Self { rows, cols, hidden: vec![false; values.len()], values }
+        let n = values.len();
+        Self { rows, cols, hidden: vec![false; n], free: vec![false; n], fixed: vec![false; n], values }
+    }
+
+    /// A linked grid: `rows` × `cols` inner cells, `shared` the (row, column,
+    /// count) that share input cells (free), every other inner cell a known 0;
+    /// margins computed, published until hidden; the margin row (the column
+    /// table's counts and the total) never a complement.
+    pub fn linked(rows: usize, cols: usize, shared: &[(usize, usize, u64)]) -> Self {
+        let w = cols + 1;
+        let n = (rows + 1) * w;
+        let mut g = Self {
+            rows,
+            cols,
+            values: vec![0; n],
+            hidden: vec![false; n],
+            free: vec![false; n],
+            fixed: vec![false; n],
+        };
+        for i in 0..rows {
+            g.fixed[i * w..i * w + cols].fill(true);
+        }
+        g.fixed[rows * w..].fill(true);
+        for &(i, j, v) in shared {
+            let a = i * w + j;
+            g.values[a] += v;
+            g.values[i * w + cols] += v;
+            g.values[rows * w + j] += v;
+            g.values[rows * w + cols] += v;
+            (g.fixed[a], g.free[a], g.hidden[a]) = (false, true, true);
+        }
+        g
     }
 
     /// Rows without the margin row.
@@ -94,6 +141,10 @@ impl Grid {
         !std::mem::replace(&mut self.hidden[a], true)
     }
 
+    fn is_free(&self, i: usize, j: usize) -> bool {
+        self.free[self.at(i, j)]
+    }
+
     /// Every extended line: (its cells, its margin), as (i, j) positions.
     fn lines(&self) -> impl Iterator<Item = (Vec<(usize, usize)>, (usize, usize))> + '_ {
         let (r, c) = (self.rows, self.cols);
@@ -119,7 +170,7 @@ impl Grid {
     /// published zero (only useful against exact recovery).
     fn pick(&self, candidates: impl Iterator<Item = (usize, usize)>) -> Option<(usize, usize)> {
         let is_margin = |(i, j): (usize, usize)| i == self.rows || j == self.cols;
-        candidates.filter(|&(i, j)| !self.is_hidden(i, j)).min_by_key(|&(i, j)| {
+        candidates.filter(|&(i, j)| !self.is_hidden(i, j) && !self.fixed[self.at(i, j)]).min_by_key(|&(i, j)| {
             let v = self.value(i, j);
             let class = match (v > 0, is_margin((i, j))) {
                 (true, false) => 0,
@@ -135,6 +186,10 @@ impl Grid {
         let mut changed = false;
         let lines: Vec<_> = self.lines().collect();
         for (cells, margin) in lines {
+            // A free unknown in the line absorbs any difference: the line tells nothing by itself.
+            if cells.iter().chain([&margin]).any(|&(i, j)| self.is_free(i, j)) {
+                continue;
+            }
             loop {
                 let hidden = cells.iter().chain([&margin]).filter(|&&(i, j)| self.is_hidden(i, j)).count();
                 let sum: u64 =
@@ -180,7 +235,11 @@ impl Grid {
     /// (the bridges of the hidden-cell graph).
     pub fn recoverable(&self) -> Vec<(usize, usize)> {
         let edges = self.hidden_edges();
-        bridges(self.rows + self.cols + 2, &edges, self.rows + 1).into_iter().map(|e| edges[e]).collect()
+        bridges(self.rows + self.cols + 2, &edges, self.rows + 1)
+            .into_iter()
+            .map(|e| edges[e])
+            .filter(|&(i, j)| !self.is_free(i, j))
+            .collect()
     }
 
     /// Rule 4: a complement for every bridge; true if anything changed.
@@ -192,8 +251,8 @@ impl Grid {
         let mut changed = false;
         for e in bridges(n, &edges, self.rows + 1) {
             let (bi, bj) = edges[e];
-            if !self.is_hidden(bi, bj) {
-                continue;
+            if self.is_free(bi, bj) {
+                continue; // unpublished: nothing to protect
             }
             // The side of the row node and the side of the column node, the bridge removed.
             let current = self.hidden_edges();
@@ -212,13 +271,67 @@ impl Grid {
             let rows_b: Vec<usize> = (0..=self.rows).filter(|&i| b[i]).collect();
             let cols_a: Vec<usize> = (0..=self.cols).filter(|&j| a[col_node(j)]).collect();
             let candidates = rows_b.iter().flat_map(|&i| cols_a.iter().map(move |&j| (i, j)));
-            let pick = self.pick(candidates);
-            if let Some((i, j)) = pick {
+            // A cell from the row side to the column side closes a cycle too (in a linked grid
+            // the only cells that can be hidden are margins, often on that side only).
+            let rows_a: Vec<usize> = (0..=self.rows).filter(|&i| a[i]).collect();
+            let cols_b: Vec<usize> = (0..=self.cols).filter(|&j| b[col_node(j)]).collect();
+            let reverse = rows_a.iter().flat_map(|&i| cols_b.iter().map(move |&j| (i, j)));
+            let pick = self.pick(candidates).or_else(|| self.pick(reverse));
+            // Else the fewest cells that join the two sides through nodes of neither.
+            for (i, j) in pick.map_or_else(|| self.path_between(&a, &b, (bi, bj)), |c| vec![c]) {
                 self.hide(i, j);
                 changed = true;
             }
         }
         changed
+    }
+
+    /// The published cells to hide so that hidden cells join a node of `from`
+    /// to one of `to` without `bridge` (fewest cells, hidden cells on the way
+    /// for free: a 0-1 breadth-first search); empty if none can.
+    fn path_between(&self, to: &[bool], from: &[bool], bridge: (usize, usize)) -> Vec<(usize, usize)> {
+        let (n, w) = (self.rows + self.cols + 2, self.cols + 1);
+        let node = |x: usize| (x / w, self.rows + 1 + x % w);
+        let mut adj: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+        let skip = self.at(bridge.0, bridge.1);
+        for (x, &fixed) in self.fixed.iter().enumerate() {
+            if !fixed && x != skip {
+                let (r, c) = node(x);
+                adj[r].push((c, x));
+                adj[c].push((r, x));
+            }
+        }
+        let mut dist = vec![usize::MAX; n];
+        let mut via = vec![usize::MAX; n];
+        let mut queue = std::collections::VecDeque::new();
+        for u in (0..n).filter(|&u| from[u]) {
+            dist[u] = 0;
+            queue.push_back(u);
+        }
+        while let Some(u) = queue.pop_front() {
+            if to[u] {
+                let mut out = Vec::new();
+                let mut v = u;
+                while via[v] != usize::MAX {
+                    let x = via[v];
+                    if !self.hidden[x] {
+                        out.push((x / w, x % w));
+                    }
+                    let (r, c) = node(x);
+                    v = if v == r { c } else { r };
+                }
+                return out;
+            }
+            for &(v, x) in &adj[u] {
+                let d = dist[u] + usize::from(!self.hidden[x]);
+                if d < dist[v] {
+                    dist[v] = d;
+                    via[v] = x;
+                    if self.hidden[x] { queue.push_front(v) } else { queue.push_back(v) }
+                }
+            }
+        }
+        Vec::new()
     }
 
     /// Whether the published cells determine the sum of row `i`'s cells in the
@@ -291,6 +404,16 @@ impl Grid {
             Some((r, j)) => self.hide(r, j),
             None => false,
         }
+    }
+
+    /// Rule 4 on a linked grid until nothing changes (its margin lines are
+    /// its two tables' own, protected there); true if anything changed.
+    pub fn protect_linked(&mut self) -> bool {
+        let mut changed = false;
+        while self.protect_bridges() {
+            changed = true;
+        }
+        changed
     }
 
     /// Rules 1 to 4 until nothing changes.
@@ -514,6 +637,29 @@ mod tests {
         // The blocks: a 4-cycle is one, a pendant edge another.
         let b = blocks(6, &[(0, 0), (0, 1), (1, 0), (1, 1), (2, 1)], 3);
         assert!(b[..4].iter().all(|&x| x == b[0]) && b[4] != b[0], "{b:?}");
+    }
+
+    #[test]
+    fn a_linked_margin_is_not_worked_out_from_the_other_table() {
+        // Bars (rows: 2 contents) and a main table by content × day (columns: 4 rows of it):
+        // content 0 ran on days 0 and 1 (3 and 40 people), content 1 on days 2 and 3 (50, 60).
+        let mut g = Grid::linked(2, 4, &[(0, 0, 3), (0, 1, 40), (1, 2, 50), (1, 3, 60)]);
+        assert_eq!((g.value(0, 4), g.value(2, 1), g.value(2, 4)), (43, 40, 153));
+        assert!(!g.is_hidden(0, 2), "no common cells: a known 0");
+        // The main table hid day 0 and, as its complement, day 2 (of the other content):
+        // each is its bar minus the other day.
+        g.hide(2, 0);
+        g.hide(2, 2);
+        let mut recoverable = g.recoverable();
+        recoverable.sort();
+        assert_eq!(recoverable, vec![(2, 0), (2, 2)]);
+        assert!(g.protect_linked());
+        assert!(g.recoverable().is_empty(), "{g:?}");
+        // The main table is settled: the complements are the bars.
+        assert!(g.is_hidden(0, 4) && g.is_hidden(1, 4), "{g:?}");
+        for (i, j) in [(0, 2), (0, 3), (1, 0), (1, 1), (2, 1), (2, 3), (2, 4)] {
+            assert!(!g.is_hidden(i, j), "({i}, {j}): a known 0 or a settled count: {g:?}");
+        }
     }
 
     #[test]

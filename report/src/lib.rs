@@ -90,9 +90,23 @@ pub struct Report {
 /// Aggregates `cells` for `query` and applies k-anonymity: the whole report
 /// from a slice of cells (what the < 2 s benchmark times, with rendering).
 pub fn build(cells: &[ReportCell], query: &Query, catalogue: &Catalogue, header: Header) -> Report {
-    let tables: [&[Dimension]; 3] = [&query.by, &[Dimension::Content], &[Dimension::Weekday, Dimension::Hour]];
+    let (content, heatmap) = ([Dimension::Content], [Dimension::Weekday, Dimension::Hour]);
+    // The main table's rows split by the charts' keys: which of its rows each bar and each
+    // heatmap cell sums (with what they share), so the charts are protected with it.
+    let with = |extra: &[Dimension]| -> Vec<Dimension> {
+        let mut by = query.by.clone();
+        by.extend(extra.iter().filter(|d| !query.by.contains(d)));
+        by
+    };
+    let (main_content, main_heatmap) = (with(&content), with(&heatmap));
+    let tables: [&[Dimension]; 5] = [&query.by, &content, &heatmap, &main_content, &main_heatmap];
     let mut tables = model::aggregate_many(cells, &tables, &query.filter, catalogue).into_iter();
     let (main, by_content, mut heat) = (tables.next().unwrap(), tables.next().unwrap(), tables.next().unwrap());
+    let (main_content, main_heatmap) = (tables.next().unwrap(), tables.next().unwrap());
+    let overlaps = [
+        publish::Overlap::new((1, &by_content), (0, &main), &main_content, true),
+        publish::Overlap::new((2, &heat), (0, &main), &main_heatmap, false),
+    ];
     // The heatmap shows attention only: it publishes no gender × age group (so the database
     // path reads those by day, not by hour, where the days allow).
     heat.demographics.clear();
@@ -108,7 +122,8 @@ pub fn build(cells: &[ReportCell], query: &Query, catalogue: &Catalogue, header:
     let screens = main.screens.iter().cloned().collect();
     let watcher_bin = publish::watcher_bin(header.min_attention);
     let mut published =
-        publish::publish_with(&[&main, &by_content, &heat], query.min_group_size, watcher_bin).into_iter();
+        publish::publish_overlapping(&[&main, &by_content, &heat], &overlaps, query.min_group_size, watcher_bin)
+            .into_iter();
     let (main, by_content, by_weekday_hour) =
         (published.next().unwrap(), published.next().unwrap(), published.next().unwrap());
     Report { header, query: query.clone(), period, screens, main, by_content, by_weekday_hour }

@@ -2,6 +2,8 @@
 //! `suppressed`, or undefined (a mean over nobody), and the metric words
 //! every format uses.
 
+use std::collections::HashMap;
+
 use blickfang::report::{ATTENTION_BINS, DWELL_BINS};
 
 use crate::kanon::{Grid, protect_joint};
@@ -212,6 +214,133 @@ pub fn watcher_bin(min_attention: f64) -> Option<usize> {
     ATTENTION_BINS.iter().position(|&b| b == min_attention).map(|p| p + 1)
 }
 
+/// Two tables of one report that sum the same people by different keys, so
+/// that one's published counts are sums of the other's (the per-content bars
+/// and a main table by content × day: each bar is its content's rows; the
+/// heatmap's attention and a main table by day, by the days' weekday).
+#[derive(Debug, Clone)]
+pub struct Overlap {
+    /// The tables, as indices into the report's list.
+    pub a: usize,
+    pub b: usize,
+    /// (row of `a`, row of `b`, the counts of their common input cells).
+    pub shared: Vec<(usize, usize, Common)>,
+    /// Whether `a` publishes its audience (OTS and watchers: the bars); else
+    /// only what is hidden with its OTS (the heatmap's attention time).
+    pub audience: bool,
+}
+
+/// The counts a linked grid reads of two rows' common input cells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Common {
+    pub ots: u64,
+    pub watchers: u64,
+    pub attention_histogram: [u64; crate::model::ATTENTION_BIN_COUNT],
+}
+
+impl Common {
+    fn of(c: &Counts) -> Self {
+        Self { ots: c.ots, watchers: c.watchers, attention_histogram: c.attention_histogram }
+    }
+
+    /// The count in column `j` of grid `g` of [`grids`] (the audience or the
+    /// attention bins; the last column: the OTS).
+    fn column(&self, g: usize, j: usize) -> u64 {
+        match (g, j) {
+            (0, 0) => self.watchers,
+            (0, 1) => self.ots - self.watchers,
+            (2, j) if j < self.attention_histogram.len() => self.attention_histogram[j],
+            _ => self.ots,
+        }
+    }
+}
+
+impl Overlap {
+    /// The overlap of the tables `a` and `b` (with their indices) from
+    /// `common`: the same cells summed by every dimension of both.
+    pub fn new(a: (usize, &Table), b: (usize, &Table), common: &Table, audience: bool) -> Self {
+        let index = |t: &Table| -> HashMap<Vec<String>, usize> {
+            t.rows.iter().enumerate().map(|(i, r)| (r.key.clone(), i)).collect()
+        };
+        let (rows_a, rows_b) = (index(a.1), index(b.1));
+        let columns = |t: &Table| -> Vec<usize> {
+            t.by.iter().map(|d| common.by.iter().position(|c| c == d).expect("common has every dimension")).collect()
+        };
+        let (cols_a, cols_b) = (columns(a.1), columns(b.1));
+        let project =
+            |key: &[String], cols: &[usize]| -> Vec<String> { cols.iter().map(|&i| key[i].clone()).collect() };
+        let shared = common
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let i = rows_a.get(&project(&r.key, &cols_a))?;
+                let j = rows_b.get(&project(&r.key, &cols_b))?;
+                Some((*i, *j, Common::of(&r.counts)))
+            })
+            .collect();
+        Self { a: a.0, b: b.0, shared, audience }
+    }
+}
+
+/// One column of two overlapping tables' grids (grid `g`, column `j`),
+/// protected as a linked grid ([`Grid::linked`]): rows `a`'s, columns `b`'s.
+struct Link {
+    a: usize,
+    b: usize,
+    g: usize,
+    j: usize,
+    grid: Grid,
+}
+
+/// The linked grids of `overlaps`: the bars' audience as the grid that
+/// determines it (the attention bins and the OTS, or the watchers and the not
+/// watching without a `watcher_bin`), the heatmap's OTS (its attention time
+/// is hidden with it and sums over the same people).
+fn links(overlaps: &[Overlap], masks: &[Masks], watcher_bin: Option<usize>) -> Vec<Link> {
+    let mut out = Vec::new();
+    for o in overlaps {
+        let g = if o.audience && watcher_bin.is_none() { 0 } else { 2 };
+        let margin = masks[o.a].grids[g].cols();
+        let columns: Vec<usize> = if o.audience { (0..=margin).collect() } else { vec![margin] };
+        for j in columns {
+            let shared: Vec<(usize, usize, u64)> =
+                o.shared.iter().map(|(i, jj, c)| (*i, *jj, c.column(g, j))).collect();
+            let grid = Grid::linked(masks[o.a].grids[g].rows(), masks[o.b].grids[g].rows(), &shared);
+            out.push(Link { a: o.a, b: o.b, g, j, grid });
+        }
+    }
+    out
+}
+
+/// Rule 4 across two tables: their masks into the linked grid, its bridges
+/// closed, the margins it hid back into `a` (`b`, the main table, is settled:
+/// the charts never change what CSV and JSON publish); true if `a` changed.
+fn protect_link(l: &mut Link, masks: &mut [Masks]) -> bool {
+    let (rows, cols) = (l.grid.rows(), l.grid.cols());
+    let (ta, tb) = (masks[l.a].grids[l.g].rows(), masks[l.b].grids[l.g].rows());
+    for i in 0..rows {
+        if masks[l.a].grids[l.g].is_hidden(i, l.j) {
+            l.grid.hide(i, cols);
+        }
+    }
+    for i in 0..cols {
+        if masks[l.b].grids[l.g].is_hidden(i, l.j) {
+            l.grid.hide(rows, i);
+        }
+    }
+    if masks[l.a].grids[l.g].is_hidden(ta, l.j) || masks[l.b].grids[l.g].is_hidden(tb, l.j) {
+        l.grid.hide(rows, cols);
+    }
+    l.grid.protect_linked();
+    let mut changed = false;
+    for i in 0..rows {
+        if l.grid.is_hidden(i, cols) {
+            changed |= masks[l.a].grids[l.g].hide(i, l.j);
+        }
+    }
+    changed
+}
+
 /// [`publish_with`] at gazedwell's default `min_attention`.
 pub fn publish(tables: &[&Table], k: u64) -> Vec<PublishedTable> {
     publish_with(tables, k, watcher_bin(blickfang::dwell::DwellConfig::default().min_attention))
@@ -228,7 +357,21 @@ pub fn publish(tables: &[&Table], k: u64) -> Vec<PublishedTable> {
 /// between bin bounds) the watchers and the not watching are a grid of their
 /// own, sharing the OTS margin.
 pub fn publish_with(tables: &[&Table], k: u64, watcher_bin: Option<usize>) -> Vec<PublishedTable> {
+    publish_overlapping(tables, &[], k, watcher_bin)
+}
+
+/// [`publish_with`], and where one table's published counts are sums of
+/// another's ([`Overlap`]), the two are protected together as well: no hidden
+/// count of either is worked out from the other (rule 4 of [`crate::kanon`]
+/// on a linked grid per column they share).
+pub fn publish_overlapping(
+    tables: &[&Table],
+    overlaps: &[Overlap],
+    k: u64,
+    watcher_bin: Option<usize>,
+) -> Vec<PublishedTable> {
     let mut masks: Vec<Masks> = tables.iter().map(|t| Masks { grids: grids(t) }).collect();
+    let mut linked = links(overlaps, &masks, watcher_bin);
     // With the watchers derived from the attention grid, the audience grid is not protected itself.
     let first = usize::from(watcher_bin.is_some());
     loop {
@@ -260,6 +403,9 @@ pub fn publish_with(tables: &[&Table], k: u64, watcher_bin: Option<usize>) -> Ve
                     }
                 }
             }
+        }
+        for l in linked.iter_mut() {
+            changed |= protect_link(l, &mut masks);
         }
         // Union of the totals rows, grid by grid (the same columns in every table, or none:
         // the heatmap has no gender × age group); column `cols` stands for each grid's margin.

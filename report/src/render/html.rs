@@ -75,8 +75,8 @@ pub fn html(report: &Report) -> String {
         "<p><b>Period:</b> {period}; {}</p><p><b>Screens:</b> {}{more}</p>\
          <p><b>Grouped by:</b> {}; <b>source:</b> {}</p>\
          <p><b>k-anonymity:</b> k = {k}: a value describing fewer than {k} people is <i>suppressed</i>, and so is any \
-         value from which one could be worked out from the table's totals; 0 means nobody. OTS: at least {} s in front of \
-         the screen; watcher: at least {} s looking.</p>\
+         value from which one could be worked out from the totals or the charts; 0 means nobody. OTS: at least {} s in \
+         front of the screen; watcher: at least {} s looking.</p>\
          <p class=\"privacy\">These numbers are counts and times of anonymous people. They hold no identities, no \
          images and no faces: nobody is recognised or followed from one visit to the next, and a person who comes back \
          counts again. They are not a census of who passed by — only of who the camera saw.</p></header>",
