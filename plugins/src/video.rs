@@ -104,6 +104,21 @@ pub fn map_readable<'a>(
     })
 }
 
+/// For the worker threads (no element to post on): maps a frame a worker
+/// holds and runs `work` on its view; errors as text for the streaming
+/// thread to post.
+pub fn on_view<T, E: std::fmt::Display>(
+    frame: gst::Buffer,
+    info: &gst_video::VideoInfo,
+    work: impl FnOnce(&FrameView<'_>) -> Result<T, E>,
+) -> Result<T, String> {
+    let frame =
+        gst_video::VideoFrame::from_buffer_readable(frame, info).map_err(|_| "cannot map the frame".to_string())?;
+    let frame = frame.as_video_frame_ref();
+    let view = frame_view(&frame).ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
+    work(&view).map_err(|e| e.to_string())
+}
+
 /// [`frame_view`], with a format we do not handle posted on `element`.
 pub fn view_of<'a>(
     element: &impl IsA<gst::Element>,

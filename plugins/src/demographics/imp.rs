@@ -186,14 +186,7 @@ impl Worker {
                     engine.set_tuning(&tuning);
                 }
                 let Some(job) = job else { continue };
-                let result = gst_video::VideoFrame::from_buffer_readable(job.frame, &job.info)
-                    .map_err(|_| "cannot map the frame".to_string())
-                    .and_then(|frame| {
-                        let frame = frame.as_video_frame_ref();
-                        let view = crate::video::frame_view(&frame)
-                            .ok_or_else(|| format!("unsupported format {:?}", job.info.format()))?;
-                        engine.process(&view, &job.faces).map_err(|e| e.to_string())
-                    });
+                let result = crate::video::on_view(job.frame, &job.info, |view| engine.process(view, &job.faces));
                 match result {
                     Ok(results) => {
                         let mut estimates = worker.estimates.lock().unwrap_or_else(|e| e.into_inner());

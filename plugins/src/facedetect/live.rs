@@ -126,14 +126,7 @@ impl PassWorker {
                 let (score, nms) = job.tuning;
                 let mut detector = lock(&detector);
                 detector.set_tuning(score, nms, 0, MAX_FACES);
-                let result = gst_video::VideoFrame::from_buffer_readable(job.frame, &job.info)
-                    .map_err(|_| "cannot map the frame".to_string())
-                    .and_then(|frame| {
-                        let frame = frame.as_video_frame_ref();
-                        let view = crate::video::frame_view(&frame)
-                            .ok_or_else(|| format!("unsupported format {:?}", job.info.format()))?;
-                        detector.detect(&view).map_err(|e| e.to_string())
-                    });
+                let result = crate::video::on_view(job.frame, &job.info, |view| detector.detect(view));
                 drop(detector);
                 worker.passes.fetch_add(1, Ordering::Relaxed);
                 let mut s = lock(&worker.slot);
