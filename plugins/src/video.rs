@@ -104,6 +104,28 @@ pub fn map_readable<'a>(
     })
 }
 
+/// How far a worker thread steps back for the video (Linux nice levels, 0..19).
+/// The streaming thread must finish a frame within one frame time; a worker's
+/// model run (a privacy pass, a batch of age/gender crops) can wait a few
+/// frames. At equal priority a worker's burst takes half of a two-core player
+/// from the frames passing through (issue 16: the p99 latency); stepped back,
+/// it runs on what the video leaves idle, and as fast as before when nothing
+/// else wants the cores.
+pub const WORKER_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority by `nice` (best effort:
+/// raising a nice value needs no privilege; on other systems it does nothing).
+pub fn step_back_for_video(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority reads plain integers; on Linux PRIO_PROCESS with
+    // who = 0 names the calling thread only (nice values are per thread).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
 /// For the worker threads (no element to post on): maps a frame a worker
 /// holds and runs `work` on its view; errors as text for the streaming
 /// thread to post.

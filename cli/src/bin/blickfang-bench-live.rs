@@ -4,9 +4,12 @@
 //!   appsink, pushed into a live `appsrc`, as a camera), the time each frame spends in the chain (a probe where
 //!   it enters facedetect, one where it leaves metajson), p50 / p99 / max,
 //!   and frames later than one frame at a `sync=true` sink (`max-lateness`);
+//!   `--seconds 300` loops the clip for the issue's five minutes;
 //! - streams: N copies of the clip transcoded once to 720p (a 720p camera
 //!   decodes 720p), paced, in one process:
 //!   frames late, CPU per frame, and resident memory with 1 and with N;
+//!   first with no blickfang element (what N decoders cost anyway), then
+//!   through the chain;
 //! - state cycles: one pipeline taken to PLAYING and back to NULL 100
 //!   times: resident memory after the first cycles and after the last.
 
@@ -27,12 +30,16 @@ struct Cli {
     /// Time this H.264 MP4 instead of the generated fixture.
     #[arg(long)]
     clip: Option<PathBuf>,
-    /// Streams at 720p in one process.
+    /// Streams at 720p in one process (0: skip the streams part).
     #[arg(long, default_value_t = 4)]
     streams: usize,
     /// facedetect's interval for the streams part.
     #[arg(long, default_value_t = 3)]
     interval: u32,
+    /// Seconds of the latency part: the clip is looped (seamless segment
+    /// seeks) until then; 0 plays it once. The issue's run is 300.
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
     /// State cycles (PLAYING, then NULL) of one pipeline.
     #[arg(long, default_value_t = 100)]
     cycles: usize,
@@ -79,9 +86,17 @@ struct Stream {
     timing: Arc<Mutex<Timing>>,
     /// Frames the decoder paced out.
     paced: Arc<std::sync::atomic::AtomicU64>,
+    /// The chain's source, ended by hand when a looped clip stops.
+    src: gst_app::AppSrc,
 }
 
-fn stream(clip: &std::path::Path, interval: u32) -> Result<Stream> {
+/// One paced stream through the chain with facedetect's `interval`, or, with
+/// `None`, through no blickfang element at all.
+fn stream(clip: &std::path::Path, interval: Option<u32>) -> Result<Stream> {
+    let chain = match interval {
+        Some(interval) => format!("blickfang-facedetect name=first interval={interval} ! {CHAIN} name=last"),
+        None => "identity name=first ! identity name=last".into(),
+    };
     let decode = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! \
          appsink name=out sync=true max-buffers=2",
@@ -91,7 +106,7 @@ fn stream(clip: &std::path::Path, interval: u32) -> Result<Stream> {
     .map_err(|_| anyhow!("not a pipeline"))?;
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=in is-live=true do-timestamp=true format=time max-buffers=2 leaky-type=downstream ! \
-         blickfang-facedetect name=first interval={interval} ! {CHAIN} name=last ! \
+         {chain} ! \
          fakesink sync=true max-lateness={FRAME_NS} qos=true"
     ))?
     .downcast::<gst::Pipeline>()
@@ -99,6 +114,7 @@ fn stream(clip: &std::path::Path, interval: u32) -> Result<Stream> {
     let out = decode.by_name("out").context("no appsink")?.downcast::<gst_app::AppSink>().unwrap();
     let src = pipeline.by_name("in").context("no appsrc")?.downcast::<gst_app::AppSrc>().unwrap();
     let (src_caps, src_eos) = (src.clone(), src.clone());
+    let src_end = src.clone();
     let paced = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = paced.clone();
     out.set_callbacks(
@@ -123,8 +139,8 @@ fn stream(clip: &std::path::Path, interval: u32) -> Result<Stream> {
             .build(),
     );
     let timing = Arc::new(Mutex::new(Timing::default()));
-    let first = pipeline.by_name("first").context("no facedetect")?;
-    let last = pipeline.by_name("last").context("no metajson")?;
+    let first = pipeline.by_name("first").context("no first element")?;
+    let last = pipeline.by_name("last").context("no last element")?;
     let t = timing.clone();
     first.static_pad("sink").context("pad")?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
@@ -142,10 +158,35 @@ fn stream(clip: &std::path::Path, interval: u32) -> Result<Stream> {
         }
         gst::PadProbeReturn::Ok
     });
-    Ok(Stream { decode, pipeline, timing, paced })
+    Ok(Stream { decode, pipeline, timing, paced, src: src_end })
 }
 
 impl Stream {
+    /// Plays the clip over and over for `length`, as one unbroken live
+    /// stream: a segment seek back to the start at each segment's end (no
+    /// flush, so the running time and the pacing go on), then EOS.
+    fn loop_for(&self, length: Duration) -> Result<()> {
+        self.decode.set_state(gst::State::Paused)?;
+        let (result, _, _) = self.decode.state(gst::ClockTime::from_seconds(30));
+        result.context("decoder did not preroll")?;
+        let rewind = |flags| self.decode.seek_simple(flags | gst::SeekFlags::SEGMENT, gst::ClockTime::ZERO);
+        rewind(gst::SeekFlags::FLUSH).context("first segment seek")?;
+        let (decode, src, bus) = (self.decode.clone(), self.src.clone(), self.decode.bus().context("no bus")?);
+        let until = Instant::now() + length;
+        std::thread::spawn(move || {
+            let kinds = [gst::MessageType::SegmentDone, gst::MessageType::Error];
+            while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::NONE, &kinds) {
+                let again = matches!(msg.view(), gst::MessageView::SegmentDone(_)) && Instant::now() < until;
+                if !again || decode.seek_simple(gst::SeekFlags::SEGMENT, gst::ClockTime::ZERO).is_err() {
+                    let _ = src.end_of_stream();
+                    return;
+                }
+            }
+        });
+        self.decode.set_state(gst::State::Playing)?;
+        Ok(())
+    }
+
     fn stop(&self) -> Result<()> {
         self.decode.set_state(gst::State::Null)?;
         self.pipeline.set_state(gst::State::Null)?;
@@ -153,21 +194,25 @@ impl Stream {
     }
 }
 
-/// Plays the streams together to EOS; returns the QoS messages (late frames) per stream.
-fn play(streams: &[Stream]) -> Result<Vec<u64>> {
+/// Plays the streams together to EOS (the clip once, or looped for `looped`);
+/// returns the QoS messages (late frames) per stream.
+fn play(streams: &[Stream], looped: Option<Duration>) -> Result<Vec<u64>> {
     // The chains first (models load), then the paced decoders.
     for s in streams {
         s.pipeline.set_state(gst::State::Playing)?;
     }
     for s in streams {
-        s.decode.set_state(gst::State::Playing)?;
+        match looped {
+            Some(length) => s.loop_for(length)?,
+            None => _ = s.decode.set_state(gst::State::Playing)?,
+        }
     }
     let mut late = Vec::new();
     for s in streams {
         let bus = s.pipeline.bus().context("no bus")?;
         let mut qos = 0;
         loop {
-            let msg = bus.timed_pop(gst::ClockTime::from_seconds(600)).context("no EOS within 10 minutes")?;
+            let msg = bus.timed_pop(gst::ClockTime::from_seconds(900)).context("no EOS within 15 minutes")?;
             match msg.view() {
                 gst::MessageView::Eos(_) => break,
                 gst::MessageView::Qos(_) => qos += 1,
@@ -189,31 +234,15 @@ fn percentiles(mut d: Vec<Duration>) -> String {
     format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} frames", at(0.5), at(0.99), at(1.0), d.len())
 }
 
-fn run(cli: &Cli) -> Result<()> {
-    gst::init()?;
-    gstblickfang::register_static()?;
-    let clip = match &cli.clip {
-        Some(c) => c.clone(),
-        None => fixture::generated_clip(&blickfang::eval::shared_dir())?,
-    };
-    println!("blickfang-bench-live: {}", clip.display());
-    let base_rss = rss_mb();
-
-    // Latency: one 1080p stream, paced, defaults.
-    let one = stream(&clip, 1)?;
-    let late = play(std::slice::from_ref(&one))?;
-    one.stop()?;
-    let spent = std::mem::take(&mut one.timing.lock().unwrap().spent);
-    println!("latency, 1 x 1080p30 live, defaults: {}; QoS (late) messages: {}", percentiles(spent), late[0]);
-    drop(one);
-
-    // Streams: 720p, paced, interval as given.
-    let clip_720p = fixture::clip_720p(&clip)?;
+/// N paced 720p streams in one process, then one, then N: frames late,
+/// CPU, and resident memory per extra stream. Without `interval` the streams
+/// only decode and pace (no blickfang element): what a stream costs anyway.
+fn streams_part(clip_720p: &std::path::Path, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
     let mut rss_one = None;
-    for n in [1, cli.streams] {
-        let streams: Vec<Stream> = (0..n).map(|_| stream(&clip_720p, cli.interval)).collect::<Result<_>>()?;
+    for n in [1, n] {
+        let streams: Vec<Stream> = (0..n).map(|_| stream(clip_720p, interval)).collect::<Result<_>>()?;
         let (cpu0, start) = (bench::cpu_seconds().unwrap_or(0.0), Instant::now());
-        let late = play(&streams)?;
+        let late = play(&streams, None)?;
         let (cpu, wall) = (bench::cpu_seconds().unwrap_or(0.0) - cpu0, start.elapsed().as_secs_f64());
         let rss = rss_mb();
         let mut all = Vec::new();
@@ -226,9 +255,9 @@ fn run(cli: &Cli) -> Result<()> {
         let paced: u64 = streams.iter().map(|s| s.paced.load(std::sync::atomic::Ordering::Relaxed)).sum();
         let dropped = paced.saturating_sub(all.len() as u64);
         println!(
-            "{n} x 720p30 live, interval={}: {}; {dropped} of {} frames dropped at the source; QoS messages {:?}; CPU {:.1} ms per frame ({:.2} cores over {:.0} s); \
+            "{n} x 720p30 live, {}: {}; {dropped} of {} frames dropped at the source; QoS messages {:?}; CPU {:.1} ms per frame ({:.2} cores over {:.0} s); \
              RSS {:.0} MB ({:.0} MB above the process before any pipeline)",
-            cli.interval,
+            interval.map_or("decode and pace only".into(), |i| format!("interval={i}")),
             percentiles(all),
             paced,
             late,
@@ -240,9 +269,52 @@ fn run(cli: &Cli) -> Result<()> {
         );
         match rss_one {
             None => rss_one = Some(rss),
-            Some(one) if n > 1 => println!("resident memory per extra stream: {:.0} MB", (rss - one) / (n - 1) as f64),
+            Some(one) if n > 1 => println!(
+                "resident memory per extra stream ({}): {:.0} MB",
+                interval.map_or("decode and pace only".into(), |_| "whole chain".to_string()),
+                (rss - one) / (n - 1) as f64
+            ),
             Some(_) => {}
         }
+    }
+    Ok(())
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    gst::init()?;
+    gstblickfang::register_static()?;
+    let clip = match &cli.clip {
+        Some(c) => c.clone(),
+        None => fixture::generated_clip(&blickfang::eval::shared_dir())?,
+    };
+    println!("blickfang-bench-live: {}", clip.display());
+    let base_rss = rss_mb();
+
+    // The streams' own cost first, without the chain: their decoders' memory
+    // in a process no chain has used yet.
+    let clip_720p = (cli.streams > 0).then(|| fixture::clip_720p(&clip)).transpose()?;
+    if let Some(clip_720p) = &clip_720p {
+        streams_part(clip_720p, cli.streams, None, base_rss)?;
+    }
+
+    // Latency: one 1080p stream, paced, defaults.
+    let one = stream(&clip, Some(1))?;
+    let looped = (cli.seconds > 0).then(|| Duration::from_secs(cli.seconds));
+    let late = play(std::slice::from_ref(&one), looped)?;
+    one.stop()?;
+    let spent = std::mem::take(&mut one.timing.lock().unwrap().spent);
+    let paced = one.paced.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = paced.saturating_sub(spent.len() as u64);
+    println!(
+        "latency, 1 x 1080p30 live, defaults: {}; {dropped} of {paced} frames dropped at the source; QoS (late) messages: {}",
+        percentiles(spent),
+        late[0]
+    );
+    drop(one);
+
+    // Streams: 720p, paced, interval as given.
+    if let Some(clip_720p) = &clip_720p {
+        streams_part(clip_720p, cli.streams, Some(cli.interval), base_rss)?;
     }
 
     // State cycles.

@@ -167,6 +167,7 @@ impl Worker {
         let shared = Arc::new(Shared::default());
         let worker = shared.clone();
         let thread = std::thread::Builder::new().name("bf-demographics".into()).spawn(move || {
+            crate::video::step_back_for_video(crate::video::WORKER_NICE);
             loop {
                 let (job, tuning, reset) = {
                     let mut p = worker.pending.lock().unwrap_or_else(|e| e.into_inner());

@@ -111,6 +111,7 @@ impl PassWorker {
         let shared = Arc::new(Shared::default());
         let worker = shared.clone();
         let thread = std::thread::Builder::new().name("bf-privacy-pass".into()).spawn(move || {
+            crate::video::step_back_for_video(crate::video::WORKER_NICE);
             loop {
                 let (job, epoch) = {
                     let mut s = lock(&worker.slot);
