@@ -120,7 +120,10 @@ pub fn step_back_for_video(nice: i32) {
     // SAFETY: setpriority reads plain integers; on Linux PRIO_PROCESS with
     // who = 0 names the calling thread only (nice values are per thread).
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+        // Relative to the process's own nice value (a player may already run
+        // it lowered); getpriority's -1 is a valid value, errors change nothing.
+        let now = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, (now + nice).min(19));
     }
     #[cfg(not(target_os = "linux"))]
     let _ = nice;
@@ -150,4 +153,23 @@ pub fn view_of<'a>(
         gst::element_error!(element, gst::StreamError::Format, ["unsupported format {:?}", frame.info().format()]);
         gst::FlowError::NotNegotiated
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_worker_steps_back_alone() {
+        // SAFETY: getpriority reads plain integers (who = 0: this thread).
+        let nice_here = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let before = nice_here();
+        let worker = std::thread::spawn(move || {
+            step_back_for_video(WORKER_NICE);
+            nice_here()
+        });
+        assert_eq!(worker.join().unwrap(), (before + WORKER_NICE).min(19));
+        assert_eq!(nice_here(), before, "the calling thread keeps its priority");
+    }
 }
