@@ -40,6 +40,10 @@ struct Cli {
     /// seeks) until then; 0 plays it once. The issue's run is 300.
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// Also find the most 720p and 1080p streams (with `--interval`) that stay
+    /// on time: N = 1, 2, ... until one run drops or is late.
+    #[arg(long)]
+    most_streams: bool,
     /// State cycles (PLAYING, then NULL) of one pipeline.
     #[arg(long, default_value_t = 100)]
     cycles: usize,
@@ -234,50 +238,79 @@ fn percentiles(mut d: Vec<Duration>) -> String {
     format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} frames", at(0.5), at(0.99), at(1.0), d.len())
 }
 
-/// N paced 720p streams in one process, then one, then N: frames late,
-/// CPU, and resident memory per extra stream. Without `interval` the streams
-/// only decode and pace (no blickfang element): what a stream costs anyway.
+/// What one run of N paced streams showed.
+struct Outcome {
+    /// No frame dropped at the source and no QoS (late) message.
+    on_time: bool,
+    rss: f64,
+}
+
+/// Plays `n` paced copies of `clip` together once (through the chain with
+/// facedetect's `interval`, or through no blickfang element) and prints the
+/// frames late, the CPU per frame and the resident memory.
+fn run_streams(clip: &std::path::Path, label: &str, n: usize, interval: Option<u32>, base_rss: f64) -> Result<Outcome> {
+    let streams: Vec<Stream> = (0..n).map(|_| stream(clip, interval)).collect::<Result<_>>()?;
+    let (cpu0, start) = (bench::cpu_seconds().unwrap_or(0.0), Instant::now());
+    let late = play(&streams, None)?;
+    let (cpu, wall) = (bench::cpu_seconds().unwrap_or(0.0) - cpu0, start.elapsed().as_secs_f64());
+    let rss = rss_mb();
+    let mut all = Vec::new();
+    for s in &streams {
+        all.extend(std::mem::take(&mut s.timing.lock().unwrap().spent));
+        s.stop()?;
+    }
+    let frames = all.len().max(1);
+    // Frames the decoders paced out that never reached the end: dropped at the source.
+    let paced: u64 = streams.iter().map(|s| s.paced.load(std::sync::atomic::Ordering::Relaxed)).sum();
+    let dropped = paced.saturating_sub(all.len() as u64);
+    println!(
+        "{n} x {label} live, {}: {}; {dropped} of {} frames dropped at the source; QoS messages {:?}; CPU {:.1} ms per frame ({:.2} cores over {:.0} s); \
+         RSS {:.0} MB ({:.0} MB above the process before any pipeline)",
+        interval.map_or("decode and pace only".into(), |i| format!("interval={i}")),
+        percentiles(all),
+        paced,
+        late,
+        1e3 * cpu / frames as f64,
+        cpu / wall,
+        wall,
+        rss,
+        rss - base_rss
+    );
+    Ok(Outcome { on_time: dropped == 0 && late.iter().all(|&l| l == 0), rss })
+}
+
+/// N paced 720p streams in one process, one then N: resident memory per
+/// extra stream. Without `interval` the streams only decode and pace (no
+/// blickfang element): what a stream costs anyway.
 fn streams_part(clip_720p: &std::path::Path, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
-    let mut rss_one = None;
-    for n in [1, n] {
-        let streams: Vec<Stream> = (0..n).map(|_| stream(clip_720p, interval)).collect::<Result<_>>()?;
-        let (cpu0, start) = (bench::cpu_seconds().unwrap_or(0.0), Instant::now());
-        let late = play(&streams, None)?;
-        let (cpu, wall) = (bench::cpu_seconds().unwrap_or(0.0) - cpu0, start.elapsed().as_secs_f64());
-        let rss = rss_mb();
-        let mut all = Vec::new();
-        for s in &streams {
-            all.extend(std::mem::take(&mut s.timing.lock().unwrap().spent));
-            s.stop()?;
-        }
-        let frames = all.len().max(1);
-        // Frames the decoders paced out that never reached the end: dropped at the source.
-        let paced: u64 = streams.iter().map(|s| s.paced.load(std::sync::atomic::Ordering::Relaxed)).sum();
-        let dropped = paced.saturating_sub(all.len() as u64);
+    let one = run_streams(clip_720p, "720p30", 1, interval, base_rss)?;
+    let many = run_streams(clip_720p, "720p30", n, interval, base_rss)?;
+    if n > 1 {
         println!(
-            "{n} x 720p30 live, {}: {}; {dropped} of {} frames dropped at the source; QoS messages {:?}; CPU {:.1} ms per frame ({:.2} cores over {:.0} s); \
-             RSS {:.0} MB ({:.0} MB above the process before any pipeline)",
-            interval.map_or("decode and pace only".into(), |i| format!("interval={i}")),
-            percentiles(all),
-            paced,
-            late,
-            1e3 * cpu / frames as f64,
-            cpu / wall,
-            wall,
-            rss,
-            rss - base_rss
+            "resident memory per extra stream ({}): {:.0} MB",
+            interval.map_or("decode and pace only", |_| "whole chain"),
+            (many.rss - one.rss) / (n - 1) as f64
         );
-        match rss_one {
-            None => rss_one = Some(rss),
-            Some(one) if n > 1 => println!(
-                "resident memory per extra stream ({}): {:.0} MB",
-                interval.map_or("decode and pace only".into(), |_| "whole chain".to_string()),
-                (rss - one) / (n - 1) as f64
-            ),
-            Some(_) => {}
-        }
     }
     Ok(())
+}
+
+/// The most paced streams of `clip` one process keeps on time (no frame
+/// dropped, none late), trying 1, 2, ... up to `limit`.
+fn most_streams(clip: &std::path::Path, label: &str, interval: u32, limit: usize, base_rss: f64) -> Result<usize> {
+    let mut held = 0;
+    for n in 1..=limit {
+        if !run_streams(clip, label, n, Some(interval), base_rss)?.on_time {
+            break;
+        }
+        held = n;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    println!(
+        "most {label} streams on time, interval={interval}: {held} on {cores} cores ({:.1} per core)",
+        held as f64 / cores as f64
+    );
+    Ok(held)
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -315,6 +348,12 @@ fn run(cli: &Cli) -> Result<()> {
     // Streams: 720p, paced, interval as given.
     if let Some(clip_720p) = &clip_720p {
         streams_part(clip_720p, cli.streams, Some(cli.interval), base_rss)?;
+    }
+
+    if cli.most_streams {
+        let clip_720p = fixture::clip_720p(&clip)?;
+        most_streams(&clip_720p, "720p30", cli.interval, 8, base_rss)?;
+        most_streams(&clip, "1080p30", cli.interval, 8, base_rss)?;
     }
 
     // State cycles.
