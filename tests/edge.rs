@@ -296,6 +296,12 @@ fn the_unit_verifies_and_its_sandbox_scores_as_exposed_little() {
         assert_eq!(setting(&s, k), [v], "{k}");
     }
     assert!(setting(&s, "Environment").iter().any(|e| e.starts_with("GST_REGISTRY=/var/cache/blickfang/")));
+    // The live workers call setpriority (plugins/src/video.rs): a filter that
+    // denied it would kill the service (SIGSYS) at its first live camera.
+    let filters = setting(&s, "SystemCallFilter");
+    let denied = filters.iter().position(|f| f.starts_with('~') && f.contains("@resources"));
+    let allowed = filters.iter().rposition(|f| f.split_whitespace().any(|c| c == "setpriority"));
+    assert!(denied.is_none() || allowed > denied, "setpriority must stay allowed: {filters:?}");
 }
 
 /// bwrap arguments from the unit: the root read-only (ProtectSystem=strict),
