@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use ort::session::Session;
 
@@ -312,16 +313,104 @@ fn sessions() -> MutexGuard<'static, Option<HashMap<SessionKey, SessionEntry>>> 
 pub struct SharedSession {
     key: SessionKey,
     session: Arc<Mutex<Session>>,
+    time: Arc<RunTime>,
 }
 
 impl SharedSession {
-    /// The session, for one run (and reading its outputs).
+    /// The session, to read what it declares (inputs, outputs).
     pub fn lock(&self) -> MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The session for one run and reading its outputs: the CPU time this
+    /// thread spends until the guard drops counts as the model's (see [`model_times`]).
+    pub fn lock_for_run(&self) -> TimedRun<'_> {
+        let session = self.lock();
+        TimedRun { session, time: &self.time, cpu0: thread_cpu_time() }
+    }
+
     pub fn key(&self) -> &SessionKey {
         &self.key
+    }
+}
+
+/// Runs of one model (file and lane), and the CPU time their threads spent
+/// in them, over the process's life.
+#[derive(Default)]
+struct RunTime {
+    runs: AtomicU64,
+    cpu_ns: AtomicU64,
+}
+
+static RUN_TIMES: Mutex<Vec<(SessionKey, Arc<RunTime>)>> = Mutex::new(Vec::new());
+
+fn run_time(key: &SessionKey) -> Arc<RunTime> {
+    let mut times = RUN_TIMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, t)) = times.iter().find(|(k, _)| k == key) {
+        return t.clone();
+    }
+    let t = Arc::new(RunTime::default());
+    times.push((key.clone(), t.clone()));
+    t
+}
+
+/// One model's runs so far in this process: the profile per model that the
+/// benchmarks print (`blickfang-bench-chain`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelTime {
+    pub key: SessionKey,
+    pub runs: u64,
+    /// CPU time of the calling threads while they held the session (with
+    /// `threads` above 1, the pool threads' time is not in it).
+    pub cpu: Duration,
+}
+
+pub fn model_times() -> Vec<ModelTime> {
+    let times = RUN_TIMES.lock().unwrap_or_else(|e| e.into_inner());
+    times
+        .iter()
+        .map(|(key, t)| ModelTime {
+            key: key.clone(),
+            runs: t.runs.load(Ordering::Relaxed),
+            cpu: Duration::from_nanos(t.cpu_ns.load(Ordering::Relaxed)),
+        })
+        .collect()
+}
+
+/// This thread's CPU time (user + system), where the system tells it.
+fn thread_cpu_time() -> Option<Duration> {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec that we own.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    ok.then(|| Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
+}
+
+/// A session held for one run; see [`SharedSession::lock_for_run`].
+pub struct TimedRun<'a> {
+    session: MutexGuard<'a, Session>,
+    time: &'a RunTime,
+    cpu0: Option<Duration>,
+}
+
+impl std::ops::Deref for TimedRun<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl std::ops::DerefMut for TimedRun<'_> {
+    fn deref_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+}
+
+impl Drop for TimedRun<'_> {
+    fn drop(&mut self) {
+        if let Some(spent) = self.cpu0.zip(thread_cpu_time()).map(|(a, b)| b.saturating_sub(a)) {
+            self.time.runs.fetch_add(1, Ordering::Relaxed);
+            self.time.cpu_ns.fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
+        }
     }
 }
 
@@ -395,7 +484,8 @@ pub fn shared_session_in_lane(
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(entry) = map.get_mut(&key) {
         entry.users += 1;
-        return Ok(SharedSession { key, session: entry.session.clone() });
+        let time = run_time(&key);
+        return Ok(SharedSession { key, session: entry.session.clone(), time });
     }
     let fail = |e: &dyn std::fmt::Display| RuntimeError::ModelLoad { path: model.to_path_buf(), reason: e.to_string() };
     let session = Session::builder(env)
@@ -416,7 +506,8 @@ pub fn shared_session_in_lane(
     SESSIONS_CREATED.fetch_add(1, Ordering::Relaxed);
     let session = Arc::new(Mutex::new(session));
     map.insert(key.clone(), SessionEntry { session: session.clone(), users: 1, idle_since: 0 });
-    Ok(SharedSession { key, session })
+    let time = run_time(&key);
+    Ok(SharedSession { key, session, time })
 }
 
 #[cfg(test)]

@@ -264,7 +264,7 @@ impl AgeGenderModel {
             let shape = [n, spec.size, spec.size, spec.encoding.channels()];
             let tensor =
                 TensorRef::from_array_view((shape, &net.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
-            let mut session = net.session.lock();
+            let mut session = net.session.lock_for_run();
             let outputs = session
                 .run_with_options(ort::inputs![net.input_name.as_str() => tensor], &net.options)
                 .map_err(|e| RuntimeError::Inference { model: net.path.clone(), reason: e.to_string() })?;

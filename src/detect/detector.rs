@@ -122,7 +122,7 @@ impl FaceDetector {
         let tensor =
             TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
         let model = &self.config.model;
-        let mut session = self.session.lock();
+        let mut session = self.session.lock_for_run();
         let outputs = session
             .run(ort::inputs![tensor])
             .map_err(|e| RuntimeError::Inference { model: model.clone(), reason: e.to_string() })?;

