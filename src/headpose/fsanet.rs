@@ -93,6 +93,12 @@ impl FsaNet {
         self.models.iter().all(|m| m.batched)
     }
 
+    /// Model runs that [`FsaNet::estimate_all`] makes for `faces` faces (none for none).
+    pub fn runs_for(&self, faces: usize) -> u64 {
+        let runs = |m: &Model| if m.batched { (faces > 0) as u64 } else { faces as u64 };
+        self.models.iter().map(runs).sum()
+    }
+
     /// Head pose of the face in `bbox`.
     pub fn estimate(&mut self, frame: &FrameView<'_>, bbox: &BBox) -> Result<HeadPose, RuntimeError> {
         Ok(self.estimate_all(frame, std::slice::from_ref(bbox))?[0])

@@ -6,8 +6,10 @@
 //! the viewer sees it (right eye, image-left, higher). (0, 0, 0) faces the camera.
 
 mod fsanet;
+pub mod interval;
 
 pub use fsanet::FsaNet;
+pub use interval::{Plan, PoseInterval};
 
 use crate::geometry::Landmarks;
 

@@ -9,7 +9,7 @@ use gst_base::subclass::prelude::*;
 
 use blickfang::dwell::{Audience, ClosedPeriod, DwellConfig, Observation, PersonEvent};
 use blickfang::geometry::BBox;
-use blickfang::headpose::{self, FsaNet, HeadPose};
+use blickfang::headpose::{self, FsaNet, HeadPose, Plan, PoseInterval};
 use blickfang::looking::{self, LookingConfig, ViewPosition};
 use blickfang::report::{self, ContentReport};
 use blickfang::runtime;
@@ -34,10 +34,13 @@ const DEFAULT_HEADPOSE_MODEL: &str = "headpose/fsanet-pair-iter-688590.onnx";
 /// upstream files). Same angles, one run per model and face.
 const UPSTREAM_HEADPOSE_MODELS: &str = "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx";
 const DEFAULT_CONTENT_ID: &str = "unknown";
+/// The element message with the run's head-pose counters, posted at EOS.
+pub const STATS: &str = "blickfang-gazedwell-stats";
 
 #[derive(Debug, Clone)]
 struct Settings {
     headpose_model: String,
+    headpose_interval: u32,
     onnxruntime: Option<String>,
     threads: u32,
     looking: LookingConfig,
@@ -65,6 +68,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             headpose_model: DEFAULT_HEADPOSE_MODEL.into(),
+            headpose_interval: 1,
             onnxruntime: None,
             threads: 1,
             looking: LookingConfig::default(),
@@ -98,6 +102,30 @@ struct State {
     unanalysed_frames: u64,
     /// Per face of the frame: whether its pose is read (scratch, kept to avoid a per-frame allocation).
     read: Vec<bool>,
+    /// Per face of the frame: whether FSA-Net estimates its pose now (read and due), and
+    /// the boxes it runs on (scratch, as `read`).
+    estimate: Vec<bool>,
+    boxes: Vec<BBox>,
+    /// Which tracks' poses are due (`headpose-interval`), the others' last poses.
+    schedule: PoseInterval,
+    stats: Stats,
+}
+
+/// The run's head-pose counters (the `blickfang-gazedwell-stats` message).
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    frames: u64,
+    /// Faces whose pose was estimated (by FSA-Net or from landmarks), and FSA-Net's runs.
+    faces_estimated: u64,
+    model_runs: u64,
+}
+
+/// A face's head pose on this frame: estimated `frames_ago` frames ago (0: now) by `source`.
+#[derive(Debug, Clone, Copy)]
+struct FacePose {
+    pose: HeadPose,
+    source: &'static str,
+    frames_ago: u64,
 }
 
 impl State {
@@ -173,6 +201,19 @@ impl ObjectImpl for GazeDwell {
                             upstream files); empty: head pose from the 5 landmarks alone",
                     )
                     .default_value(Some(DEFAULT_HEADPOSE_MODEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("headpose-interval")
+                    .nick("Head-pose interval")
+                    .blurb(
+                        "Estimate each face's FSA-Net head pose at most every this many frames and carry its last \
+                            pose in between (a new face at once; spread over the frames): about 1/N of head pose's \
+                            CPU, looking decided up to N-1 frames late (accuracy in docs/gazedwell.md); 1: every \
+                            face on every frame. Landmark head pose is always per frame",
+                    )
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(d.headpose_interval)
                     .mutable_ready()
                     .build(),
                 crate::property::onnxruntime(),
@@ -258,6 +299,7 @@ impl ObjectImpl for GazeDwell {
         let s = self.settings.lock().unwrap();
         match pspec.name() {
             "headpose-model" => s.headpose_model.to_value(),
+            "headpose-interval" => s.headpose_interval.to_value(),
             "onnxruntime" => s.onnxruntime.to_value(),
             "threads" => s.threads.to_value(),
             "looking-yaw" => s.looking.centre_yaw.to_value(),
@@ -281,6 +323,7 @@ impl GazeDwell {
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
             "headpose-model" => s.headpose_model = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "headpose-interval" => s.headpose_interval = value.get().unwrap(),
             "onnxruntime" => s.onnxruntime = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty()),
             "threads" => s.threads = value.get().unwrap(),
             "looking-yaw" => s.looking.centre_yaw = value.get().unwrap(),
@@ -421,6 +464,19 @@ fn view_position(face: &meta::FaceRoi, width: f32, height: f32) -> ViewPosition 
 }
 
 impl GazeDwell {
+    /// The run's head-pose counters, on the bus (at EOS): how many faces' poses were
+    /// estimated in how many FSA-Net runs (`headpose-interval`'s saving).
+    fn post_stats(&self, state: &State) {
+        let s = gst::Structure::builder(STATS)
+            .field("frames", state.stats.frames)
+            .field("faces-estimated", state.stats.faces_estimated)
+            .field("model-runs", state.stats.model_runs)
+            .field("headpose-interval", state.schedule.interval())
+            .build();
+        gst::debug!(CAT, imp = self, "{s}");
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
     /// The running time (seconds) on the pipeline clock now, if there is one.
     fn arrival_time(&self) -> Option<f64> {
         let obj = self.obj();
@@ -501,32 +557,59 @@ impl GazeDwell {
     }
 
     /// Head pose per face whose pose is read (`state.read`): FSA-Net on the
-    /// pixels (read-only), else from the landmarks; none for the others.
+    /// pixels (read-only) for the faces due (`headpose-interval`; the others carry
+    /// their track's last pose), else from the landmarks; none for the others.
     fn head_poses(
         &self,
         state: &mut State,
         buf: &gst::BufferRef,
         info: &gst_video::VideoInfo,
         faces: &[meta::FaceRoi],
-    ) -> Result<Vec<Option<(HeadPose, &'static str)>>, gst::FlowError> {
-        let read = &state.read;
-        let Some(model) = state.fsanet.as_mut().filter(|_| read.iter().any(|&r| r)) else {
+    ) -> Result<Vec<Option<FacePose>>, gst::FlowError> {
+        let State { read, estimate, boxes, schedule, stats, fsanet, .. } = state;
+        let Some(model) = fsanet.as_mut().filter(|_| read.iter().any(|&r| r)) else {
+            // Landmark poses cost next to nothing: every face read, every frame.
+            stats.faces_estimated += read.iter().filter(|&&r| r).count() as u64;
             return Ok(faces
                 .iter()
-                .zip(read)
-                .map(|(f, &r)| r.then(|| (Self::landmark_pose(f), "landmarks")))
+                .zip(read.iter())
+                .map(|(f, &r)| r.then(|| FacePose { pose: Self::landmark_pose(f), source: "landmarks", frames_ago: 0 }))
                 .collect());
         };
-        let frame = video::map_readable(&*self.obj(), buf, info)?;
-        let view = video::view_of(&*self.obj(), &frame)?;
-        // All faces of the frame in one model run.
-        let boxes: Vec<BBox> = faces.iter().zip(read).filter(|(_, r)| **r).map(|(f, _)| face_box(f)).collect();
-        let poses = model.estimate_all(&view, &boxes).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
-            gst::FlowError::Error
-        })?;
-        let mut poses = poses.iter();
-        Ok(read.iter().map(|&r| if r { poses.next().map(|&p| (p, "fsanet")) } else { None }).collect())
+        estimate.clear();
+        estimate.extend(faces.iter().zip(read.iter()).map(|(f, &r)| r && schedule.plan(f.id) == Plan::Estimate));
+        boxes.clear();
+        boxes.extend(faces.iter().zip(estimate.iter()).filter(|(_, e)| **e).map(|(f, _)| face_box(f)));
+        stats.faces_estimated += boxes.len() as u64;
+        stats.model_runs += model.runs_for(boxes.len());
+        let estimated: &[HeadPose] = if boxes.is_empty() {
+            &[]
+        } else {
+            let frame = video::map_readable(&*self.obj(), buf, info)?;
+            let view = video::view_of(&*self.obj(), &frame)?;
+            // All faces due on this frame in one model run.
+            model.estimate_all(&view, boxes).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
+                gst::FlowError::Error
+            })?
+        };
+        let mut estimated = estimated.iter();
+        let mut out = Vec::with_capacity(faces.len());
+        for ((f, &r), &e) in faces.iter().zip(read.iter()).zip(estimate.iter()) {
+            let pose = match (r, e) {
+                (_, true) => estimated.next().map(|&pose| {
+                    schedule.estimated(f.id, pose);
+                    FacePose { pose, source: "fsanet", frames_ago: 0 }
+                }),
+                (true, false) => match schedule.plan(f.id) {
+                    Plan::Carry { pose, frames_ago } => Some(FacePose { pose, source: "fsanet", frames_ago }),
+                    Plan::Estimate => None,
+                },
+                (false, false) => None,
+            };
+            out.push(pose);
+        }
+        Ok(out)
     }
 
     /// Which faces' poses are read into `state.read`: none of a predicted position (a hidden
@@ -548,12 +631,14 @@ impl GazeDwell {
         headpose::from_landmarks(&face.landmarks.map(|p| [p[0] as f32, p[1] as f32]))
     }
 
-    /// Adds the `head-pose` and `attention` params to each face ROI.
+    /// Adds the `head-pose` and `attention` params to each face ROI; with `carried`
+    /// (`headpose-interval` > 1) the head pose says how many frames ago it was estimated.
     fn write_rois(
         buf: &mut gst::BufferRef,
         faces: &[meta::FaceRoi],
-        poses: &[Option<(HeadPose, &'static str)>],
+        poses: &[Option<FacePose>],
         audience: &Audience,
+        carried: bool,
     ) {
         for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
             if roi.roi_type() != meta::ROI_TYPE_FACE {
@@ -561,15 +646,17 @@ impl GazeDwell {
             }
             let id = meta::track_id(roi.id());
             let Some(i) = faces.iter().position(|f| f.id == id) else { continue };
-            if let Some((pose, source)) = poses[i] {
-                roi.add_param(
-                    gst::Structure::builder(meta::HEAD_POSE)
-                        .field("yaw", pose.yaw as f64)
-                        .field("pitch", pose.pitch as f64)
-                        .field("roll", pose.roll as f64)
-                        .field("source", source)
-                        .build(),
-                );
+            if let Some(FacePose { pose, source, frames_ago }) = poses[i] {
+                let mut s = gst::Structure::builder(meta::HEAD_POSE)
+                    .field("yaw", pose.yaw as f64)
+                    .field("pitch", pose.pitch as f64)
+                    .field("roll", pose.roll as f64)
+                    .field("source", source)
+                    .build();
+                if carried {
+                    s.set("frames-since-estimate", frames_ago);
+                }
+                roi.add_param(s);
             }
             let person = audience.person(id);
             roi.add_param(
@@ -631,10 +718,11 @@ impl BaseTransformImpl for GazeDwell {
         gst::info!(
             CAT,
             imp = self,
-            "started: {:?}, {:?}, k = {}",
+            "started: {:?}, {:?}, k = {}, headpose-interval {}",
             settings.looking,
             settings.dwell,
-            settings.min_group_size
+            settings.min_group_size,
+            settings.headpose_interval
         );
         *self.state.lock().unwrap() = Some(State {
             info: None,
@@ -649,6 +737,10 @@ impl BaseTransformImpl for GazeDwell {
             fallback_frames: 0,
             unanalysed_frames: 0,
             read: Vec::new(),
+            estimate: Vec::new(),
+            boxes: Vec::new(),
+            schedule: PoseInterval::new(settings.headpose_interval),
+            stats: Stats::default(),
         });
         Ok(())
     }
@@ -697,6 +789,7 @@ impl BaseTransformImpl for GazeDwell {
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     let (events, closed) = state.audience.finish(state.last_end);
                     out = self.structures(state.live.unwrap_or(false), &settings, &events, closed, state.losses());
+                    self.post_stats(state);
                 }
                 self.publish(out);
             }
@@ -708,6 +801,7 @@ impl BaseTransformImpl for GazeDwell {
                     let (events, closed) = state.audience.flush(state.last_end);
                     out = self.structures(state.live.unwrap_or(false), &settings, &events, closed, state.losses());
                     state.audience = Audience::new(settings.dwell);
+                    state.schedule.clear();
                     (state.frames, state.anchor) = (0, None);
                 }
                 gst::debug!(CAT, imp = self, "flushed: {} records of the audience before it", out.len());
@@ -780,6 +874,10 @@ impl BaseTransformImpl for GazeDwell {
         state.audience.set_config(settings.dwell);
         let faces = meta::faces(buf);
         Self::faces_to_read(state, &faces);
+        // A track not on an analysed frame has ended: its pose is forgotten (no re-recognition).
+        let analysed = meta::is_analysed(buf) || !faces.is_empty();
+        state.schedule.next_frame(|id| !analysed || faces.iter().any(|f| f.id == id));
+        state.stats.frames += 1;
         let poses = self.head_poses(state, buf, &info, &faces)?;
         let (w, h) = (info.width() as f32, info.height() as f32);
         let profiles = meta::face_demographics(buf);
@@ -788,7 +886,7 @@ impl BaseTransformImpl for GazeDwell {
             .iter()
             .zip(&poses)
             .enumerate()
-            .filter_map(|(i, (face, pose))| pose.map(|(pose, _)| (i, face, pose)))
+            .filter_map(|(i, (face, pose))| pose.map(|p| (i, face, p.pose)))
             .map(|(i, face, pose)| {
                 // Hysteresis: the looking state before this frame decides the threshold.
                 let was = state.audience.is_looking(face.id);
@@ -798,7 +896,7 @@ impl BaseTransformImpl for GazeDwell {
             })
             .collect();
         // Frames facedetect did not analyse (and that carry no faces) say nothing about presence.
-        let events = if meta::is_analysed(buf) || !faces.is_empty() {
+        let events = if analysed {
             let hidden: Vec<u32> = faces.iter().zip(&state.read).filter(|(_, r)| !**r).map(|(f, _)| f.id).collect();
             state.audience.update_with_hidden(time, duration, &observations, &hidden)
         } else {
@@ -808,7 +906,8 @@ impl BaseTransformImpl for GazeDwell {
         gst::log!(CAT, imp = self, "{time:.3} s: {} faces, {} present", faces.len(), state.audience.present().len());
         let out = self.structures(live, &settings, &events, closed, state.losses());
         state.last_end = time + duration;
-        Self::write_rois(buf, &faces, &poses, &state.audience);
+        let carried = state.schedule.interval() > 1;
+        Self::write_rois(buf, &faces, &poses, &state.audience, carried);
         drop(guard);
         self.publish(out);
         Ok(gst::FlowSuccess::Ok)

@@ -3,8 +3,12 @@
 //! audience reports per content item.
 //!
 //! Per face ROI it adds a `head-pose` structure (`yaw`, `pitch`, `roll`
-//! degrees, `source` "fsanet" or "landmarks") and an `attention` structure
+//! degrees, `source` "fsanet" or "landmarks"; with `headpose-interval` > 1 also
+//! `frames-since-estimate`, 0 on the frame the pose was estimated) and an `attention` structure
 //! (`looking`, `dwell-time`, `attention-time` seconds, `glances`).
+//!
+//! At EOS it posts `blickfang-gazedwell-stats` on the bus (`frames`, `faces-estimated`,
+//! `model-runs`, `headpose-interval`).
 //!
 //! On the bus, and as custom downstream events for metadata sinks, it posts
 //! `blickfang-person-event` (`event`: appeared, looking-started,
