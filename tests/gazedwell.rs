@@ -375,3 +375,70 @@ fn frames_without_timestamps_are_timed_by_the_framerate_and_said_once() {
         assert!((dwell - 2.0).abs() <= 0.15, "20 frames at 10 fps: {person}");
     }
 }
+
+/// A live source: FSA-Net runs on a worker. The first frame does not wait for
+/// the model (no pose yet); later frames carry the worker's estimates, the
+/// angles the streaming thread gives the same frame from a file, saying how
+/// old they are; the counters say where they came from.
+#[test]
+fn a_live_source_gets_its_head_poses_from_the_worker_on_later_frames() {
+    common::init();
+    let (frames, caps) = common::decode_frames(&common::data("photos/t1.jpg"), "I420", 1);
+    let chain = "blickfang-facedetect ! blickfang-gazedwell";
+    let push = |h: &mut gst_check::Harness, i: u64| {
+        let mut b = frames[0].copy();
+        let step = gst::ClockTime::from_mseconds(40);
+        b.get_mut().unwrap().set_pts(step * i);
+        b.get_mut().unwrap().set_duration(step);
+        h.push_and_pull(b).expect("buffer out")
+    };
+    // Per face with a head pose: yaw, pitch, roll and frames-since-estimate.
+    let poses = |b: &gst::Buffer| -> Vec<([f64; 3], Option<u64>)> {
+        b.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+            .flat_map(|roi| roi.params().map(|p| p.to_owned()).collect::<Vec<_>>())
+            .filter(|p| p.name() == meta::HEAD_POSE)
+            .map(|p| {
+                assert_eq!(p.get::<String>("source").unwrap(), "fsanet");
+                (["yaw", "pitch", "roll"].map(|k| p.get::<f64>(k).unwrap()), p.get::<u64>("frames-since-estimate").ok())
+            })
+            .collect()
+    };
+    let mut file = gst_check::Harness::new_parse(chain);
+    file.set_live(false);
+    file.set_src_caps(caps.clone());
+    let out = push(&mut file, 0);
+    let reference = poses(&out);
+    assert_eq!(reference.len(), 6);
+    assert!(reference.iter().all(|(_, since)| since.is_none()), "a file's poses are this frame's");
+
+    let mut live = gst_check::Harness::new_parse(chain);
+    let bus = gst::Bus::new();
+    live.element().unwrap().set_bus(Some(&bus));
+    live.set_live(true);
+    live.set_src_caps(caps);
+    assert!(poses(&push(&mut live, 0)).is_empty(), "the first frame never waits for the model");
+    // Bounded: a worker that never answers fails here.
+    let mut later = Vec::new();
+    for i in 1..600 {
+        later = poses(&push(&mut live, i));
+        if later.len() == 6 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(later.len(), 6, "{later:?}");
+    for ((angles, since), (expected, _)) in later.iter().zip(&reference) {
+        assert!(since.is_some_and(|s| s >= 1), "an estimate from an earlier frame says so: {since:?}");
+        for k in 0..3 {
+            assert!((angles[k] - expected[k]).abs() < 1e-3, "{angles:?} vs the file's {expected:?}");
+        }
+    }
+    live.push_event(gst::event::Eos::new());
+    let stats = std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| m.structure().map(|s| s.to_owned()))
+        .find(|s| s.name() == "blickfang-gazedwell-stats")
+        .expect("the stats message at EOS");
+    assert_eq!(stats.get::<bool>("live").unwrap(), true, "{stats}");
+    assert!(stats.get::<u64>("faces-estimated").unwrap() >= 6, "{stats}");
+    assert!(stats.get::<u64>("model-runs").unwrap() >= 1, "{stats}");
+}

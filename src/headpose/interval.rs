@@ -75,11 +75,29 @@ impl PoseInterval {
         }
     }
 
+    /// The current frame's number (the first frame is 1).
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+
+    /// Track `id`'s last estimate and how many frames ago it was made, due or not.
+    pub fn last(&self, id: TrackId) -> Option<(HeadPose, u64)> {
+        self.tracks.iter().find(|t| t.id == id).map(|t| (t.pose, self.frame.saturating_sub(t.estimated)))
+    }
+
     /// Records track `id`'s pose estimated on this frame and when its next is due.
     pub fn estimated(&mut self, id: TrackId, pose: HeadPose) {
-        let frame = self.frame;
+        self.estimated_on(id, pose, self.frame);
+    }
+
+    /// As [`Self::estimated`], for an estimate made on an earlier `frame` (a live
+    /// source's worker answers later): the next one is due `interval` frames after it.
+    /// An estimate older than the track's last is ignored.
+    pub fn estimated_on(&mut self, id: TrackId, pose: HeadPose, frame: u64) {
         if let Some(t) = self.tracks.iter_mut().find(|t| t.id == id) {
-            *t = Tracked { id, pose, estimated: frame, due: frame + self.interval };
+            if frame >= t.estimated {
+                *t = Tracked { id, pose, estimated: frame, due: frame + self.interval };
+            }
             return;
         }
         // A new track: its next estimate on the least busy of the next `interval` frames
@@ -127,6 +145,22 @@ mod tests {
         let ids = [3, 7, 9];
         assert!(play(&mut s, &ids, 10).iter().all(|due| due == &ids));
         assert_eq!(PoseInterval::new(0).interval(), 1);
+    }
+
+    #[test]
+    fn a_late_estimate_counts_from_its_own_frame() {
+        let mut s = PoseInterval::new(1);
+        s.next_frame(|_| true);
+        let asked = s.frame();
+        assert_eq!(s.last(4), None);
+        s.next_frame(|_| true);
+        s.next_frame(|_| true);
+        s.estimated_on(4, pose(10.0), asked);
+        assert_eq!(s.last(4), Some((pose(10.0), 2)));
+        // An older answer arriving after a newer one changes nothing.
+        s.estimated_on(4, pose(20.0), asked + 1);
+        s.estimated_on(4, pose(30.0), asked);
+        assert_eq!(s.last(4), Some((pose(20.0), 1)));
     }
 
     #[test]

@@ -17,6 +17,8 @@ use blickfang::runtime;
 use crate::meta::{self, CONTENT_EVENT, CONTENT_REPORT, CONTENT_SHARE, PERSON_EVENT, secs};
 use crate::video;
 
+use super::live::{Answer, Job, PoseWorker};
+
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "blickfang-gazedwell",
@@ -109,6 +111,10 @@ struct State {
     /// Which tracks' poses are due (`headpose-interval`), the others' last poses.
     schedule: PoseInterval,
     stats: Stats,
+    /// Live sources only: FSA-Net on a worker (`fsanet` moved there), and its
+    /// finished estimates (scratch).
+    worker: Option<PoseWorker>,
+    answers: Vec<Answer>,
 }
 
 /// The run's head-pose counters (the `blickfang-gazedwell-stats` message).
@@ -467,11 +473,14 @@ impl GazeDwell {
     /// The run's head-pose counters, on the bus (at EOS): how many faces' poses were
     /// estimated in how many FSA-Net runs (`headpose-interval`'s saving).
     fn post_stats(&self, state: &State) {
+        let on_worker = state.worker.as_ref().map(PoseWorker::stats).unwrap_or_default();
         let s = gst::Structure::builder(STATS)
             .field("frames", state.stats.frames)
-            .field("faces-estimated", state.stats.faces_estimated)
-            .field("model-runs", state.stats.model_runs)
+            .field("faces-estimated", state.stats.faces_estimated + on_worker.faces_estimated)
+            .field("model-runs", state.stats.model_runs + on_worker.model_runs)
             .field("headpose-interval", state.schedule.interval())
+            .field("live", state.worker.is_some())
+            .field("frames-dropped", on_worker.frames_dropped)
             .build();
         gst::debug!(CAT, imp = self, "{s}");
         let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
@@ -566,6 +575,9 @@ impl GazeDwell {
         info: &gst_video::VideoInfo,
         faces: &[meta::FaceRoi],
     ) -> Result<Vec<Option<FacePose>>, gst::FlowError> {
+        if state.worker.is_some() {
+            return self.head_poses_on_worker(state, buf, info, faces);
+        }
         let State { read, estimate, boxes, schedule, stats, fsanet, .. } = state;
         let Some(model) = fsanet.as_mut().filter(|_| read.iter().any(|&r| r)) else {
             // Landmark poses cost next to nothing: every face read, every frame.
@@ -610,6 +622,58 @@ impl GazeDwell {
             out.push(pose);
         }
         Ok(out)
+    }
+
+    /// A live source: FSA-Net moves to a worker thread (landmark poses stay here:
+    /// they cost next to nothing).
+    fn start_worker(&self, state: &mut State) -> Result<(), gst::FlowError> {
+        let Some(model) = state.fsanet.take() else { return Ok(()) };
+        let worker = PoseWorker::start(model).map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot start the head-pose worker: {}", e]);
+            gst::FlowError::Error
+        })?;
+        gst::info!(CAT, imp = self, "live source: head pose on a worker thread");
+        state.worker = Some(worker);
+        Ok(())
+    }
+
+    /// As [`Self::head_poses`] with FSA-Net on the live worker: this frame's due
+    /// faces go to the worker, and every face read gets its track's latest
+    /// estimate (none yet for a track the worker has not answered for).
+    fn head_poses_on_worker(
+        &self,
+        state: &mut State,
+        buf: &gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        faces: &[meta::FaceRoi],
+    ) -> Result<Vec<Option<FacePose>>, gst::FlowError> {
+        let State { read, estimate, boxes, schedule, worker, answers, .. } = state;
+        let Some(worker) = worker.as_ref() else { return Ok(vec![None; faces.len()]) };
+        if let Some(e) = worker.take_error() {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
+            return Err(gst::FlowError::Error);
+        }
+        worker.take_answers(answers);
+        for (id, pose, frame) in answers.drain(..) {
+            schedule.estimated_on(id, pose, frame);
+        }
+        estimate.clear();
+        estimate.extend(faces.iter().zip(read.iter()).map(|(f, &r)| r && schedule.plan(f.id) == Plan::Estimate));
+        boxes.clear();
+        boxes.extend(faces.iter().zip(estimate.iter()).filter(|(_, e)| **e).map(|(f, _)| face_box(f)));
+        if !boxes.is_empty() {
+            let ids = faces.iter().zip(estimate.iter()).filter(|(_, e)| **e).map(|(f, _)| f.id).collect();
+            let frame_number = schedule.frame();
+            worker.submit(Job { frame: buf.copy(), info: info.clone(), frame_number, ids, boxes: boxes.clone() });
+        }
+        Ok(faces
+            .iter()
+            .zip(read.iter())
+            .map(|(f, &r)| {
+                let (pose, frames_ago) = schedule.last(f.id).filter(|_| r)?;
+                Some(FacePose { pose, source: "fsanet", frames_ago })
+            })
+            .collect())
     }
 
     /// Which faces' poses are read into `state.read`: none of a predicted position (a hidden
@@ -741,6 +805,8 @@ impl BaseTransformImpl for GazeDwell {
             boxes: Vec::new(),
             schedule: PoseInterval::new(settings.headpose_interval),
             stats: Stats::default(),
+            worker: None,
+            answers: Vec::new(),
         });
         Ok(())
     }
@@ -834,6 +900,9 @@ impl BaseTransformImpl for GazeDwell {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["no caps before the first buffer"]);
             return Err(gst::FlowError::NotNegotiated);
         };
+        if live && state.worker.is_none() {
+            self.start_worker(state)?;
+        }
         let fps = info.fps();
         let frame_duration = (fps.numer() > 0).then(|| fps.denom() as f64 / fps.numer() as f64);
         let duration = buf.duration().map(secs).or(frame_duration).unwrap_or(0.0);
@@ -906,7 +975,7 @@ impl BaseTransformImpl for GazeDwell {
         gst::log!(CAT, imp = self, "{time:.3} s: {} faces, {} present", faces.len(), state.audience.present().len());
         let out = self.structures(live, &settings, &events, closed, state.losses());
         state.last_end = time + duration;
-        let carried = state.schedule.interval() > 1;
+        let carried = state.schedule.interval() > 1 || state.worker.is_some();
         Self::write_rois(buf, &faces, &poses, &state.audience, carried);
         drop(guard);
         self.publish(out);

@@ -8,7 +8,14 @@
 //! (`looking`, `dwell-time`, `attention-time` seconds, `glances`).
 //!
 //! At EOS it posts `blickfang-gazedwell-stats` on the bus (`frames`, `faces-estimated`,
-//! `model-runs`, `headpose-interval`).
+//! `model-runs`, `headpose-interval`, `live`, `frames-dropped`).
+//!
+//! With a live source FSA-Net runs on a worker thread: each frame carries its
+//! tracks' latest estimates (a frame or two old, `frames-since-estimate` says
+//! how old), so the video never waits on head pose; a frame the worker has not
+//! taken when the next comes is dropped (`frames-dropped`). Non-live sources
+//! (files, the tests, `blickfang analyze`) estimate on the streaming thread:
+//! the same numbers on every run.
 //!
 //! On the bus, and as custom downstream events for metadata sinks, it posts
 //! `blickfang-person-event` (`event`: appeared, looking-started,
@@ -37,6 +44,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod live;
 
 pub(crate) use imp::frame_count_time;
 
