@@ -438,7 +438,7 @@ fn a_live_source_gets_its_head_poses_from_the_worker_on_later_frames() {
         .filter_map(|m| m.structure().map(|s| s.to_owned()))
         .find(|s| s.name() == "blickfang-gazedwell-stats")
         .expect("the stats message at EOS");
-    assert_eq!(stats.get::<bool>("live").unwrap(), true, "{stats}");
+    assert!(stats.get::<bool>("live").unwrap(), "{stats}");
     assert!(stats.get::<u64>("faces-estimated").unwrap() >= 6, "{stats}");
     assert!(stats.get::<u64>("model-runs").unwrap() >= 1, "{stats}");
 }
