@@ -40,6 +40,9 @@ struct Cli {
     /// seeks) until then; 0 plays it once. The issue's run is 300.
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// The decoders' `max-threads` (0: libav's default, one per core and one more).
+    #[arg(long, default_value_t = 0)]
+    decoder_threads: u32,
     /// Also find the most 720p and 1080p streams (with `--interval`) that stay
     /// on time: N = 1, 2, ... until one run drops or is late.
     #[arg(long)]
@@ -50,6 +53,8 @@ struct Cli {
 }
 
 const CHAIN: &str = "blickfang-demographics ! blickfang-gazedwell ! blickfang-blurredact ! blickfang-metajson";
+/// `--decoder-threads`, for every stream's decoder.
+static DECODER_THREADS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 /// One frame at 30 fps: the latency goal and the sink's max-lateness.
 const FRAME_NS: u64 = 33_000_000;
 
@@ -102,9 +107,10 @@ fn stream(clip: &std::path::Path, interval: Option<u32>) -> Result<Stream> {
         None => "identity name=first ! identity name=last".into(),
     };
     let decode = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! \
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 max-threads={} ! videoconvert ! \
          appsink name=out sync=true max-buffers=2",
-        clip.display()
+        clip.display(),
+        DECODER_THREADS.load(std::sync::atomic::Ordering::Relaxed)
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow!("not a pipeline"))?;
@@ -315,6 +321,7 @@ fn most_streams(clip: &std::path::Path, label: &str, interval: u32, limit: usize
 
 fn run(cli: &Cli) -> Result<()> {
     gst::init()?;
+    DECODER_THREADS.store(cli.decoder_threads, std::sync::atomic::Ordering::Relaxed);
     gstblickfang::register_static()?;
     let clip = match &cli.clip {
         Some(c) => c.clone(),
