@@ -179,24 +179,59 @@ impl YuvCoefficients {
 /// loops over many pixels pick the layout once (see [`with_reader!`]) instead
 /// of once per pixel.
 trait Reader: Sized {
-    fn at(&self, x: usize, y: usize) -> [f32; 3];
+    /// The components at (x, y) as stored: Y', Cb, Cr or R, G, B.
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3];
+
+    /// R, G, B of fetched components.
+    #[inline(always)]
+    fn convert(&self, p: [f32; 3]) -> [f32; 3] {
+        p
+    }
+
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        self.convert(self.fetch(x, y))
+    }
 
     /// The reader of row `y` alone: its `at(x, 0)` is `at(x, y)`, with the
     /// row's offsets in the planes computed once rather than per pixel.
     fn row(&self, y: usize) -> Self;
 
+    /// `at(x(k), 0)` for `k` in `0..LANES`, as R, G, B planes: fetched one by
+    /// one, converted side by side, so that the compiler turns the
+    /// conversion into vector instructions (the same operations per lane, so
+    /// the same bits).
+    #[inline(always)]
+    fn at_lanes(&self, x: impl Fn(usize) -> usize) -> [[f32; LANES]; 3] {
+        let p: [[f32; 3]; LANES] = std::array::from_fn(|k| self.fetch(x(k), 0));
+        let mut out = [[0.0; LANES]; 3];
+        for (k, &p) in p.iter().enumerate() {
+            [out[0][k], out[1][k], out[2][k]] = self.convert(p);
+        }
+        out
+    }
+
     /// Converts the first `r.len()` pixels of row `y` into the planes `r`,
-    /// `g`, `b` (of equal lengths): `at` of every pixel, in a loop the
-    /// compiler can keep free of index arithmetic.
+    /// `g`, `b` (of equal lengths): `at` of every pixel, [`LANES`] at a time.
     #[inline(always)]
     fn convert_row(&self, y: usize, [r, g, b]: [&mut [f32]; 3]) {
         let row = self.row(y);
         let (g, b) = (&mut g[..r.len()], &mut b[..r.len()]);
-        for (x, ((r, g), b)) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).enumerate() {
-            [*r, *g, *b] = row.at(x, 0);
+        let blocks = r.chunks_exact_mut(LANES).zip(g.chunks_exact_mut(LANES)).zip(b.chunks_exact_mut(LANES));
+        for (i, ((r, g), b)) in blocks.enumerate() {
+            let [cr, cg, cb] = row.at_lanes(|k| i * LANES + k);
+            r.copy_from_slice(&cr);
+            g.copy_from_slice(&cg);
+            b.copy_from_slice(&cb);
+        }
+        for x in r.len() / LANES * LANES..r.len() {
+            [r[x], g[x], b[x]] = row.at(x, 0);
         }
     }
 }
+
+/// Pixels [`Reader::at_lanes`] converts side by side.
+const LANES: usize = 8;
 
 struct GrayReader<'a> {
     luma: &'a [u8],
@@ -205,7 +240,7 @@ struct GrayReader<'a> {
 
 impl Reader for GrayReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let v = self.luma[y * self.stride + x] as f32;
         [v, v, v]
     }
@@ -226,12 +261,17 @@ struct PlanarReader<'a> {
 
 impl Reader for PlanarReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let luma = self.luma[y * self.strides[0] + x] as f32;
         let (cx, cy) = (x / 2, y / 2);
         let u = self.u[cy * self.strides[1] + cx] as f32;
         let v = self.v[cy * self.strides[2] + cx] as f32;
-        self.yuv.to_rgb(luma, u, v)
+        [luma, u, v]
+    }
+
+    #[inline(always)]
+    fn convert(&self, [y, u, v]: [f32; 3]) -> [f32; 3] {
+        self.yuv.to_rgb(y, u, v)
     }
 
     #[inline(always)]
@@ -242,21 +282,6 @@ impl Reader for PlanarReader<'_> {
             u: &self.u[c * self.strides[1]..],
             v: &self.v[c * self.strides[2]..],
             ..*self
-        }
-    }
-
-    /// Two pixels per chroma sample, sliced to the row's length up front.
-    #[inline(always)]
-    fn convert_row(&self, y: usize, [r, g, b]: [&mut [f32]; 3]) {
-        let w = r.len();
-        let row = self.row(y);
-        let (luma, u, v) = (&row.luma[..w], &row.u[..w.div_ceil(2)], &row.v[..w.div_ceil(2)]);
-        let (g, b) = (&mut g[..w], &mut b[..w]);
-        let pairs = luma.chunks(2).zip(u.iter().zip(v)).zip(r.chunks_mut(2).zip(g.chunks_mut(2)).zip(b.chunks_mut(2)));
-        for ((luma, (&u, &v)), ((r, g), b)) in pairs {
-            for (k, &l) in luma.iter().enumerate() {
-                [r[k], g[k], b[k]] = self.yuv.to_rgb(l as f32, u as f32, v as f32);
-            }
         }
     }
 }
@@ -272,11 +297,16 @@ struct SemiPlanarReader<'a> {
 
 impl Reader for SemiPlanarReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let luma = self.luma[y * self.strides[0] + x] as f32;
         let o = (y / 2) * self.strides[1] + (x / 2) * 2;
         let (u, v) = (self.chroma[o + self.u] as f32, self.chroma[o + (1 - self.u)] as f32);
-        self.yuv.to_rgb(luma, u, v)
+        [luma, u, v]
+    }
+
+    #[inline(always)]
+    fn convert(&self, [y, u, v]: [f32; 3]) -> [f32; 3] {
+        self.yuv.to_rgb(y, u, v)
     }
 
     #[inline(always)]
@@ -294,7 +324,7 @@ struct PackedReader<'a> {
 
 impl Reader for PackedReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let o = y * self.stride + x * self.pixel;
         let p = &self.data[o..o + self.pixel];
         [p[self.rgb[0]] as f32, p[self.rgb[1]] as f32, p[self.rgb[2]] as f32]
@@ -535,14 +565,24 @@ fn fill_input_rows<R: Reader>(r: &R, cache: &ResizeCache, iw: usize, mut planes:
     let sw = cache.x_taps.len();
     for (oy, ty) in cache.y_taps.iter().enumerate() {
         let [out_r, out_g, out_b] = output_row(&mut planes, oy * iw, sw, iw);
-        let out = out_r.iter_mut().zip(out_g.iter_mut()).zip(out_b.iter_mut());
         let (top, bottom) = (r.row(ty.i0), r.row(ty.i1));
         if cache.whole_x && ty.w1 == 0.0 {
             // Every tap on a whole pixel (integer down-scales: 1080p to 640): one read a sample, no blend.
-            for (tx, ((dr, dg), db)) in cache.x_taps.iter().zip(out) {
-                [*dr, *dg, *db] = top.at(tx.i0, 0);
+            let blocks = cache.x_taps.chunks(LANES).zip(out_r.chunks_mut(LANES));
+            for ((taps, dr), (dg, db)) in blocks.zip(out_g.chunks_mut(LANES).zip(out_b.chunks_mut(LANES))) {
+                if let Ok(taps) = <&[Tap; LANES]>::try_from(taps) {
+                    let [cr, cg, cb] = top.at_lanes(|k| taps[k].i0);
+                    dr.copy_from_slice(&cr);
+                    dg.copy_from_slice(&cg);
+                    db.copy_from_slice(&cb);
+                } else {
+                    for (k, tx) in taps.iter().enumerate() {
+                        [dr[k], dg[k], db[k]] = top.at(tx.i0, 0);
+                    }
+                }
             }
         } else {
+            let out = out_r.iter_mut().zip(out_g.iter_mut()).zip(out_b.iter_mut());
             for (tx, ((dr, dg), db)) in cache.x_taps.iter().zip(out) {
                 [*dr, *dg, *db] = bilinear_rows(&top, &bottom, tx, ty.w1);
             }
@@ -583,16 +623,15 @@ fn fill_input_by_rows<R: Reader>(r: &R, cache: &mut ResizeCache, iw: usize, mut 
         row.resize(3 * sw, 0.0);
     }
     *row_index = [usize::MAX; 2];
+    let x_taps: &[Tap] = x_taps;
     // Source row y converted into `line`, then mixed along x into `out` (R, G, B planes of sw).
     let mut mix_row = |out: &mut [f32], y: usize| {
         let (lr, rest) = line.split_at_mut(width);
         let (lg, lb) = rest.split_at_mut(width);
         r.convert_row(y, [&mut *lr, &mut *lg, &mut *lb]);
-        for (src, out) in [&*lr, &*lg, &*lb].into_iter().zip(out.chunks_exact_mut(sw)) {
-            for (tx, o) in x_taps.iter().zip(out) {
-                *o = if tx.w1 == 0.0 { src[tx.i0] } else { lerp(src[tx.i0], src[tx.i1], tx.w1) };
-            }
-        }
+        let (or, rest) = out.split_at_mut(sw);
+        let (og, ob) = rest.split_at_mut(sw);
+        mix_along_x([lr, lg, lb], x_taps, [or, og, ob]);
     };
     for (oy, ty) in y_taps.iter().enumerate() {
         // Rows ty.i0 and ty.i1 in rows[0] and rows[1]; the last output row's bottom is often this one's top.
@@ -623,6 +662,21 @@ fn fill_input_by_rows<R: Reader>(r: &R, cache: &mut ResizeCache, iw: usize, mut 
         }
     }
     pad_rows(&mut planes, y_taps.len() * iw);
+}
+
+/// The `top` (or `bottom`) of [`blend`] at every tap of a row converted into
+/// R, G, B planes `src`, into the planes `out`.
+fn mix_along_x([sr, sg, sb]: [&[f32]; 3], taps: &[Tap], [or, og, ob]: [&mut [f32]; 3]) {
+    let out = or.iter_mut().zip(og.iter_mut()).zip(ob.iter_mut());
+    for (tx, ((or, og), ob)) in taps.iter().zip(out) {
+        if tx.w1 == 0.0 {
+            (*or, *og, *ob) = (sr[tx.i0], sg[tx.i0], sb[tx.i0]);
+        } else {
+            *or = lerp(sr[tx.i0], sr[tx.i1], tx.w1);
+            *og = lerp(sg[tx.i0], sg[tx.i1], tx.w1);
+            *ob = lerp(sb[tx.i0], sb[tx.i1], tx.w1);
+        }
+    }
 }
 
 /// Columns of a crop whose taps [`fill_planar_crop`] computes at once, on the stack.
@@ -676,7 +730,7 @@ pub struct ResizeCache {
     key: (usize, usize, usize, usize),
     x_taps: Vec<Tap>,
     y_taps: Vec<Tap>,
-    /// Whether converting whole source rows costs fewer pixel conversions
+    /// Whether converting whole source rows costs no more pixel conversions
     /// than converting at every tap (see [`fill_input_by_rows`]).
     by_rows: bool,
     /// Whether every tap along x falls on a whole pixel.
@@ -702,8 +756,12 @@ impl ResizeCache {
             let mut distinct_rows: Vec<usize> = self.y_taps.iter().flat_map(|t| [t.i0, t.i1]).collect();
             distinct_rows.dedup();
             let by_rows = distinct_rows.len() * self.x_taps.last().map_or(0, |t| t.i1 + 1);
-            self.by_rows = by_rows < at_taps;
             self.whole_x = self.x_taps.iter().all(|t| t.w1 == 0.0);
+            // A converted row costs less a pixel than a tap (its conversion is
+            // vectorised, its taps mixed once per row): rows win ties, such as
+            // halving 720p to 640. Whole-pixel columns (1080p to 640) read one
+            // pixel a sample at the taps, the least either way.
+            self.by_rows = !self.whole_x && by_rows <= at_taps;
         }
     }
 }
@@ -933,8 +991,9 @@ mod tests {
             }
             let same = at_taps.iter().zip(&by_rows).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{sw}x{sh}: the two paths differ");
-            // 64 and 72 columns from 96 fall between pixels: rows are cheaper; halves and thirds are not.
-            assert_eq!(chosen, matches!(sw, 64 | 72), "{sw}x{sh}: by rows {chosen}");
+            // 64 and 72 columns from 96 fall between pixels: rows are cheaper; halves cost as many
+            // conversions either way (rows win ties); thirds and the same size read whole pixels.
+            assert_eq!(chosen, matches!(sw, 64 | 72 | 48), "{sw}x{sh}: by rows {chosen}");
         }
     }
 
@@ -1218,6 +1277,12 @@ mod tests {
                 black_box(&dst);
             });
             report(name, before, after);
+            cache.by_rows = !cache.by_rows;
+            let other = time(reps, &mut || {
+                fill_planar_input(black_box(frame), g, ChannelOrder::Bgr, &mut dst, &mut cache).unwrap();
+                black_box(&dst);
+            });
+            println!("  the other path (by rows {}): {other:.1} us per call", cache.by_rows);
         }
         let mut crop = vec![0.0; 3 * 64 * 64];
         let face = (700.3, 400.7, 201.5, 201.5);
