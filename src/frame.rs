@@ -203,7 +203,12 @@ trait Reader: Sized {
     /// the same bits).
     #[inline(always)]
     fn at_lanes(&self, x: impl Fn(usize) -> usize) -> [[f32; LANES]; 3] {
-        let p: [[f32; 3]; LANES] = std::array::from_fn(|k| self.fetch(x(k), 0));
+        self.convert_lanes(std::array::from_fn(|k| self.fetch(x(k), 0)))
+    }
+
+    /// [`Reader::convert`] of `LANES` fetched pixels, as R, G, B planes.
+    #[inline(always)]
+    fn convert_lanes(&self, p: [[f32; 3]; LANES]) -> [[f32; LANES]; 3] {
         let mut out = [[0.0; LANES]; 3];
         for (k, &p) in p.iter().enumerate() {
             [out[0][k], out[1][k], out[2][k]] = self.convert(p);
@@ -284,6 +289,29 @@ impl Reader for PlanarReader<'_> {
             ..*self
         }
     }
+
+    /// As the default, with the planes cut into blocks up front: `LANES`
+    /// luma bytes and half as many of each chroma plane a block, no index
+    /// arithmetic per pixel.
+    #[inline(always)]
+    fn convert_row(&self, y: usize, [r, g, b]: [&mut [f32]; 3]) {
+        let w = r.len();
+        let row = self.row(y);
+        let (luma, u, v) = (&row.luma[..w], &row.u[..w.div_ceil(2)], &row.v[..w.div_ceil(2)]);
+        let (g, b) = (&mut g[..w], &mut b[..w]);
+        let src = luma.chunks_exact(LANES).zip(u.chunks_exact(LANES / 2).zip(v.chunks_exact(LANES / 2)));
+        let out = r.chunks_exact_mut(LANES).zip(g.chunks_exact_mut(LANES).zip(b.chunks_exact_mut(LANES)));
+        for ((luma, (u, v)), (r, (g, b))) in src.zip(out) {
+            let p = std::array::from_fn(|k| [luma[k] as f32, u[k / 2] as f32, v[k / 2] as f32]);
+            let [cr, cg, cb] = self.convert_lanes(p);
+            r.copy_from_slice(&cr);
+            g.copy_from_slice(&cg);
+            b.copy_from_slice(&cb);
+        }
+        for x in w / LANES * LANES..w {
+            [r[x], g[x], b[x]] = row.at(x, 0);
+        }
+    }
 }
 
 struct SemiPlanarReader<'a> {
@@ -312,6 +340,32 @@ impl Reader for SemiPlanarReader<'_> {
     #[inline(always)]
     fn row(&self, y: usize) -> Self {
         Self { luma: &self.luma[y * self.strides[0]..], chroma: &self.chroma[(y / 2) * self.strides[1]..], ..*self }
+    }
+
+    /// As [`PlanarReader`]'s: `LANES` luma bytes and `LANES` chroma bytes
+    /// (half as many pairs) a block.
+    #[inline(always)]
+    fn convert_row(&self, y: usize, [r, g, b]: [&mut [f32]; 3]) {
+        let w = r.len();
+        let row = self.row(y);
+        let (luma, chroma) = (&row.luma[..w], &row.chroma[..2 * w.div_ceil(2)]);
+        let (g, b) = (&mut g[..w], &mut b[..w]);
+        let (cu, cv) = (self.u, 1 - self.u);
+        let src = luma.chunks_exact(LANES).zip(chroma.chunks_exact(LANES));
+        let out = r.chunks_exact_mut(LANES).zip(g.chunks_exact_mut(LANES).zip(b.chunks_exact_mut(LANES)));
+        for ((luma, chroma), (r, (g, b))) in src.zip(out) {
+            let p = std::array::from_fn(|k| {
+                let o = k / 2 * 2;
+                [luma[k] as f32, chroma[o + cu] as f32, chroma[o + cv] as f32]
+            });
+            let [cr, cg, cb] = self.convert_lanes(p);
+            r.copy_from_slice(&cr);
+            g.copy_from_slice(&cg);
+            b.copy_from_slice(&cb);
+        }
+        for x in w / LANES * LANES..w {
+            [r[x], g[x], b[x]] = row.at(x, 0);
+        }
     }
 }
 
@@ -390,6 +444,40 @@ fn bilinear_rows<R: Reader>(top: &R, bottom: &R, tap: &Tap, wy: f32) -> [f32; 3]
         return p00;
     }
     blend([p00, top.at(tap.i1, 0), bottom.at(tap.i0, 0), bottom.at(tap.i1, 0)], tap.w1, wy)
+}
+
+/// [`bilinear_rows`] at `LANES` taps, as R, G, B planes: the four
+/// neighbours of all lanes converted side by side.
+#[inline(always)]
+fn bilinear_lanes<R: Reader>(top: &R, bottom: &R, taps: &[Tap; LANES], wy: f32) -> [[f32; LANES]; 3] {
+    let (i0, i1) = (|k: usize| taps[k].i0, |k: usize| taps[k].i1);
+    let p = [top.at_lanes(i0), top.at_lanes(i1), bottom.at_lanes(i0), bottom.at_lanes(i1)];
+    let mut out = [[0.0; LANES]; 3];
+    for (k, tap) in taps.iter().enumerate() {
+        let [p00, p01, p10, p11] = p.map(|[r, g, b]| [r[k], g[k], b[k]]);
+        let rgb = if tap.w1 == 0.0 && wy == 0.0 { p00 } else { blend([p00, p01, p10, p11], tap.w1, wy) };
+        [out[0][k], out[1][k], out[2][k]] = rgb;
+    }
+    out
+}
+
+/// Fills the output planes `out` at `taps` between the row readers `top`
+/// and `bottom` with [`bilinear_rows`], [`LANES`] taps at a time.
+#[inline(always)]
+fn bilinear_row<R: Reader>(top: &R, bottom: &R, taps: &[Tap], wy: f32, [or, og, ob]: [&mut [f32]; 3]) {
+    let blocks = taps.chunks(LANES).zip(or.chunks_mut(LANES)).zip(og.chunks_mut(LANES).zip(ob.chunks_mut(LANES)));
+    for ((taps, or), (og, ob)) in blocks {
+        if let Ok(taps) = <&[Tap; LANES]>::try_from(taps) {
+            let [r, g, b] = bilinear_lanes(top, bottom, taps, wy);
+            or.copy_from_slice(&r);
+            og.copy_from_slice(&g);
+            ob.copy_from_slice(&b);
+        } else {
+            for (k, tap) in taps.iter().enumerate() {
+                [or[k], og[k], ob[k]] = bilinear_rows(top, bottom, tap, wy);
+            }
+        }
+    }
 }
 
 /// The bilinear mix of four neighbours (top left, top right, bottom left,
@@ -477,11 +565,12 @@ impl Tap {
     /// pixels, edges replicated: the one way every sampler here builds them.
     /// In f64, as OpenCV's resize computes its coordinates; exact for f32
     /// positions. A zero weight names one pixel twice, so that sampling
-    /// reads it once.
+    /// reads it once. `s` is not negative, so the cast truncates to its floor
+    /// (without a call to libm's `floor` where the CPU baseline lacks `roundsd`).
     #[inline]
     fn at(pos: f64, size: usize) -> Tap {
         let s = pos.clamp(0.0, (size - 1) as f64);
-        let i0 = s.floor() as usize;
+        let i0 = s as usize;
         let w1 = (s - i0 as f64) as f32;
         Tap { i0, i1: if w1 == 0.0 { i0 } else { i0 + 1 }, w1 }
     }
@@ -582,10 +671,7 @@ fn fill_input_rows<R: Reader>(r: &R, cache: &ResizeCache, iw: usize, mut planes:
                 }
             }
         } else {
-            let out = out_r.iter_mut().zip(out_g.iter_mut()).zip(out_b.iter_mut());
-            for (tx, ((dr, dg), db)) in cache.x_taps.iter().zip(out) {
-                [*dr, *dg, *db] = bilinear_rows(&top, &bottom, tx, ty.w1);
-            }
+            bilinear_row(&top, &bottom, &cache.x_taps, ty.w1, [out_r, out_g, out_b]);
         }
     }
     pad_rows(&mut planes, cache.y_taps.len() * iw);
@@ -713,11 +799,8 @@ pub fn fill_planar_crop(
                 let ty = tap(cy + (oy as f32 + 0.5) * ch / oh as f32 - 0.5, frame.height);
                 let (top, bottom) = (r.row(ty.i0), r.row(ty.i1));
                 let i = oy * ow + x0;
-                let [out_r, out_g, out_b] = planes.each_mut().map(|p| &mut p[i..i + x_taps.len()]);
-                let out = out_r.iter_mut().zip(out_g.iter_mut()).zip(out_b.iter_mut());
-                for (tx, ((dr, dg), db)) in x_taps.iter().zip(out) {
-                    [*dr, *dg, *db] = bilinear_rows(&top, &bottom, tx, ty.w1);
-                }
+                let out = planes.each_mut().map(|p| &mut p[i..i + x_taps.len()]);
+                bilinear_row(&top, &bottom, x_taps, ty.w1, out);
             }
         });
     }
@@ -1221,7 +1304,6 @@ mod tests {
     #[ignore]
     fn sampling_cost() {
         use std::hint::black_box;
-        use std::time::Instant;
         let i420 = |w: usize, h: usize| -> [Vec<u8>; 3] {
             let bytes = |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
             [bytes(w * h, 1), bytes(w * h / 4, 2), bytes(w * h / 4, 3)]
@@ -1238,16 +1320,22 @@ mod tests {
         }
         let (p1080, p720) = (i420(1920, 1080), i420(1280, 720));
         let (f1080, f720) = (view(1920, 1080, &p1080), view(1280, 720, &p720));
-        // Microseconds per call, best of five rounds (the machine is shared).
+        // CPU microseconds of this thread per call (its run time in
+        // schedstat, in ns: waiting on a busy machine does not count), the
+        // best of five rounds.
+        let cpu_ns = || -> u64 {
+            let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+            stat.split_whitespace().next().unwrap().parse().unwrap()
+        };
         let time = |reps: usize, f: &mut dyn FnMut()| -> f64 {
             f();
             (0..5)
                 .map(|_| {
-                    let start = Instant::now();
+                    let start = cpu_ns();
                     for _ in 0..reps {
                         f();
                     }
-                    start.elapsed().as_secs_f64() * 1e6 / reps as f64
+                    (cpu_ns() - start) as f64 / 1e3 / reps as f64
                 })
                 .fold(f64::INFINITY, f64::min)
         };
