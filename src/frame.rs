@@ -917,7 +917,13 @@ mod reference {
     }
 
     /// `fill_planar_input` at every tap, with the taps of `cache` (prepared for `frame` and `g`).
-    pub fn fill_input(frame: &FrameView<'_>, g: InputGeometry, order: ChannelOrder, dst: &mut [f32], cache: &ResizeCache) {
+    pub fn fill_input(
+        frame: &FrameView<'_>,
+        g: InputGeometry,
+        order: ChannelOrder,
+        dst: &mut [f32],
+        cache: &ResizeCache,
+    ) {
         let (plane, iw, co) = (dst.len() / 3, g.input_width, channels(order));
         with_reader!(frame, YuvCoefficients::new(frame.colorimetry), |r| {
             for (oy, ty) in cache.y_taps.iter().enumerate() {
@@ -1088,24 +1094,39 @@ mod tests {
     /// The planes of a `w` x `h` frame of pseudo-random bytes in `format`,
     /// each row followed by a few bytes of padding (stride > row).
     fn noise_planes(format: PixelFormat, w: usize, h: usize) -> ([Vec<u8>; 3], [usize; 3]) {
-        let bytes = |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
+        let bytes =
+            |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         match format.layout() {
             Layout::Gray => ([bytes(h * (w + 5), 1), vec![], vec![]], [w + 5, 0, 0]),
             Layout::Planar { .. } => {
                 ([bytes(h * (w + 5), 1), bytes(ch * (cw + 3), 2), bytes(ch * (cw + 7), 3)], [w + 5, cw + 3, cw + 7])
             }
-            Layout::SemiPlanar { .. } => ([bytes(h * (w + 5), 1), bytes(ch * (2 * cw + 3), 2), vec![]], [w + 5, 2 * cw + 3, 0]),
+            Layout::SemiPlanar { .. } => {
+                ([bytes(h * (w + 5), 1), bytes(ch * (2 * cw + 3), 2), vec![]], [w + 5, 2 * cw + 3, 0])
+            }
             Layout::Packed { pixel, .. } => ([bytes(h * (w * pixel + 9), 1), vec![], vec![]], [w * pixel + 9, 0, 0]),
         }
     }
 
-    fn view<'a>(format: PixelFormat, w: usize, h: usize, (planes, strides): &'a ([Vec<u8>; 3], [usize; 3])) -> FrameView<'a> {
+    fn view<'a>(
+        format: PixelFormat,
+        w: usize,
+        h: usize,
+        (planes, strides): &'a ([Vec<u8>; 3], [usize; 3]),
+    ) -> FrameView<'a> {
         let colorimetry = match format {
             PixelFormat::Nv21 | PixelFormat::Yv12 => Colorimetry { matrix: YuvMatrix::Bt709, full_range: true },
             _ => Colorimetry::default(),
         };
-        FrameView { format, width: w, height: h, planes: [&planes[0], &planes[1], &planes[2]], strides: *strides, colorimetry }
+        FrameView {
+            format,
+            width: w,
+            height: h,
+            planes: [&planes[0], &planes[1], &planes[2]],
+            strides: *strides,
+            colorimetry,
+        }
     }
 
     fn same_bits(a: &[f32], b: &[f32]) -> bool {
@@ -1133,7 +1154,12 @@ mod tests {
                 let frame = view(format, w, h, &planes);
                 for (sw, sh) in scaled_sizes(w, h) {
                     for (pad_w, pad_h) in [(0, 0), (3, 2)] {
-                        let g = InputGeometry { scaled_width: sw, scaled_height: sh, input_width: sw + pad_w, input_height: sh + pad_h };
+                        let g = InputGeometry {
+                            scaled_width: sw,
+                            scaled_height: sh,
+                            input_width: sw + pad_w,
+                            input_height: sh + pad_h,
+                        };
                         let order = if (sw + sh) % 2 == 0 { ChannelOrder::Bgr } else { ChannelOrder::Rgb };
                         let n = 3 * g.input_width * g.input_height;
                         cache.prepare(w, h, sw, sh);
@@ -1158,15 +1184,29 @@ mod tests {
         // row path too.
         let mut cache = ResizeCache::default();
         for format in [PixelFormat::I420, PixelFormat::Nv12, PixelFormat::Bgrx] {
-            for ((w, h), (sw, sh)) in [((1920, 1080), (640, 360)), ((1920, 1080), (1280, 720)), ((1280, 720), (640, 360))] {
+            for ((w, h), (sw, sh)) in
+                [((1920, 1080), (640, 360)), ((1920, 1080), (1280, 720)), ((1280, 720), (640, 360))]
+            {
                 let planes = noise_planes(format, w, h);
                 let frame = view(format, w, h, &planes);
-                let g = InputGeometry { scaled_width: sw, scaled_height: sh, input_width: sw, input_height: sh.next_multiple_of(32) };
+                let g = InputGeometry {
+                    scaled_width: sw,
+                    scaled_height: sh,
+                    input_width: sw,
+                    input_height: sh.next_multiple_of(32),
+                };
                 let n = 3 * g.input_width * g.input_height;
                 cache.prepare(w, h, sw, sh);
                 let (mut want, mut former, mut got) = (vec![1.0; n], vec![2.0; n], vec![-7.0; n]);
                 reference::fill_input(&frame, g, ChannelOrder::Bgr, &mut want, &cache);
-                reference::fill_input_by_rows(&frame, g, ChannelOrder::Bgr, &mut former, &cache, &mut Default::default());
+                reference::fill_input_by_rows(
+                    &frame,
+                    g,
+                    ChannelOrder::Bgr,
+                    &mut former,
+                    &cache,
+                    &mut Default::default(),
+                );
                 fill_planar_input(&frame, g, ChannelOrder::Bgr, &mut got, &mut cache).unwrap();
                 assert!(same_bits(&got, &want), "{format:?} {w}x{h} -> {sw}x{sh}");
                 assert!(same_bits(&former, &want), "{format:?} {w}x{h} -> {sw}x{sh}: former row path");
@@ -1181,8 +1221,14 @@ mod tests {
             let planes = noise_planes(format, w, h);
             let frame = view(format, w, h, &planes);
             // Inside, reaching out on every side, larger than the frame, tiny (upscaled), whole pixels.
-            let crops = [(10.3, 7.9, 40.2, 30.7), (-12.5, -8.0, 30.0, 30.0), (80.0, 40.0, 33.3, 29.1), (-50.0, -50.0, 300.0, 200.0)];
-            let crops = crops.into_iter().chain([(20.0, 20.0, 3.0, 2.5), (0.0, 0.0, 97.0, 55.0), (1.0, 1.0, 64.0, 64.0)]);
+            let crops = [
+                (10.3, 7.9, 40.2, 30.7),
+                (-12.5, -8.0, 30.0, 30.0),
+                (80.0, 40.0, 33.3, 29.1),
+                (-50.0, -50.0, 300.0, 200.0),
+            ];
+            let crops =
+                crops.into_iter().chain([(20.0, 20.0, 3.0, 2.5), (0.0, 0.0, 97.0, 55.0), (1.0, 1.0, 64.0, 64.0)]);
             for crop in crops {
                 for out in [(64, 64), (1, 1), (130, 7), (63, 65)] {
                     let n = 3 * out.0 * out.1;
@@ -1193,7 +1239,9 @@ mod tests {
                 }
             }
             let sampler = FrameSampler::new(&frame).unwrap();
-            for (x, y) in [(0.0, 0.0), (3.25, 7.5), (96.0, 54.0), (-3.0, 60.2), (50.7, -1.5), (100.5, 20.0), (13.0, 11.75)] {
+            for (x, y) in
+                [(0.0, 0.0), (3.25, 7.5), (96.0, 54.0), (-3.0, 60.2), (50.7, -1.5), (100.5, 20.0), (13.0, 11.75)]
+            {
                 let (got, want) = (sampler.rgb(x, y), reference::rgb(&frame, x, y));
                 assert!(same_bits(&got, &want), "{format:?} at ({x}, {y})");
             }
@@ -1305,7 +1353,8 @@ mod tests {
     fn sampling_cost() {
         use std::hint::black_box;
         let i420 = |w: usize, h: usize| -> [Vec<u8>; 3] {
-            let bytes = |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
+            let bytes =
+                |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
             [bytes(w * h, 1), bytes(w * h / 4, 2), bytes(w * h / 4, 3)]
         };
         fn view(w: usize, h: usize, p: &[Vec<u8>; 3]) -> FrameView<'_> {
