@@ -178,9 +178,65 @@ impl YuvCoefficients {
 /// R, G, B (0..255) at an integer pixel of a validated frame, for one layout:
 /// loops over many pixels pick the layout once (see [`with_reader!`]) instead
 /// of once per pixel.
-trait Reader {
-    fn at(&self, x: usize, y: usize) -> [f32; 3];
+trait Reader: Sized {
+    /// The components at (x, y) as stored: Y', Cb, Cr or R, G, B.
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3];
+
+    /// R, G, B of fetched components.
+    #[inline(always)]
+    fn convert(&self, p: [f32; 3]) -> [f32; 3] {
+        p
+    }
+
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+        self.convert(self.fetch(x, y))
+    }
+
+    /// The reader of row `y` alone: its `at(x, 0)` is `at(x, y)`, with the
+    /// row's offsets in the planes computed once rather than per pixel.
+    fn row(&self, y: usize) -> Self;
+
+    /// `at(x(k), 0)` for `k` in `0..LANES`, as R, G, B planes: fetched one by
+    /// one, converted side by side, so that the compiler turns the
+    /// conversion into vector instructions (the same operations per lane, so
+    /// the same bits).
+    #[inline(always)]
+    fn at_lanes(&self, x: impl Fn(usize) -> usize) -> [[f32; LANES]; 3] {
+        self.convert_lanes(std::array::from_fn(|k| self.fetch(x(k), 0)))
+    }
+
+    /// [`Reader::convert`] of `LANES` fetched pixels, as R, G, B planes.
+    #[inline(always)]
+    fn convert_lanes(&self, p: [[f32; 3]; LANES]) -> [[f32; LANES]; 3] {
+        let mut out = [[0.0; LANES]; 3];
+        for (k, &p) in p.iter().enumerate() {
+            [out[0][k], out[1][k], out[2][k]] = self.convert(p);
+        }
+        out
+    }
+
+    /// Converts the first `r.len()` pixels of row `y` into the planes `r`,
+    /// `g`, `b` (of equal lengths): `at` of every pixel, [`LANES`] at a time.
+    #[inline(always)]
+    fn convert_row(&self, y: usize, [r, g, b]: [&mut [f32]; 3]) {
+        let row = self.row(y);
+        let (g, b) = (&mut g[..r.len()], &mut b[..r.len()]);
+        let blocks = r.chunks_exact_mut(LANES).zip(g.chunks_exact_mut(LANES)).zip(b.chunks_exact_mut(LANES));
+        for (i, ((r, g), b)) in blocks.enumerate() {
+            let [cr, cg, cb] = row.at_lanes(|k| i * LANES + k);
+            r.copy_from_slice(&cr);
+            g.copy_from_slice(&cg);
+            b.copy_from_slice(&cb);
+        }
+        for x in r.len() / LANES * LANES..r.len() {
+            [r[x], g[x], b[x]] = row.at(x, 0);
+        }
+    }
 }
+
+/// Pixels [`Reader::at_lanes`] converts side by side.
+const LANES: usize = 8;
 
 struct GrayReader<'a> {
     luma: &'a [u8],
@@ -189,9 +245,14 @@ struct GrayReader<'a> {
 
 impl Reader for GrayReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let v = self.luma[y * self.stride + x] as f32;
         [v, v, v]
+    }
+
+    #[inline(always)]
+    fn row(&self, y: usize) -> Self {
+        Self { luma: &self.luma[y * self.stride..], ..*self }
     }
 }
 
@@ -205,12 +266,51 @@ struct PlanarReader<'a> {
 
 impl Reader for PlanarReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let luma = self.luma[y * self.strides[0] + x] as f32;
         let (cx, cy) = (x / 2, y / 2);
         let u = self.u[cy * self.strides[1] + cx] as f32;
         let v = self.v[cy * self.strides[2] + cx] as f32;
-        self.yuv.to_rgb(luma, u, v)
+        [luma, u, v]
+    }
+
+    #[inline(always)]
+    fn convert(&self, [y, u, v]: [f32; 3]) -> [f32; 3] {
+        self.yuv.to_rgb(y, u, v)
+    }
+
+    #[inline(always)]
+    fn row(&self, y: usize) -> Self {
+        let c = y / 2;
+        Self {
+            luma: &self.luma[y * self.strides[0]..],
+            u: &self.u[c * self.strides[1]..],
+            v: &self.v[c * self.strides[2]..],
+            ..*self
+        }
+    }
+
+    /// As the default, with the planes cut into blocks up front: `LANES`
+    /// luma bytes and half as many of each chroma plane a block, no index
+    /// arithmetic per pixel.
+    #[inline(always)]
+    fn convert_row(&self, y: usize, [r, g, b]: [&mut [f32]; 3]) {
+        let w = r.len();
+        let row = self.row(y);
+        let (luma, u, v) = (&row.luma[..w], &row.u[..w.div_ceil(2)], &row.v[..w.div_ceil(2)]);
+        let (g, b) = (&mut g[..w], &mut b[..w]);
+        let src = luma.chunks_exact(LANES).zip(u.chunks_exact(LANES / 2).zip(v.chunks_exact(LANES / 2)));
+        let out = r.chunks_exact_mut(LANES).zip(g.chunks_exact_mut(LANES).zip(b.chunks_exact_mut(LANES)));
+        for ((luma, (u, v)), (r, (g, b))) in src.zip(out) {
+            let p = std::array::from_fn(|k| [luma[k] as f32, u[k / 2] as f32, v[k / 2] as f32]);
+            let [cr, cg, cb] = self.convert_lanes(p);
+            r.copy_from_slice(&cr);
+            g.copy_from_slice(&cg);
+            b.copy_from_slice(&cb);
+        }
+        for x in w / LANES * LANES..w {
+            [r[x], g[x], b[x]] = row.at(x, 0);
+        }
     }
 }
 
@@ -225,11 +325,47 @@ struct SemiPlanarReader<'a> {
 
 impl Reader for SemiPlanarReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let luma = self.luma[y * self.strides[0] + x] as f32;
         let o = (y / 2) * self.strides[1] + (x / 2) * 2;
         let (u, v) = (self.chroma[o + self.u] as f32, self.chroma[o + (1 - self.u)] as f32);
-        self.yuv.to_rgb(luma, u, v)
+        [luma, u, v]
+    }
+
+    #[inline(always)]
+    fn convert(&self, [y, u, v]: [f32; 3]) -> [f32; 3] {
+        self.yuv.to_rgb(y, u, v)
+    }
+
+    #[inline(always)]
+    fn row(&self, y: usize) -> Self {
+        Self { luma: &self.luma[y * self.strides[0]..], chroma: &self.chroma[(y / 2) * self.strides[1]..], ..*self }
+    }
+
+    /// As [`PlanarReader`]'s: `LANES` luma bytes and `LANES` chroma bytes
+    /// (half as many pairs) a block.
+    #[inline(always)]
+    fn convert_row(&self, y: usize, [r, g, b]: [&mut [f32]; 3]) {
+        let w = r.len();
+        let row = self.row(y);
+        let (luma, chroma) = (&row.luma[..w], &row.chroma[..2 * w.div_ceil(2)]);
+        let (g, b) = (&mut g[..w], &mut b[..w]);
+        let (cu, cv) = (self.u, 1 - self.u);
+        let src = luma.chunks_exact(LANES).zip(chroma.chunks_exact(LANES));
+        let out = r.chunks_exact_mut(LANES).zip(g.chunks_exact_mut(LANES).zip(b.chunks_exact_mut(LANES)));
+        for ((luma, chroma), (r, (g, b))) in src.zip(out) {
+            let p = std::array::from_fn(|k| {
+                let o = k / 2 * 2;
+                [luma[k] as f32, chroma[o + cu] as f32, chroma[o + cv] as f32]
+            });
+            let [cr, cg, cb] = self.convert_lanes(p);
+            r.copy_from_slice(&cr);
+            g.copy_from_slice(&cg);
+            b.copy_from_slice(&cb);
+        }
+        for x in w / LANES * LANES..w {
+            [r[x], g[x], b[x]] = row.at(x, 0);
+        }
     }
 }
 
@@ -242,10 +378,15 @@ struct PackedReader<'a> {
 
 impl Reader for PackedReader<'_> {
     #[inline(always)]
-    fn at(&self, x: usize, y: usize) -> [f32; 3] {
+    fn fetch(&self, x: usize, y: usize) -> [f32; 3] {
         let o = y * self.stride + x * self.pixel;
         let p = &self.data[o..o + self.pixel];
         [p[self.rgb[0]] as f32, p[self.rgb[1]] as f32, p[self.rgb[2]] as f32]
+    }
+
+    #[inline(always)]
+    fn row(&self, y: usize) -> Self {
+        Self { data: &self.data[y * self.stride..], ..*self }
     }
 }
 
@@ -292,24 +433,73 @@ macro_rules! with_reader {
 /// Bilinear R, G, B at a fractional position (OpenCV's INTER_LINEAR taps).
 #[inline(always)]
 fn bilinear<R: Reader>(r: &R, tap: &Tap, ty: &Tap) -> [f32; 3] {
-    let p00 = r.at(tap.i0, ty.i0);
-    if tap.w1 == 0.0 && ty.w1 == 0.0 {
+    bilinear_rows(&r.row(ty.i0), &r.row(ty.i1), tap, ty.w1)
+}
+
+/// [`bilinear`] between the row readers of `ty.i0` and `ty.i1`, with `ty.w1`.
+#[inline(always)]
+fn bilinear_rows<R: Reader>(top: &R, bottom: &R, tap: &Tap, wy: f32) -> [f32; 3] {
+    let p00 = top.at(tap.i0, 0);
+    if tap.w1 == 0.0 && wy == 0.0 {
         return p00;
     }
-    blend([p00, r.at(tap.i1, ty.i0), r.at(tap.i0, ty.i1), r.at(tap.i1, ty.i1)], tap.w1, ty.w1)
+    blend([p00, top.at(tap.i1, 0), bottom.at(tap.i0, 0), bottom.at(tap.i1, 0)], tap.w1, wy)
+}
+
+/// [`bilinear_rows`] at `LANES` taps, as R, G, B planes: the four
+/// neighbours of all lanes converted side by side.
+#[inline(always)]
+fn bilinear_lanes<R: Reader>(top: &R, bottom: &R, taps: &[Tap; LANES], wy: f32) -> [[f32; LANES]; 3] {
+    let (i0, i1) = (|k: usize| taps[k].i0, |k: usize| taps[k].i1);
+    let p = [top.at_lanes(i0), top.at_lanes(i1), bottom.at_lanes(i0), bottom.at_lanes(i1)];
+    let mut out = [[0.0; LANES]; 3];
+    for (k, tap) in taps.iter().enumerate() {
+        let [p00, p01, p10, p11] = p.map(|[r, g, b]| [r[k], g[k], b[k]]);
+        let rgb = if tap.w1 == 0.0 && wy == 0.0 { p00 } else { blend([p00, p01, p10, p11], tap.w1, wy) };
+        [out[0][k], out[1][k], out[2][k]] = rgb;
+    }
+    out
+}
+
+/// Fills the output planes `out` at `taps` between the row readers `top`
+/// and `bottom` with [`bilinear_rows`], [`LANES`] taps at a time.
+#[inline(always)]
+fn bilinear_row<R: Reader>(top: &R, bottom: &R, taps: &[Tap], wy: f32, [or, og, ob]: [&mut [f32]; 3]) {
+    let blocks = taps.chunks(LANES).zip(or.chunks_mut(LANES)).zip(og.chunks_mut(LANES).zip(ob.chunks_mut(LANES)));
+    for ((taps, or), (og, ob)) in blocks {
+        if let Ok(taps) = <&[Tap; LANES]>::try_from(taps) {
+            let [r, g, b] = bilinear_lanes(top, bottom, taps, wy);
+            or.copy_from_slice(&r);
+            og.copy_from_slice(&g);
+            ob.copy_from_slice(&b);
+        } else {
+            for (k, tap) in taps.iter().enumerate() {
+                [or[k], og[k], ob[k]] = bilinear_rows(top, bottom, tap, wy);
+            }
+        }
+    }
 }
 
 /// The bilinear mix of four neighbours (top left, top right, bottom left,
 /// bottom right): one expression for every sampler, so that they agree to the bit.
+/// Along x within each row, then along y: a row's mix along x depends on
+/// that row alone, which lets [`fill_input_by_rows`] mix each source row once.
 #[inline(always)]
 fn blend([p00, p01, p10, p11]: [[f32; 3]; 4], wx: f32, wy: f32) -> [f32; 3] {
     let mut out = [0.0; 3];
     for c in 0..3 {
-        let top = p00[c] * (1.0 - wx) + p01[c] * wx;
-        let bottom = p10[c] * (1.0 - wx) + p11[c] * wx;
-        out[c] = top * (1.0 - wy) + bottom * wy;
+        let top = lerp(p00[c], p01[c], wx);
+        let bottom = lerp(p10[c], p11[c], wx);
+        out[c] = lerp(top, bottom, wy);
     }
     out
+}
+
+/// The one mixing expression of [`blend`]. With `w == 0` and `a == b` (a tap
+/// on a whole pixel names it twice) it gives `a` to the bit: `a * 1 + a * 0`.
+#[inline(always)]
+fn lerp(a: f32, b: f32, w: f32) -> f32 {
+    a * (1.0 - w) + b * w
 }
 
 /// Errors in the shape of a frame or a tensor request.
@@ -375,11 +565,12 @@ impl Tap {
     /// pixels, edges replicated: the one way every sampler here builds them.
     /// In f64, as OpenCV's resize computes its coordinates; exact for f32
     /// positions. A zero weight names one pixel twice, so that sampling
-    /// reads it once.
+    /// reads it once. `s` is not negative, so the cast truncates to its floor
+    /// (without a call to libm's `floor` where the CPU baseline lacks `roundsd`).
     #[inline]
     fn at(pos: f64, size: usize) -> Tap {
         let s = pos.clamp(0.0, (size - 1) as f64);
-        let i0 = s.floor() as usize;
+        let i0 = s as usize;
         let w1 = (s - i0 as f64) as f32;
         Tap { i0, i1: if w1 == 0.0 { i0 } else { i0 + 1 }, w1 }
     }
@@ -437,69 +628,96 @@ pub fn fill_planar_input(
     }
     cache.prepare(frame.width, frame.height, sw, sh);
     let yuv = YuvCoefficients::new(frame.colorimetry);
-    let plane = iw * ih;
-    let (c0, c2) = match order {
-        ChannelOrder::Bgr => (2, 0),
-        ChannelOrder::Rgb => (0, 2),
-    };
+    let planes = rgb_planes(dst, order);
     if cache.by_rows {
-        with_reader!(frame, yuv, |r| fill_input_by_rows(&r, cache, iw, (c0, c2), dst));
+        with_reader!(frame, yuv, |r| fill_input_by_rows(&r, cache, iw, planes));
     } else {
-        with_reader!(frame, yuv, |r| fill_input_rows(&r, cache, iw, (c0, c2), dst));
-    }
-    for c in 0..3 {
-        dst[c * plane + sh * iw..(c + 1) * plane].fill(0.0);
+        with_reader!(frame, yuv, |r| fill_input_rows(&r, cache, iw, planes));
     }
     Ok(())
 }
 
-/// The rows of [`fill_planar_input`], for one layout.
-fn fill_input_rows<R: Reader>(r: &R, cache: &ResizeCache, iw: usize, (c0, c2): (usize, usize), dst: &mut [f32]) {
+/// The planes of a planar tensor `dst` in R, G, B order, whatever the model's order.
+fn rgb_planes(dst: &mut [f32], order: ChannelOrder) -> [&mut [f32]; 3] {
     let plane = dst.len() / 3;
-    let sw = cache.x_taps.len();
-    for (oy, ty) in cache.y_taps.iter().enumerate() {
-        let row = oy * iw;
-        for (ox, tx) in cache.x_taps.iter().enumerate() {
-            let rgb = bilinear(r, tx, ty);
-            put(dst, plane, row + ox, rgb, (c0, c2));
-        }
-        pad_row(dst, plane, row, sw, iw);
+    let (p0, rest) = dst.split_at_mut(plane);
+    let (p1, p2) = rest.split_at_mut(plane);
+    match order {
+        ChannelOrder::Bgr => [p2, p1, p0],
+        ChannelOrder::Rgb => [p0, p1, p2],
     }
 }
 
-/// Writes one sample's channels into the planar tensor, in the model's order.
-#[inline(always)]
-fn put(dst: &mut [f32], plane: usize, i: usize, rgb: [f32; 3], (c0, c2): (usize, usize)) {
-    dst[i] = rgb[c0];
-    dst[plane + i] = rgb[1];
-    dst[2 * plane + i] = rgb[c2];
+/// The rows of [`fill_planar_input`], for one layout, and the padding: each
+/// output row written plane by plane, from the readers of its two source rows.
+fn fill_input_rows<R: Reader>(r: &R, cache: &ResizeCache, iw: usize, mut planes: [&mut [f32]; 3]) {
+    let sw = cache.x_taps.len();
+    for (oy, ty) in cache.y_taps.iter().enumerate() {
+        let [out_r, out_g, out_b] = output_row(&mut planes, oy * iw, sw, iw);
+        let (top, bottom) = (r.row(ty.i0), r.row(ty.i1));
+        if cache.whole_x && ty.w1 == 0.0 {
+            // Every tap on a whole pixel (integer down-scales: 1080p to 640): one read a sample, no blend.
+            let blocks = cache.x_taps.chunks(LANES).zip(out_r.chunks_mut(LANES));
+            for ((taps, dr), (dg, db)) in blocks.zip(out_g.chunks_mut(LANES).zip(out_b.chunks_mut(LANES))) {
+                if let Ok(taps) = <&[Tap; LANES]>::try_from(taps) {
+                    let [cr, cg, cb] = top.at_lanes(|k| taps[k].i0);
+                    dr.copy_from_slice(&cr);
+                    dg.copy_from_slice(&cg);
+                    db.copy_from_slice(&cb);
+                } else {
+                    for (k, tx) in taps.iter().enumerate() {
+                        [dr[k], dg[k], db[k]] = top.at(tx.i0, 0);
+                    }
+                }
+            }
+        } else {
+            bilinear_row(&top, &bottom, &cache.x_taps, ty.w1, [out_r, out_g, out_b]);
+        }
+    }
+    pad_rows(&mut planes, cache.y_taps.len() * iw);
 }
 
-/// Zeroes a row's padding (columns `sw..iw` of the input) in all three planes.
-fn pad_row(dst: &mut [f32], plane: usize, row: usize, sw: usize, iw: usize) {
-    for c in 0..3 {
-        dst[c * plane + row + sw..c * plane + row + iw].fill(0.0);
+/// Output row `row..row + sw` of each plane; its padding (up to `row + iw`) zeroed.
+#[inline(always)]
+fn output_row<'p>(planes: &'p mut [&mut [f32]; 3], row: usize, sw: usize, iw: usize) -> [&'p mut [f32]; 3] {
+    planes.each_mut().map(|p| {
+        let (out, padding) = p[row..row + iw].split_at_mut(sw);
+        padding.fill(0.0);
+        out
+    })
+}
+
+/// Zeroes the padding rows below the image, from `from` on, in all three planes.
+fn pad_rows(planes: &mut [&mut [f32]; 3], from: usize) {
+    for p in planes.iter_mut() {
+        p[from..].fill(0.0);
     }
 }
 
 /// As [`fill_input_rows`], for resizes whose taps fall between pixels (1080p
-/// to 1280, 720p to 640): each source row is converted to RGB once, into
-/// two rows kept in the cache, rather than each pixel once per tap that reads
-/// it (four taps a sample). The same conversions and the same [`blend`], so
-/// the same bits.
-fn fill_input_by_rows<R: Reader>(r: &R, cache: &mut ResizeCache, iw: usize, (c0, c2): (usize, usize), dst: &mut [f32]) {
-    let plane = dst.len() / 3;
-    let ResizeCache { x_taps, y_taps, rows, row_index, .. } = cache;
+/// to 1280, 720p to 640): each source row is converted to R, G, B planes
+/// once and mixed along x once (the `top` or `bottom` of [`blend`], which
+/// depend on that row alone), into two rows kept in the cache; each output
+/// row then mixes those two along y. The same conversions and the same
+/// [`lerp`]s in the same order as [`blend`] at every tap, so the same bits.
+fn fill_input_by_rows<R: Reader>(r: &R, cache: &mut ResizeCache, iw: usize, mut planes: [&mut [f32]; 3]) {
+    let ResizeCache { x_taps, y_taps, rows, row_index, line, .. } = cache;
     let sw = x_taps.len();
     let width = x_taps.last().map_or(0, |t| t.i1 + 1);
+    line.resize(3 * width, 0.0);
     for row in rows.iter_mut() {
-        row.resize(width, [0.0; 3]);
+        row.resize(3 * sw, 0.0);
     }
     *row_index = [usize::MAX; 2];
-    let convert = |row: &mut Vec<[f32; 3]>, y: usize| {
-        for (x, px) in row.iter_mut().enumerate() {
-            *px = r.at(x, y);
-        }
+    let x_taps: &[Tap] = x_taps;
+    // Source row y converted into `line`, then mixed along x into `out` (R, G, B planes of sw).
+    let mut mix_row = |out: &mut [f32], y: usize| {
+        let (lr, rest) = line.split_at_mut(width);
+        let (lg, lb) = rest.split_at_mut(width);
+        r.convert_row(y, [&mut *lr, &mut *lg, &mut *lb]);
+        let (or, rest) = out.split_at_mut(sw);
+        let (og, ob) = rest.split_at_mut(sw);
+        mix_along_x([lr, lg, lb], x_taps, [or, og, ob]);
     };
     for (oy, ty) in y_taps.iter().enumerate() {
         // Rows ty.i0 and ty.i1 in rows[0] and rows[1]; the last output row's bottom is often this one's top.
@@ -508,28 +726,47 @@ fn fill_input_by_rows<R: Reader>(r: &R, cache: &mut ResizeCache, iw: usize, (c0,
                 rows.swap(0, 1);
                 row_index.swap(0, 1);
             } else {
-                convert(&mut rows[0], ty.i0);
+                mix_row(&mut rows[0], ty.i0);
                 row_index[0] = ty.i0;
             }
         }
-        if row_index[1] != ty.i1 {
-            convert(&mut rows[1], ty.i1);
+        // A whole-pixel tap along y reads its top row alone.
+        if ty.w1 != 0.0 && row_index[1] != ty.i1 {
+            mix_row(&mut rows[1], ty.i1);
             row_index[1] = ty.i1;
         }
-        let (top, bottom) = (&rows[0], &rows[1]);
-        let row = oy * iw;
-        for (ox, tx) in x_taps.iter().enumerate() {
-            let p00 = top[tx.i0];
-            let rgb = if tx.w1 == 0.0 && ty.w1 == 0.0 {
-                p00
+        let out = output_row(&mut planes, oy * iw, sw, iw);
+        let (top, bottom) = (rows[0].chunks_exact(sw), rows[1].chunks_exact(sw));
+        for ((top, bottom), out) in top.zip(bottom).zip(out) {
+            if ty.w1 == 0.0 {
+                out.copy_from_slice(top);
             } else {
-                blend([p00, top[tx.i1], bottom[tx.i0], bottom[tx.i1]], tx.w1, ty.w1)
-            };
-            put(dst, plane, row + ox, rgb, (c0, c2));
+                for ((o, &a), &b) in out.iter_mut().zip(top).zip(bottom) {
+                    *o = lerp(a, b, ty.w1);
+                }
+            }
         }
-        pad_row(dst, plane, row, sw, iw);
+    }
+    pad_rows(&mut planes, y_taps.len() * iw);
+}
+
+/// The `top` (or `bottom`) of [`blend`] at every tap of a row converted into
+/// R, G, B planes `src`, into the planes `out`.
+fn mix_along_x([sr, sg, sb]: [&[f32]; 3], taps: &[Tap], [or, og, ob]: [&mut [f32]; 3]) {
+    let out = or.iter_mut().zip(og.iter_mut()).zip(ob.iter_mut());
+    for (tx, ((or, og), ob)) in taps.iter().zip(out) {
+        if tx.w1 == 0.0 {
+            (*or, *og, *ob) = (sr[tx.i0], sg[tx.i0], sb[tx.i0]);
+        } else {
+            *or = lerp(sr[tx.i0], sr[tx.i1], tx.w1);
+            *og = lerp(sg[tx.i0], sg[tx.i1], tx.w1);
+            *ob = lerp(sb[tx.i0], sb[tx.i1], tx.w1);
+        }
     }
 }
+
+/// Columns of a crop whose taps [`fill_planar_crop`] computes at once, on the stack.
+const CROP_COLUMNS: usize = 64;
 
 /// Fills `dst` (planar [3, out_h, out_w]) with the frame's `crop` (x, y, w, h
 /// in frame pixels, may reach outside the frame: borders are replicated),
@@ -549,24 +786,24 @@ pub fn fill_planar_crop(
     }
     let yuv = YuvCoefficients::new(frame.colorimetry);
     let tap = |pos: f32, size: usize| Tap::at(f64::from(pos), size);
-    let plane = ow * oh;
-    let (c0, c2) = match order {
-        ChannelOrder::Bgr => (2, 0),
-        ChannelOrder::Rgb => (0, 2),
-    };
-    with_reader!(frame, yuv, |r| {
-        for oy in 0..oh {
-            let ty = tap(cy + (oy as f32 + 0.5) * ch / oh as f32 - 0.5, frame.height);
-            for ox in 0..ow {
-                let tx = tap(cx + (ox as f32 + 0.5) * cw / ow as f32 - 0.5, frame.width);
-                let rgb = bilinear(&r, &tx, &ty);
-                let i = oy * ow + ox;
-                dst[i] = rgb[c0];
-                dst[plane + i] = rgb[1];
-                dst[2 * plane + i] = rgb[c2];
-            }
+    let mut planes = rgb_planes(dst, order);
+    // The taps along x of a band of columns once, not once per row.
+    let mut x_taps = [Tap { i0: 0, i1: 0, w1: 0.0 }; CROP_COLUMNS];
+    for x0 in (0..ow).step_by(CROP_COLUMNS) {
+        let x_taps = &mut x_taps[..CROP_COLUMNS.min(ow - x0)];
+        for (k, t) in x_taps.iter_mut().enumerate() {
+            *t = tap(cx + ((x0 + k) as f32 + 0.5) * cw / ow as f32 - 0.5, frame.width);
         }
-    });
+        with_reader!(frame, yuv, |r| {
+            for oy in 0..oh {
+                let ty = tap(cy + (oy as f32 + 0.5) * ch / oh as f32 - 0.5, frame.height);
+                let (top, bottom) = (r.row(ty.i0), r.row(ty.i1));
+                let i = oy * ow + x0;
+                let out = planes.each_mut().map(|p| &mut p[i..i + x_taps.len()]);
+                bilinear_row(&top, &bottom, x_taps, ty.w1, out);
+            }
+        });
+    }
     Ok(())
 }
 
@@ -576,12 +813,17 @@ pub struct ResizeCache {
     key: (usize, usize, usize, usize),
     x_taps: Vec<Tap>,
     y_taps: Vec<Tap>,
-    /// Whether converting whole source rows costs fewer pixel conversions
+    /// Whether converting whole source rows costs no more pixel conversions
     /// than converting at every tap (see [`fill_input_by_rows`]).
     by_rows: bool,
-    /// Two source rows converted to RGB, and which rows they are.
-    rows: [Vec<[f32; 3]>; 2],
+    /// Whether every tap along x falls on a whole pixel.
+    whole_x: bool,
+    /// Two source rows converted and mixed along x (R, G, B planes of the
+    /// output's width), and which rows they are.
+    rows: [Vec<f32>; 2],
     row_index: [usize; 2],
+    /// One source row converted (R, G, B planes of the frame's width).
+    line: Vec<f32>,
 }
 
 impl ResizeCache {
@@ -597,7 +839,12 @@ impl ResizeCache {
             let mut distinct_rows: Vec<usize> = self.y_taps.iter().flat_map(|t| [t.i0, t.i1]).collect();
             distinct_rows.dedup();
             let by_rows = distinct_rows.len() * self.x_taps.last().map_or(0, |t| t.i1 + 1);
-            self.by_rows = by_rows < at_taps;
+            self.whole_x = self.x_taps.iter().all(|t| t.w1 == 0.0);
+            // A converted row costs less a pixel than a tap (its conversion is
+            // vectorised, its taps mixed once per row): rows win ties, such as
+            // halving 720p to 640. Whole-pixel columns (1080p to 640) read one
+            // pixel a sample at the taps, the least either way.
+            self.by_rows = !self.whole_x && by_rows <= at_taps;
         }
     }
 }
@@ -626,6 +873,144 @@ impl<'f, 'a> FrameSampler<'f, 'a> {
         let (w, h) = (self.frame.width, self.frame.height);
         let (tx, ty) = (Tap::at(f64::from(x), w), Tap::at(f64::from(y), h));
         with_reader!(self.frame, self.yuv, |r| bilinear(&r, &tx, &ty))
+    }
+}
+
+/// The samplers as they were before rows were read as rows: every tap
+/// through `Reader::at` at (x, y), blended per sample, scattered into the
+/// planes with `put`. The reference the fast paths must match to the bit, and
+/// the "before" of `tests::sampling_cost`.
+#[cfg(test)]
+mod reference {
+    use super::*;
+
+    fn bilinear_at<R: Reader>(r: &R, tx: &Tap, ty: &Tap) -> [f32; 3] {
+        let p00 = r.at(tx.i0, ty.i0);
+        if tx.w1 == 0.0 && ty.w1 == 0.0 {
+            return p00;
+        }
+        blend([p00, r.at(tx.i1, ty.i0), r.at(tx.i0, ty.i1), r.at(tx.i1, ty.i1)], tx.w1, ty.w1)
+    }
+
+    fn channels(order: ChannelOrder) -> (usize, usize) {
+        match order {
+            ChannelOrder::Bgr => (2, 0),
+            ChannelOrder::Rgb => (0, 2),
+        }
+    }
+
+    fn put(dst: &mut [f32], plane: usize, i: usize, rgb: [f32; 3], (c0, c2): (usize, usize)) {
+        dst[i] = rgb[c0];
+        dst[plane + i] = rgb[1];
+        dst[2 * plane + i] = rgb[c2];
+    }
+
+    fn pad(dst: &mut [f32], g: InputGeometry) {
+        let plane = dst.len() / 3;
+        for c in 0..3 {
+            for row in 0..g.scaled_height {
+                let o = c * plane + row * g.input_width;
+                dst[o + g.scaled_width..o + g.input_width].fill(0.0);
+            }
+            dst[c * plane + g.scaled_height * g.input_width..(c + 1) * plane].fill(0.0);
+        }
+    }
+
+    /// `fill_planar_input` at every tap, with the taps of `cache` (prepared for `frame` and `g`).
+    pub fn fill_input(
+        frame: &FrameView<'_>,
+        g: InputGeometry,
+        order: ChannelOrder,
+        dst: &mut [f32],
+        cache: &ResizeCache,
+    ) {
+        let (plane, iw, co) = (dst.len() / 3, g.input_width, channels(order));
+        with_reader!(frame, YuvCoefficients::new(frame.colorimetry), |r| {
+            for (oy, ty) in cache.y_taps.iter().enumerate() {
+                for (ox, tx) in cache.x_taps.iter().enumerate() {
+                    put(dst, plane, oy * iw + ox, bilinear_at(&r, tx, ty), co);
+                }
+            }
+        });
+        pad(dst, g);
+    }
+
+    /// `fill_planar_input`'s former row path: source rows converted to
+    /// `[f32; 3]` pixels, two kept, blended per sample.
+    pub fn fill_input_by_rows(
+        frame: &FrameView<'_>,
+        g: InputGeometry,
+        order: ChannelOrder,
+        dst: &mut [f32],
+        cache: &ResizeCache,
+        rows: &mut [Vec<[f32; 3]>; 2],
+    ) {
+        let (plane, iw, co) = (dst.len() / 3, g.input_width, channels(order));
+        let width = cache.x_taps.last().map_or(0, |t| t.i1 + 1);
+        for row in rows.iter_mut() {
+            row.resize(width, [0.0; 3]);
+        }
+        let mut row_index = [usize::MAX; 2];
+        with_reader!(frame, YuvCoefficients::new(frame.colorimetry), |r| {
+            let convert = |row: &mut Vec<[f32; 3]>, y: usize| {
+                for (x, px) in row.iter_mut().enumerate() {
+                    *px = r.at(x, y);
+                }
+            };
+            for (oy, ty) in cache.y_taps.iter().enumerate() {
+                if row_index[0] != ty.i0 {
+                    if row_index[1] == ty.i0 {
+                        rows.swap(0, 1);
+                        row_index.swap(0, 1);
+                    } else {
+                        convert(&mut rows[0], ty.i0);
+                        row_index[0] = ty.i0;
+                    }
+                }
+                if row_index[1] != ty.i1 {
+                    convert(&mut rows[1], ty.i1);
+                    row_index[1] = ty.i1;
+                }
+                let (top, bottom) = (&rows[0], &rows[1]);
+                for (ox, tx) in cache.x_taps.iter().enumerate() {
+                    let p00 = top[tx.i0];
+                    let rgb = if tx.w1 == 0.0 && ty.w1 == 0.0 {
+                        p00
+                    } else {
+                        blend([p00, top[tx.i1], bottom[tx.i0], bottom[tx.i1]], tx.w1, ty.w1)
+                    };
+                    put(dst, plane, oy * iw + ox, rgb, co);
+                }
+            }
+        });
+        pad(dst, g);
+    }
+
+    /// `fill_planar_crop` at every tap, taps computed per sample.
+    pub fn fill_crop(
+        frame: &FrameView<'_>,
+        (cx, cy, cw, ch): (f32, f32, f32, f32),
+        (ow, oh): (usize, usize),
+        order: ChannelOrder,
+        dst: &mut [f32],
+    ) {
+        let tap = |pos: f32, size: usize| Tap::at(f64::from(pos), size);
+        let (plane, co) = (ow * oh, channels(order));
+        with_reader!(frame, YuvCoefficients::new(frame.colorimetry), |r| {
+            for oy in 0..oh {
+                let ty = tap(cy + (oy as f32 + 0.5) * ch / oh as f32 - 0.5, frame.height);
+                for ox in 0..ow {
+                    let tx = tap(cx + (ox as f32 + 0.5) * cw / ow as f32 - 0.5, frame.width);
+                    put(dst, plane, oy * ow + ox, bilinear_at(&r, &tx, &ty), co);
+                }
+            }
+        });
+    }
+
+    /// `FrameSampler::rgb` at every tap, with the frame's coefficients `yuv`.
+    pub fn rgb(frame: &FrameView<'_>, yuv: YuvCoefficients, x: f32, y: f32) -> [f32; 3] {
+        let (tx, ty) = (Tap::at(f64::from(x), frame.width), Tap::at(f64::from(y), frame.height));
+        with_reader!(frame, yuv, |r| bilinear_at(&r, &tx, &ty))
     }
 }
 
@@ -695,8 +1080,172 @@ mod tests {
             }
             let same = at_taps.iter().zip(&by_rows).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{sw}x{sh}: the two paths differ");
-            // 64 and 72 columns from 96 fall between pixels: rows are cheaper; halves and thirds are not.
-            assert_eq!(chosen, matches!(sw, 64 | 72), "{sw}x{sh}: by rows {chosen}");
+            // 64 and 72 columns from 96 fall between pixels: rows are cheaper; halves cost as many
+            // conversions either way (rows win ties); thirds and the same size read whole pixels.
+            assert_eq!(chosen, matches!(sw, 64 | 72 | 48), "{sw}x{sh}: by rows {chosen}");
+        }
+    }
+
+    const FORMATS: [PixelFormat; 15] = {
+        use PixelFormat::*;
+        [I420, Yv12, Nv12, Nv21, Rgb, Bgr, Rgba, Bgra, Rgbx, Bgrx, Argb, Abgr, Xrgb, Xbgr, Gray8]
+    };
+
+    /// The planes of a `w` x `h` frame of pseudo-random bytes in `format`,
+    /// each row followed by a few bytes of padding (stride > row).
+    fn noise_planes(format: PixelFormat, w: usize, h: usize) -> ([Vec<u8>; 3], [usize; 3]) {
+        let bytes =
+            |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        match format.layout() {
+            Layout::Gray => ([bytes(h * (w + 5), 1), vec![], vec![]], [w + 5, 0, 0]),
+            Layout::Planar { .. } => {
+                ([bytes(h * (w + 5), 1), bytes(ch * (cw + 3), 2), bytes(ch * (cw + 7), 3)], [w + 5, cw + 3, cw + 7])
+            }
+            Layout::SemiPlanar { .. } => {
+                ([bytes(h * (w + 5), 1), bytes(ch * (2 * cw + 3), 2), vec![]], [w + 5, 2 * cw + 3, 0])
+            }
+            Layout::Packed { pixel, .. } => ([bytes(h * (w * pixel + 9), 1), vec![], vec![]], [w * pixel + 9, 0, 0]),
+        }
+    }
+
+    fn view<'a>(
+        format: PixelFormat,
+        w: usize,
+        h: usize,
+        (planes, strides): &'a ([Vec<u8>; 3], [usize; 3]),
+    ) -> FrameView<'a> {
+        let colorimetry = match format {
+            PixelFormat::Nv21 | PixelFormat::Yv12 => Colorimetry { matrix: YuvMatrix::Bt709, full_range: true },
+            _ => Colorimetry::default(),
+        };
+        FrameView {
+            format,
+            width: w,
+            height: h,
+            planes: [&planes[0], &planes[1], &planes[2]],
+            strides: *strides,
+            colorimetry,
+        }
+    }
+
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
+    /// The output sizes a source of `w` x `h` is resized to in the tests: the
+    /// models' down-scales (thirds, two thirds, halves), odd ones, upscales.
+    fn scaled_sizes(w: usize, h: usize) -> Vec<(usize, usize)> {
+        let mut sizes = vec![(w / 3, h / 3), (2 * w / 3, 2 * h / 3), (w / 2, h / 2), (w * 5 / 7, h * 4 / 9), (w, h)];
+        sizes.extend([(w * 2 + 1, h * 3 / 2 + 1), (w + 3, h), (1, 1), (w, 1)]);
+        sizes.into_iter().map(|(sw, sh)| (sw.max(1), sh.max(1))).collect()
+    }
+
+    #[test]
+    fn every_path_gives_the_bits_of_reading_every_tap() {
+        // Both paths (row reads at the taps, whole rows converted) against
+        // the per-tap reference, for every layout, odd sizes, strides beyond
+        // the rows, padding in the tensor; the tensor starts as garbage, so
+        // a padding value left unwritten differs.
+        let mut cache = ResizeCache::default();
+        for format in FORMATS {
+            for (w, h) in [(97usize, 55usize), (64, 36), (33, 17), (7, 5), (1, 1), (2, 3)] {
+                let planes = noise_planes(format, w, h);
+                let frame = view(format, w, h, &planes);
+                for (sw, sh) in scaled_sizes(w, h) {
+                    for (pad_w, pad_h) in [(0, 0), (3, 2)] {
+                        let g = InputGeometry {
+                            scaled_width: sw,
+                            scaled_height: sh,
+                            input_width: sw + pad_w,
+                            input_height: sh + pad_h,
+                        };
+                        let order = if (sw + sh) % 2 == 0 { ChannelOrder::Bgr } else { ChannelOrder::Rgb };
+                        let n = 3 * g.input_width * g.input_height;
+                        cache.prepare(w, h, sw, sh);
+                        let mut want = vec![1.0; n];
+                        reference::fill_input(&frame, g, order, &mut want, &cache);
+                        for by_rows in [false, true] {
+                            cache.by_rows = by_rows;
+                            let mut got = vec![-7.0; n];
+                            fill_planar_input(&frame, g, order, &mut got, &mut cache).unwrap();
+                            assert!(same_bits(&got, &want), "{format:?} {w}x{h} -> {g:?}, by rows {by_rows}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_hd_inputs_are_the_bits_of_reading_every_tap() {
+        // The models' real sizes on the camera layouts: YuNet's 640x360 and the
+        // privacy pass's 1280x720 from 1080p, 640x360 from 720p; the former
+        // row path too.
+        let mut cache = ResizeCache::default();
+        for format in [PixelFormat::I420, PixelFormat::Nv12, PixelFormat::Bgrx] {
+            for ((w, h), (sw, sh)) in
+                [((1920, 1080), (640, 360)), ((1920, 1080), (1280, 720)), ((1280, 720), (640, 360))]
+            {
+                let planes = noise_planes(format, w, h);
+                let frame = view(format, w, h, &planes);
+                let g = InputGeometry {
+                    scaled_width: sw,
+                    scaled_height: sh,
+                    input_width: sw,
+                    input_height: sh.next_multiple_of(32),
+                };
+                let n = 3 * g.input_width * g.input_height;
+                cache.prepare(w, h, sw, sh);
+                let (mut want, mut former, mut got) = (vec![1.0; n], vec![2.0; n], vec![-7.0; n]);
+                reference::fill_input(&frame, g, ChannelOrder::Bgr, &mut want, &cache);
+                reference::fill_input_by_rows(
+                    &frame,
+                    g,
+                    ChannelOrder::Bgr,
+                    &mut former,
+                    &cache,
+                    &mut Default::default(),
+                );
+                fill_planar_input(&frame, g, ChannelOrder::Bgr, &mut got, &mut cache).unwrap();
+                assert!(same_bits(&got, &want), "{format:?} {w}x{h} -> {sw}x{sh}");
+                assert!(same_bits(&former, &want), "{format:?} {w}x{h} -> {sw}x{sh}: former row path");
+            }
+        }
+    }
+
+    #[test]
+    fn crops_and_samples_are_the_bits_of_reading_every_tap() {
+        for format in FORMATS {
+            let (w, h) = (97usize, 55usize);
+            let planes = noise_planes(format, w, h);
+            let frame = view(format, w, h, &planes);
+            // Inside, reaching out on every side, larger than the frame, tiny (upscaled), whole pixels.
+            let crops = [
+                (10.3, 7.9, 40.2, 30.7),
+                (-12.5, -8.0, 30.0, 30.0),
+                (80.0, 40.0, 33.3, 29.1),
+                (-50.0, -50.0, 300.0, 200.0),
+            ];
+            let crops =
+                crops.into_iter().chain([(20.0, 20.0, 3.0, 2.5), (0.0, 0.0, 97.0, 55.0), (1.0, 1.0, 64.0, 64.0)]);
+            for crop in crops {
+                for out in [(64, 64), (1, 1), (130, 7), (63, 65)] {
+                    let n = 3 * out.0 * out.1;
+                    let (mut want, mut got) = (vec![1.0; n], vec![-7.0; n]);
+                    reference::fill_crop(&frame, crop, out, ChannelOrder::Bgr, &mut want);
+                    fill_planar_crop(&frame, crop, out, ChannelOrder::Bgr, &mut got).unwrap();
+                    assert!(same_bits(&got, &want), "{format:?} crop {crop:?} -> {out:?}");
+                }
+            }
+            let sampler = FrameSampler::new(&frame).unwrap();
+            for (x, y) in
+                [(0.0, 0.0), (3.25, 7.5), (96.0, 54.0), (-3.0, 60.2), (50.7, -1.5), (100.5, 20.0), (13.0, 11.75)]
+            {
+                let (got, want) =
+                    (sampler.rgb(x, y), reference::rgb(&frame, YuvCoefficients::new(frame.colorimetry), x, y));
+                assert!(same_bits(&got, &want), "{format:?} at ({x}, {y})");
+            }
         }
     }
 
@@ -794,6 +1343,105 @@ mod tests {
         let err = fill_planar_input(&frame, g, ChannelOrder::Rgb, &mut dst, &mut ResizeCache::default());
         assert_eq!(err, Err(FrameError::TensorSize { len: 5, needed: 6 }));
         assert!(matches!(rgb_frame(0, 1, &data).validate(), Err(FrameError::Empty { width: 0, height: 1 })));
+    }
+
+    /// CPU time of the samplers at the sizes the models see, on a 1080p and a
+    /// 720p I420 frame: `cargo test --release -p blickfang-core --lib
+    /// frame::tests::sampling_cost -- --ignored --nocapture`. A benchmark, not a
+    /// test: it asserts nothing about time.
+    #[test]
+    #[ignore]
+    fn sampling_cost() {
+        use std::hint::black_box;
+        let i420 = |w: usize, h: usize| -> [Vec<u8>; 3] {
+            let bytes =
+                |n: usize, seed: usize| -> Vec<u8> { (0..n).map(|i| ((i * 131 + seed * 7919) % 251) as u8).collect() };
+            [bytes(w * h, 1), bytes(w * h / 4, 2), bytes(w * h / 4, 3)]
+        };
+        fn view(w: usize, h: usize, p: &[Vec<u8>; 3]) -> FrameView<'_> {
+            FrameView {
+                format: PixelFormat::I420,
+                width: w,
+                height: h,
+                planes: [&p[0], &p[1], &p[2]],
+                strides: [w, w / 2, w / 2],
+                colorimetry: Colorimetry::default(),
+            }
+        }
+        let (p1080, p720) = (i420(1920, 1080), i420(1280, 720));
+        let (f1080, f720) = (view(1920, 1080, &p1080), view(1280, 720, &p720));
+        // CPU microseconds of this thread per call (its run time in
+        // schedstat: waiting on a busy machine does not count; it may advance
+        // in scheduler ticks, hence rounds of 0.1 s and more), the best of five.
+        let cpu_ns = || -> u64 {
+            let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+            stat.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        let time = |reps: usize, f: &mut dyn FnMut()| -> f64 {
+            f();
+            (0..5)
+                .map(|_| {
+                    let start = cpu_ns();
+                    for _ in 0..reps {
+                        f();
+                    }
+                    (cpu_ns() - start) as f64 / 1e3 / reps as f64
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        let report = |name: &str, before: f64, after: f64| {
+            println!("{name}: {before:.1} us per call before, {after:.1} after ({:.2}x)", before / after);
+        };
+        for (name, frame, (sw, sh, iw, ih), reps) in [
+            ("1080p -> 640x360 in 640x384", &f1080, (640, 360, 640, 384), 100),
+            ("1080p -> 1280x720 in 1280x736", &f1080, (1280, 720, 1280, 736), 30),
+            ("720p -> 640x360 in 640x384", &f720, (640, 360, 640, 384), 50),
+        ] {
+            let g = InputGeometry { scaled_width: sw, scaled_height: sh, input_width: iw, input_height: ih };
+            let mut dst = vec![0.0; 3 * iw * ih];
+            let mut cache = ResizeCache::default();
+            cache.prepare(frame.width, frame.height, sw, sh);
+            let mut rows = Default::default();
+            let before = time(reps, &mut || {
+                if cache.by_rows {
+                    reference::fill_input_by_rows(black_box(frame), g, ChannelOrder::Bgr, &mut dst, &cache, &mut rows);
+                } else {
+                    reference::fill_input(black_box(frame), g, ChannelOrder::Bgr, &mut dst, &cache);
+                }
+                black_box(&dst);
+            });
+            let after = time(reps, &mut || {
+                fill_planar_input(black_box(frame), g, ChannelOrder::Bgr, &mut dst, &mut cache).unwrap();
+                black_box(&dst);
+            });
+            report(name, before, after);
+            cache.by_rows = !cache.by_rows;
+            let other = time(reps, &mut || {
+                fill_planar_input(black_box(frame), g, ChannelOrder::Bgr, &mut dst, &mut cache).unwrap();
+                black_box(&dst);
+            });
+            println!("  the other path (by rows {}): {other:.1} us per call", cache.by_rows);
+        }
+        let mut crop = vec![0.0; 3 * 64 * 64];
+        let face = (700.3, 400.7, 201.5, 201.5);
+        let before = time(2000, &mut || {
+            reference::fill_crop(black_box(&f1080), face, (64, 64), ChannelOrder::Bgr, &mut crop);
+            black_box(&crop);
+        });
+        let after = time(2000, &mut || {
+            fill_planar_crop(black_box(&f1080), face, (64, 64), ChannelOrder::Bgr, &mut crop).unwrap();
+            black_box(&crop);
+        });
+        report("1080p face 201x201 -> 64x64 crop", before, after);
+        let sampler = FrameSampler::new(&f1080).unwrap();
+        let positions = || (0..112 * 112).map(|i| (800.0 + (i % 112) as f32 * 1.37, 300.0 + (i / 112) as f32 * 1.41));
+        let before = time(100, &mut || {
+            black_box(positions().map(|(x, y)| reference::rgb(black_box(&f1080), sampler.yuv, x, y)[1]).sum::<f32>());
+        });
+        let after = time(100, &mut || {
+            black_box(positions().map(|(x, y)| sampler.rgb(black_box(x), y)[1]).sum::<f32>());
+        });
+        report("FrameSampler::rgb, 112x112 samples", before, after);
     }
 
     #[test]
