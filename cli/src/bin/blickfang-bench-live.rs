@@ -83,6 +83,8 @@ fn rss_mb() -> f64 {
 struct Timing {
     entered: HashMap<u64, Instant>,
     spent: Vec<Duration>,
+    /// The paced frames' numbers (buffer offsets) that reached the chain, to name those that did not.
+    arrived: Vec<u64>,
 }
 
 struct Stream {
@@ -131,7 +133,7 @@ fn stream(clip: &std::path::Path, interval: Option<u32>) -> Result<Stream> {
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let number = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if src_caps.caps().is_none() {
                     src_caps.set_caps(sample.caps_owned().as_ref());
                 }
@@ -140,6 +142,7 @@ fn stream(clip: &std::path::Path, interval: Option<u32>) -> Result<Stream> {
                     let b = buffer.make_mut();
                     b.set_pts(gst::ClockTime::NONE);
                     b.set_dts(gst::ClockTime::NONE);
+                    b.set_offset(number);
                 }
                 src_caps.push_buffer(buffer)
             })
@@ -153,8 +156,12 @@ fn stream(clip: &std::path::Path, interval: Option<u32>) -> Result<Stream> {
     let last = pipeline.by_name("last").context("no last element")?;
     let t = timing.clone();
     first.static_pad("sink").context("pad")?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
-            t.lock().unwrap().entered.insert(pts.nseconds(), Instant::now());
+        if let Some(b) = info.buffer() {
+            let mut t = t.lock().unwrap();
+            t.arrived.push(b.offset());
+            if let Some(pts) = b.pts() {
+                t.entered.insert(pts.nseconds(), Instant::now());
+            }
         }
         gst::PadProbeReturn::Ok
     });
@@ -205,8 +212,9 @@ impl Stream {
 }
 
 /// Plays the streams together to EOS (the clip once, or looped for `looped`);
-/// returns the QoS messages (late frames) per stream.
-fn play(streams: &[Stream], looped: Option<Duration>) -> Result<Vec<u64>> {
+/// returns the QoS messages (late frames) per stream, and the elements'
+/// counters posted at EOS (`blickfang-*-stats`) of every stream.
+fn play(streams: &[Stream], looped: Option<Duration>) -> Result<(Vec<u64>, Vec<gst::Structure>)> {
     // The chains first (models load), then the paced decoders.
     for s in streams {
         s.pipeline.set_state(gst::State::Playing)?;
@@ -217,7 +225,7 @@ fn play(streams: &[Stream], looped: Option<Duration>) -> Result<Vec<u64>> {
             None => _ = s.decode.set_state(gst::State::Playing)?,
         }
     }
-    let mut late = Vec::new();
+    let (mut late, mut stats) = (Vec::new(), Vec::new());
     for s in streams {
         let bus = s.pipeline.bus().context("no bus")?;
         let mut qos = 0;
@@ -227,12 +235,35 @@ fn play(streams: &[Stream], looped: Option<Duration>) -> Result<Vec<u64>> {
                 gst::MessageView::Eos(_) => break,
                 gst::MessageView::Qos(_) => qos += 1,
                 gst::MessageView::Error(e) => return Err(anyhow!("{} ({:?})", e.error(), e.debug())),
+                gst::MessageView::Element(e) => {
+                    stats.extend(e.structure().filter(|s| s.name().ends_with("-stats")).map(|s| s.to_owned()))
+                }
                 _ => {}
             }
         }
         late.push(qos);
     }
-    Ok(late)
+    Ok((late, stats))
+}
+
+/// The workers' counters of a live run, in a line: how far the privacy pass
+/// lagged, and the frames each worker dropped.
+fn worker_counters(stats: &[gst::Structure]) -> String {
+    let field = |name: &str, key: &str| -> u64 {
+        stats.iter().filter(|s| s.name() == name).filter_map(|s| s.get::<u64>(key).ok()).sum()
+    };
+    let max = |name: &str, key: &str| -> u64 {
+        stats.iter().filter(|s| s.name() == name).filter_map(|s| s.get::<u64>(key).ok()).max().unwrap_or(0)
+    };
+    let (fd, dm, gd) = ("blickfang-facedetect-stats", "blickfang-demographics-stats", "blickfang-gazedwell-stats");
+    format!(
+        "privacy passes {} (lag max {} frames, mean {:.1}); frames dropped by the workers: demographics {}, head pose {}",
+        field(fd, "privacy-passes"),
+        max(fd, "privacy-lag-max"),
+        field(fd, "privacy-lag-total") as f64 / field(fd, "privacy-passes").max(1) as f64,
+        field(dm, "frames-dropped"),
+        field(gd, "frames-dropped"),
+    )
 }
 
 fn percentiles(mut d: Vec<Duration>) -> String {
@@ -257,7 +288,7 @@ struct Outcome {
 fn run_streams(clip: &std::path::Path, label: &str, n: usize, interval: Option<u32>, base_rss: f64) -> Result<Outcome> {
     let streams: Vec<Stream> = (0..n).map(|_| stream(clip, interval)).collect::<Result<_>>()?;
     let (cpu0, start) = (bench::cpu_seconds().unwrap_or(0.0), Instant::now());
-    let late = play(&streams, None)?;
+    let (late, stats) = play(&streams, None)?;
     let (cpu, wall) = (bench::cpu_seconds().unwrap_or(0.0) - cpu0, start.elapsed().as_secs_f64());
     let rss = rss_mb();
     let mut all = Vec::new();
@@ -282,6 +313,9 @@ fn run_streams(clip: &std::path::Path, label: &str, n: usize, interval: Option<u
         rss,
         rss - base_rss
     );
+    if interval.is_some() {
+        println!("  {}", worker_counters(&stats));
+    }
     Ok(Outcome { on_time: dropped == 0 && late.iter().all(|&l| l == 0), rss })
 }
 
@@ -340,16 +374,19 @@ fn run(cli: &Cli) -> Result<()> {
     // Latency: one 1080p stream, paced, defaults.
     let one = stream(&clip, Some(1))?;
     let looped = (cli.seconds > 0).then(|| Duration::from_secs(cli.seconds));
-    let late = play(std::slice::from_ref(&one), looped)?;
+    let (late, stats) = play(std::slice::from_ref(&one), looped)?;
     one.stop()?;
     let spent = std::mem::take(&mut one.timing.lock().unwrap().spent);
     let paced = one.paced.load(std::sync::atomic::Ordering::Relaxed);
     let dropped = paced.saturating_sub(spent.len() as u64);
+    let arrived: std::collections::HashSet<u64> = one.timing.lock().unwrap().arrived.iter().copied().collect();
+    let missing: Vec<u64> = (0..paced).filter(|n| !arrived.contains(n)).take(10).collect();
     println!(
         "latency, 1 x 1080p30 live, defaults: {}; {dropped} of {paced} frames dropped at the source; QoS (late) messages: {}",
         percentiles(spent),
         late[0]
     );
+    println!("  never reached the chain (paced frame numbers, first 10): {missing:?}; {}", worker_counters(&stats));
     drop(one);
 
     // Streams: 720p, paced, interval as given.
