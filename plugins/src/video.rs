@@ -104,13 +104,14 @@ pub fn map_readable<'a>(
     })
 }
 
-/// How far a worker thread steps back for the video (Linux nice levels, 0..19).
-/// The streaming thread must finish a frame within one frame time; a worker's
-/// model run (a privacy pass, a batch of age/gender crops) can wait a few
-/// frames. At equal priority a worker's burst takes half of a two-core player
-/// from the frames passing through (issue 16: the p99 latency); stepped back,
-/// it runs on what the video leaves idle, and as fast as before when nothing
-/// else wants the cores.
+/// How far an analytics worker thread steps back for the video (Linux nice
+/// levels, 0..19). The streaming thread must finish a frame within one frame
+/// time; an analytics worker's model run (a batch of age/gender crops, head
+/// poses) can wait a few frames. At equal priority a worker's burst takes half
+/// of a two-core player from the frames passing through (issue 16: the p99
+/// latency); stepped back, it runs on what the video leaves idle, and as fast
+/// as before when nothing else wants the cores. facedetect's privacy pass does
+/// not step back: its finds are redacted, so it must not starve.
 pub const WORKER_NICE: i32 = 10;
 
 /// Lowers the calling thread's scheduling priority by `nice` (best effort:

@@ -111,7 +111,8 @@ impl PassWorker {
         let shared = Arc::new(Shared::default());
         let worker = shared.clone();
         let thread = std::thread::Builder::new().name("bf-privacy-pass".into()).spawn(move || {
-            crate::video::step_back_for_video(crate::video::WORKER_NICE);
+            // Unlike the analytics workers, the privacy pass does not step back for the video:
+            // what it finds is redacted, so it must not starve when the cores are busy.
             loop {
                 let (job, epoch) = {
                     let mut s = lock(&worker.slot);
