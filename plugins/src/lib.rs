@@ -17,6 +17,7 @@ pub mod metajson;
 pub mod mqttsink;
 pub(crate) mod property;
 pub mod video;
+pub(crate) mod worker;
 
 /// Prefix of the unambiguous element names.
 pub const ELEMENT_PREFIX: &str = "blickfang-";

@@ -1,7 +1,4 @@
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use gst::glib;
@@ -15,10 +12,11 @@ use blickfang::demographics::{
 };
 use blickfang::geometry::BBox;
 use blickfang::runtime;
-use blickfang::tracker::TrackId;
 
 use crate::meta;
 use crate::video;
+
+use super::live::{Job, LiveClassifier, WorkerStats};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -112,146 +110,12 @@ struct State {
     /// Here for a non-live source (classified on the streaming thread);
     /// moved to the worker once the source turns out to be live.
     engine: Option<Estimator>,
-    worker: Option<Worker>,
+    worker: Option<LiveClassifier>,
     /// Whether upstream is live (asked on the first buffer).
     live: Option<bool>,
     info: Option<gst_video::VideoInfo>,
     /// The settings revision the engine was last tuned to.
     revision: u64,
-}
-
-/// One frame's faces for the worker, with the frame (a new buffer sharing
-/// the memory: later elements that write, as blurredact does, then write to
-/// a copy, and the worker sees the frame as it came).
-struct Job {
-    frame: gst::Buffer,
-    info: gst_video::VideoInfo,
-    faces: Vec<FaceInput>,
-}
-
-#[derive(Default)]
-struct Pending {
-    /// The newest frame not yet taken: a newer one replaces it (its views dropped).
-    job: Option<Job>,
-    tuning: Option<core::EstimatorConfig>,
-    reset: bool,
-    stop: bool,
-}
-
-/// What the worker shares with the streaming thread: one pending job at most
-/// (memory stays bounded however far behind the worker falls), and the latest
-/// estimate of every track, which the streaming thread attaches to later frames.
-#[derive(Default)]
-struct Shared {
-    pending: Mutex<Pending>,
-    wake: Condvar,
-    estimates: Mutex<HashMap<TrackId, FaceEstimate>>,
-    /// Faces of frames replaced before the worker took them.
-    views_dropped: AtomicU64,
-    frames_dropped: AtomicU64,
-    stats: Mutex<core::Stats>,
-    error: Mutex<Option<String>>,
-}
-
-/// Live sources only: age/gender classification off the streaming thread, so
-/// the video never waits on the model.
-struct Worker {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<Estimator>>,
-    crop_scales: Vec<f32>,
-}
-
-impl Worker {
-    fn start(mut engine: Estimator) -> Result<Self, std::io::Error> {
-        let crop_scales = engine.config().crop_scales.clone();
-        let shared = Arc::new(Shared::default());
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new().name("bf-demographics".into()).spawn(move || {
-            crate::video::step_back_for_video(crate::video::WORKER_NICE);
-            loop {
-                let (job, tuning, reset) = {
-                    let mut p = worker.pending.lock().unwrap_or_else(|e| e.into_inner());
-                    while p.job.is_none() && !p.stop && !p.reset && p.tuning.is_none() {
-                        p = worker.wake.wait(p).unwrap_or_else(|e| e.into_inner());
-                    }
-                    if p.stop {
-                        return engine;
-                    }
-                    (p.job.take(), p.tuning.take(), std::mem::take(&mut p.reset))
-                };
-                if reset {
-                    engine.reset();
-                    worker.estimates.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                }
-                if let Some(tuning) = tuning {
-                    engine.set_tuning(&tuning);
-                }
-                let Some(job) = job else { continue };
-                let result = crate::video::on_view(job.frame, &job.info, |view| engine.process(view, &job.faces));
-                match result {
-                    Ok(results) => {
-                        let mut estimates = worker.estimates.lock().unwrap_or_else(|e| e.into_inner());
-                        for r in results {
-                            estimates.insert(r.id, r);
-                        }
-                        // Tracks the engine forgot are forgotten here too.
-                        estimates.retain(|id, _| engine.knows(*id));
-                        *worker.stats.lock().unwrap_or_else(|e| e.into_inner()) = engine.stats();
-                    }
-                    Err(e) => {
-                        *worker.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                        return engine;
-                    }
-                }
-            }
-        })?;
-        Ok(Self { shared, thread: Some(thread), crop_scales })
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.shared.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Hands a frame to the worker; a frame it has not taken yet is dropped.
-    fn submit(&self, job: Job) {
-        let mut p = self.pending();
-        if let Some(old) = p.job.replace(job) {
-            self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
-            self.shared.views_dropped.fetch_add(old.faces.len() as u64, Ordering::Relaxed);
-        }
-        self.shared.wake.notify_one();
-    }
-
-    fn tune(&self, tuning: core::EstimatorConfig) {
-        self.pending().tuning = Some(tuning);
-        self.shared.wake.notify_one();
-    }
-
-    fn reset(&self) {
-        let mut p = self.pending();
-        p.job = None;
-        p.reset = true;
-        self.shared.wake.notify_one();
-    }
-
-    /// The latest estimate of track `id` (unknown until the worker classified it).
-    fn estimate(&self, face: &FaceInput) -> FaceEstimate {
-        let estimates = self.shared.estimates.lock().unwrap_or_else(|e| e.into_inner());
-        estimates.get(&face.id).cloned().unwrap_or_else(|| FaceEstimate {
-            id: face.id,
-            estimate: core::Estimate::NONE,
-            age_group: "unknown".into(),
-            view: ViewUse::NotNeeded,
-            view_changed: false,
-            quality: Default::default(),
-        })
-    }
-
-    fn stop(mut self) -> Option<Estimator> {
-        self.pending().stop = true;
-        self.shared.wake.notify_one();
-        self.thread.take().and_then(|t| t.join().ok())
-    }
 }
 
 #[derive(Default)]
@@ -583,13 +447,9 @@ impl Demographics {
     /// The run's counters, on the bus (at EOS): what was classified, and on a
     /// live source how many frames and views the worker had to drop.
     fn post_stats(&self, state: &State) {
-        let (stats, frames_dropped, views_dropped) = match (&state.engine, &state.worker) {
-            (Some(engine), _) => (engine.stats(), 0, 0),
-            (None, Some(w)) => (
-                *w.shared.stats.lock().unwrap_or_else(|e| e.into_inner()),
-                w.shared.frames_dropped.load(Ordering::Relaxed),
-                w.shared.views_dropped.load(Ordering::Relaxed),
-            ),
+        let WorkerStats { engine: stats, frames_dropped, views_dropped } = match (&state.engine, &state.worker) {
+            (Some(engine), _) => WorkerStats { engine: engine.stats(), ..Default::default() },
+            (None, Some(worker)) => worker.stats(),
             (None, None) => return,
         };
         let s = gst::Structure::builder(STATS)
@@ -725,7 +585,7 @@ impl BaseTransformImpl for Demographics {
         if state.live.is_none() {
             state.live = Some(live);
             if live && let Some(engine) = state.engine.take() {
-                let worker = Worker::start(engine).map_err(|e| {
+                let worker = LiveClassifier::start(engine).map_err(|e| {
                     gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot start the worker thread: {}", e]);
                     gst::FlowError::Error
                 })?;
@@ -763,7 +623,7 @@ impl BaseTransformImpl for Demographics {
             })
             .collect();
         if let Some(worker) = &state.worker {
-            if let Some(e) = worker.shared.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(e) = worker.take_error() {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["age/gender estimation failed: {}", e]);
                 return Err(gst::FlowError::Error);
             }
@@ -771,7 +631,7 @@ impl BaseTransformImpl for Demographics {
                 return Ok(gst::FlowSuccess::Ok);
             }
             // The latest estimates now; this frame's views come on a later frame.
-            let results: Vec<FaceEstimate> = faces.iter().map(|f| worker.estimate(f)).collect();
+            let results = worker.latest(&faces);
             worker.submit(Job { frame: buf.copy(), info, faces });
             drop(guard);
             Self::annotate(buf, &results);

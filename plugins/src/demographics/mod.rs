@@ -14,6 +14,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod live;
 
 glib::wrapper! {
     pub struct Demographics(ObjectSubclass<imp::Demographics>) @extends gst_base::BaseTransform, gst::Element, gst::Object;

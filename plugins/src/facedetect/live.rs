@@ -6,13 +6,13 @@
 //! worker falls. Its finds join the candidate tracker on a later frame, moved
 //! by the motion of the track they overlapped when the pass was handed over.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use blickfang::detect::{Detection, DetectorConfig, FaceDetector};
 use blickfang::geometry::BBox;
 use blickfang::tracker::{TrackId, Tracker};
+
+use crate::worker::Worker;
 
 /// A pass handed to the worker: the frame (a new buffer sharing the memory: an element
 /// downstream that writes, as blurredact does, writes to a copy), what the frame already
@@ -38,24 +38,17 @@ pub struct PassResult {
 }
 
 #[derive(Default)]
-struct Slot {
+struct Pending {
     job: Option<PassJob>,
     done: Option<PassResult>,
     /// A job handed over and its result not yet taken.
     busy: bool,
     /// The worker runs a pass.
     running: bool,
-    stop: bool,
     /// Bumped by a flush or a new stream: results of older jobs are dropped.
     epoch: u64,
-    error: Option<String>,
-}
-
-#[derive(Default)]
-struct Shared {
-    slot: Mutex<Slot>,
-    wake: Condvar,
-    passes: AtomicU64,
+    /// Passes the worker ran.
+    passes: u64,
 }
 
 /// Counters of the live privacy pass, posted at EOS.
@@ -73,8 +66,7 @@ pub struct PassStats {
 }
 
 pub struct PassWorker {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker<Pending>,
     pub stats: PassStats,
 }
 
@@ -108,69 +100,63 @@ pub fn shared_detector(
 
 impl PassWorker {
     pub fn start(detector: Arc<Mutex<FaceDetector>>) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new().name("bf-privacy-pass".into()).spawn(move || {
-            // Unlike the analytics workers, the privacy pass does not step back for the video:
-            // what it finds is redacted, so it must not starve when the cores are busy.
-            loop {
-                let (job, epoch) = {
-                    let mut s = lock(&worker.slot);
-                    while s.job.is_none() && !s.stop {
-                        s = worker.wake.wait(s).unwrap_or_else(|e| e.into_inner());
-                    }
-                    if s.stop {
-                        return;
-                    }
-                    s.running = true;
-                    (s.job.take().expect("checked above"), s.epoch)
-                };
+        // Unlike the analytics workers, the privacy pass does not step back for the video:
+        // what it finds is redacted, so it must not starve when the cores are busy.
+        let worker = Worker::spawn("bf-privacy-pass", Pending::default(), move |inbox| {
+            let take = |p: &mut Pending| {
+                p.running = true;
+                (p.job.take(), p.epoch)
+            };
+            while let Some((Some(job), epoch)) = inbox.wait(|p| p.job.is_some(), take) {
                 let (score, nms) = job.tuning;
                 let mut detector = lock(&detector);
                 detector.set_tuning(score, nms, 0, MAX_FACES);
                 let result = crate::video::on_view(job.frame, &job.info, |view| detector.detect(view));
                 drop(detector);
-                worker.passes.fetch_add(1, Ordering::Relaxed);
-                let mut s = lock(&worker.slot);
-                s.running = false;
-                match result {
+                let found = match result {
                     Ok(mut found) => {
                         found.retain(|d| !job.covered.iter().any(|k| k.iou(&d.bbox) >= NEAR_DUPLICATE_IOU));
-                        if s.epoch == epoch {
-                            s.done = Some(PassResult { index: job.index, found, tracks: job.tracks });
-                        } else {
-                            s.busy = false;
-                        }
+                        found
                     }
                     Err(e) => {
-                        s.error = Some(e);
-                        s.busy = false;
+                        inbox.fail(e);
+                        inbox.with(|p| (p.running, p.busy) = (false, false));
                         return;
                     }
-                }
+                };
+                inbox.with(|p| {
+                    p.running = false;
+                    p.passes += 1;
+                    if p.epoch == epoch {
+                        p.done = Some(PassResult { index: job.index, found, tracks: job.tracks });
+                    } else {
+                        p.busy = false;
+                    }
+                });
             }
         })?;
-        Ok(Self { shared, thread: Some(thread), stats: PassStats::default() })
+        Ok(Self { worker, stats: PassStats::default() })
     }
 
     /// Whether a pass can be handed over now (the last one's finds were taken).
     pub fn idle(&self) -> bool {
-        !lock(&self.shared.slot).busy
+        !self.worker.inbox().with(|p| p.busy)
     }
 
     pub fn submit(&self, job: PassJob) {
-        let mut s = lock(&self.shared.slot);
-        s.busy = true;
-        s.job = Some(job);
-        self.shared.wake.notify_one();
+        self.worker.inbox().send(|p| {
+            p.busy = true;
+            p.job = Some(job);
+        });
     }
 
     /// The finds of the last pass, once, when the worker is done.
     pub fn take(&mut self, index: u64) -> Option<PassResult> {
-        let mut s = lock(&self.shared.slot);
-        let done = s.done.take()?;
-        s.busy = false;
-        drop(s);
+        let done = self.worker.inbox().with(|p| {
+            let done = p.done.take()?;
+            p.busy = false;
+            Some(done)
+        })?;
         let lag = index.saturating_sub(done.index);
         self.stats.lag_max = self.stats.lag_max.max(lag);
         self.stats.lag_total += lag;
@@ -179,31 +165,22 @@ impl PassWorker {
     }
 
     pub fn error(&self) -> Option<String> {
-        lock(&self.shared.slot).error.take()
+        self.worker.inbox().take_error()
     }
 
     /// A flush or a new stream: a pass in progress is forgotten.
     pub fn reset(&self) {
-        let mut s = lock(&self.shared.slot);
-        s.epoch += 1;
-        s.job = None;
-        s.done = None;
-        // A pass the worker is running ends with `busy` cleared (its epoch is old).
-        s.busy = s.running;
+        self.worker.inbox().with(|p| {
+            p.epoch += 1;
+            p.job = None;
+            p.done = None;
+            // A pass the worker is running ends with `busy` cleared (its epoch is old).
+            p.busy = p.running;
+        });
     }
 
     pub fn stats(&self) -> PassStats {
-        PassStats { passes: self.shared.passes.load(Ordering::Relaxed), ..self.stats }
-    }
-}
-
-impl Drop for PassWorker {
-    fn drop(&mut self) {
-        lock(&self.shared.slot).stop = true;
-        self.shared.wake.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        PassStats { passes: self.worker.inbox().with(|p| p.passes), ..self.stats }
     }
 }
 
