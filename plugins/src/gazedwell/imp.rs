@@ -13,11 +13,12 @@ use blickfang::headpose::{self, FsaNet, HeadPose, Plan, PoseInterval};
 use blickfang::looking::{self, LookingConfig, ViewPosition};
 use blickfang::report::{self, ContentReport};
 use blickfang::runtime;
+use blickfang::tracker::TrackId;
 
 use crate::meta::{self, CONTENT_EVENT, CONTENT_REPORT, CONTENT_SHARE, PERSON_EVENT, secs};
 use crate::video;
 
-use super::live::{Answer, Job, PoseWorker};
+use super::live::{Answer, DueFaces, Job, PoseWorker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -105,9 +106,12 @@ struct State {
     /// Per face of the frame: whether its pose is read (scratch, kept to avoid a per-frame allocation).
     read: Vec<bool>,
     /// Per face of the frame: whether FSA-Net estimates its pose now (read and due), and
-    /// the boxes it runs on (scratch, as `read`).
+    /// those faces' tracks and boxes (scratch, as `read`).
     estimate: Vec<bool>,
-    boxes: Vec<BBox>,
+    due: DueFaces,
+    /// Scratch, as `read`: the frame's face boxes, and the tracks of the faces not read.
+    face_boxes: Vec<BBox>,
+    hidden: Vec<TrackId>,
     /// Which tracks' poses are due (`headpose-interval`), the others' last poses.
     schedule: PoseInterval,
     stats: Stats,
@@ -135,6 +139,20 @@ struct FacePose {
 }
 
 impl State {
+    /// Which faces FSA-Net estimates on this frame, into `estimate` and `due`:
+    /// those read whose track is due (`headpose-interval`).
+    fn plan_estimates(&mut self, faces: &[meta::FaceRoi]) {
+        let State { read, estimate, due, schedule, .. } = self;
+        estimate.clear();
+        estimate.extend(faces.iter().zip(read.iter()).map(|(f, &r)| r && schedule.plan(f.id) == Plan::Estimate));
+        due.ids.clear();
+        due.boxes.clear();
+        for (f, _) in faces.iter().zip(estimate.iter()).filter(|(_, e)| **e) {
+            due.ids.push(f.id);
+            due.boxes.push(face_box(f));
+        }
+    }
+
     /// The run's loss counters so far (`frames-untimed`, `frames-unanalysed`),
     /// for the content reports; made into a structure only when a report is.
     fn losses(&self) -> [u64; 2] {
@@ -578,20 +596,18 @@ impl GazeDwell {
         if state.worker.is_some() {
             return self.head_poses_on_worker(state, buf, info, faces);
         }
-        let State { read, estimate, boxes, schedule, stats, fsanet, .. } = state;
-        let Some(model) = fsanet.as_mut().filter(|_| read.iter().any(|&r| r)) else {
+        if state.fsanet.is_none() || !state.read.iter().any(|&r| r) {
             // Landmark poses cost next to nothing: every face read, every frame.
-            stats.faces_estimated += read.iter().filter(|&&r| r).count() as u64;
+            state.stats.faces_estimated += state.read.iter().filter(|&&r| r).count() as u64;
             return Ok(faces
                 .iter()
-                .zip(read.iter())
+                .zip(state.read.iter())
                 .map(|(f, &r)| r.then(|| FacePose { pose: Self::landmark_pose(f), source: "landmarks", frames_ago: 0 }))
                 .collect());
-        };
-        estimate.clear();
-        estimate.extend(faces.iter().zip(read.iter()).map(|(f, &r)| r && schedule.plan(f.id) == Plan::Estimate));
-        boxes.clear();
-        boxes.extend(faces.iter().zip(estimate.iter()).filter(|(_, e)| **e).map(|(f, _)| face_box(f)));
+        }
+        state.plan_estimates(faces);
+        let State { read, estimate, due: DueFaces { boxes, .. }, schedule, stats, fsanet, .. } = state;
+        let Some(model) = fsanet.as_mut() else { return Ok(vec![None; faces.len()]) };
         stats.faces_estimated += boxes.len() as u64;
         stats.model_runs += model.runs_for(boxes.len());
         let estimated: &[HeadPose] = if boxes.is_empty() {
@@ -647,25 +663,23 @@ impl GazeDwell {
         info: &gst_video::VideoInfo,
         faces: &[meta::FaceRoi],
     ) -> Result<Vec<Option<FacePose>>, gst::FlowError> {
-        let State { read, estimate, boxes, schedule, worker, answers, .. } = state;
-        let Some(worker) = worker.as_ref() else { return Ok(vec![None; faces.len()]) };
+        let Some(worker) = state.worker.as_ref() else { return Ok(vec![None; faces.len()]) };
         if let Some(e) = worker.take_error() {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
             return Err(gst::FlowError::Error);
         }
-        worker.take_answers(answers);
-        for (id, pose, frame) in answers.drain(..) {
-            schedule.estimated_on(id, pose, frame);
+        worker.take_answers(&mut state.answers);
+        for (id, pose, frame) in state.answers.drain(..) {
+            state.schedule.estimated_on(id, pose, frame);
         }
-        estimate.clear();
-        estimate.extend(faces.iter().zip(read.iter()).map(|(f, &r)| r && schedule.plan(f.id) == Plan::Estimate));
-        boxes.clear();
-        boxes.extend(faces.iter().zip(estimate.iter()).filter(|(_, e)| **e).map(|(f, _)| face_box(f)));
-        if !boxes.is_empty() {
-            let ids = faces.iter().zip(estimate.iter()).filter(|(_, e)| **e).map(|(f, _)| f.id).collect();
-            let frame_number = schedule.frame();
-            worker.submit(Job { frame: buf.copy(), info: info.clone(), frame_number, ids, boxes: boxes.clone() });
+        state.plan_estimates(faces);
+        if !state.due.boxes.is_empty() {
+            let Some(worker) = state.worker.as_ref() else { return Ok(vec![None; faces.len()]) };
+            // The face lists go with the job; a finished job's come back to fill next.
+            let due = std::mem::replace(&mut state.due, worker.spare());
+            worker.submit(Job { frame: buf.copy(), info: info.clone(), frame_number: state.schedule.frame(), due });
         }
+        let State { read, schedule, .. } = state;
         Ok(faces
             .iter()
             .zip(read.iter())
@@ -682,8 +696,9 @@ impl GazeDwell {
     /// are present without being measured, and keep their looking state. A face first seen
     /// behind another is read, so that nobody goes uncounted for standing close.
     fn faces_to_read(state: &mut State, faces: &[meta::FaceRoi]) {
-        let boxes: Vec<BBox> = faces.iter().map(face_box).collect();
-        looking::behind_a_nearer_face(&boxes, &mut state.read);
+        state.face_boxes.clear();
+        state.face_boxes.extend(faces.iter().map(face_box));
+        looking::behind_a_nearer_face(&state.face_boxes, &mut state.read);
         let present = state.audience.present();
         for (read, f) in state.read.iter_mut().zip(faces) {
             let behind = *read && present.iter().any(|p| p.id == f.id);
@@ -802,7 +817,9 @@ impl BaseTransformImpl for GazeDwell {
             unanalysed_frames: 0,
             read: Vec::new(),
             estimate: Vec::new(),
-            boxes: Vec::new(),
+            due: DueFaces::default(),
+            face_boxes: Vec::new(),
+            hidden: Vec::new(),
             schedule: PoseInterval::new(settings.headpose_interval),
             stats: Stats::default(),
             worker: None,
@@ -966,8 +983,10 @@ impl BaseTransformImpl for GazeDwell {
             .collect();
         // Frames facedetect did not analyse (and that carry no faces) say nothing about presence.
         let events = if analysed {
-            let hidden: Vec<u32> = faces.iter().zip(&state.read).filter(|(_, r)| !**r).map(|(f, _)| f.id).collect();
-            state.audience.update_with_hidden(time, duration, &observations, &hidden)
+            let State { hidden, read, audience, .. } = state;
+            hidden.clear();
+            hidden.extend(faces.iter().zip(read.iter()).filter(|(_, r)| !**r).map(|(f, _)| f.id));
+            audience.update_with_hidden(time, duration, &observations, hidden)
         } else {
             state.unanalysed_frames += 1;
             Vec::new()

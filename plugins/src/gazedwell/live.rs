@@ -8,13 +8,19 @@
 //! falls. Non-live sources keep head pose on the streaming thread: the same
 //! numbers on every run.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-
 use blickfang::geometry::BBox;
 use blickfang::headpose::{FsaNet, HeadPose};
 use blickfang::tracker::TrackId;
+
+use crate::worker::Worker;
+
+/// The faces of a frame that FSA-Net estimates: their tracks and boxes. Both
+/// paths fill one per frame; the worker hands a job's back for a later frame's.
+#[derive(Debug, Default)]
+pub struct DueFaces {
+    pub ids: Vec<TrackId>,
+    pub boxes: Vec<BBox>,
+}
 
 /// One frame's faces due for an estimate, with the frame (a buffer sharing
 /// the memory: an element downstream that writes, as blurredact does, writes
@@ -24,33 +30,11 @@ pub struct Job {
     pub info: gst_video::VideoInfo,
     /// The schedule's number of the frame (see `PoseInterval::frame`).
     pub frame_number: u64,
-    pub ids: Vec<TrackId>,
-    pub boxes: Vec<BBox>,
+    pub due: DueFaces,
 }
 
 /// A finished estimate: track, pose, and the frame it was made on.
 pub type Answer = (TrackId, HeadPose, u64);
-
-#[derive(Default)]
-struct Slot {
-    job: Option<Job>,
-    stop: bool,
-}
-
-#[derive(Default)]
-struct Shared {
-    slot: Mutex<Slot>,
-    wake: Condvar,
-    answers: Mutex<Vec<Answer>>,
-    frames_dropped: AtomicU64,
-    faces_estimated: AtomicU64,
-    model_runs: AtomicU64,
-    error: Mutex<Option<String>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What the worker did so far (the `blickfang-gazedwell-stats` counters).
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,84 +45,71 @@ pub struct WorkerStats {
     pub frames_dropped: u64,
 }
 
-pub struct PoseWorker {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+#[derive(Default)]
+struct Pending {
+    job: Option<Job>,
+    /// Finished estimates the streaming thread has not taken yet.
+    answers: Vec<Answer>,
+    /// The face lists of a finished or replaced job, for the next frame's.
+    spare: Option<DueFaces>,
+    stats: WorkerStats,
 }
+
+pub struct PoseWorker(Worker<Pending>);
 
 impl PoseWorker {
     pub fn start(mut model: FsaNet) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new().name("bf-headpose".into()).spawn(move || {
+        let worker = Worker::spawn("bf-headpose", Pending::default(), move |inbox| {
             crate::video::step_back_for_video(crate::video::WORKER_NICE);
-            loop {
-                let job = {
-                    let mut s = lock(&worker.slot);
-                    while s.job.is_none() && !s.stop {
-                        s = worker.wake.wait(s).unwrap_or_else(|e| e.into_inner());
-                    }
-                    if s.stop {
-                        return;
-                    }
-                    s.job.take().expect("checked above")
-                };
-                let runs = model.runs_for(job.boxes.len());
-                let boxes = &job.boxes;
-                let result = crate::video::on_view(job.frame, &job.info, |view| {
-                    model.estimate_all(view, boxes).map(|poses| poses.to_vec())
+            while let Some(Some(Job { frame, info, frame_number, due })) =
+                inbox.wait(|p| p.job.is_some(), |p| p.job.take())
+            {
+                let runs = model.runs_for(due.boxes.len());
+                let result = crate::video::on_view(frame, &info, |view| {
+                    model.estimate_all(view, &due.boxes).map(|poses| {
+                        inbox.with(|p| {
+                            p.answers.extend(due.ids.iter().zip(poses).map(|(&id, &pose)| (id, pose, frame_number)));
+                            p.stats.faces_estimated += poses.len() as u64;
+                            p.stats.model_runs += runs;
+                        })
+                    })
                 });
-                match result {
-                    Ok(poses) => {
-                        worker.faces_estimated.fetch_add(poses.len() as u64, Ordering::Relaxed);
-                        worker.model_runs.fetch_add(runs, Ordering::Relaxed);
-                        let mut answers = lock(&worker.answers);
-                        answers.extend(job.ids.iter().zip(poses).map(|(&id, pose)| (id, pose, job.frame_number)));
-                    }
-                    Err(e) => {
-                        *lock(&worker.error) = Some(e);
-                        return;
-                    }
+                if let Err(e) = result {
+                    inbox.fail(e);
+                    return;
                 }
+                inbox.with(|p| p.spare = Some(due));
             }
         })?;
-        Ok(Self { shared, thread: Some(thread) })
+        Ok(Self(worker))
     }
 
     /// Hands a frame to the worker; a frame it has not taken yet is dropped.
     pub fn submit(&self, job: Job) {
-        let mut s = lock(&self.shared.slot);
-        if s.job.replace(job).is_some() {
-            self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        self.shared.wake.notify_one();
+        self.0.inbox().send(|p| {
+            if let Some(old) = p.job.replace(job) {
+                p.stats.frames_dropped += 1;
+                p.spare = Some(old.due);
+            }
+        });
+    }
+
+    /// Face lists to fill for the next job: a finished job's (empty ones at first).
+    pub fn spare(&self) -> DueFaces {
+        self.0.inbox().with(|p| p.spare.take()).unwrap_or_default()
     }
 
     /// Moves the estimates finished since the last call into `into`.
     pub fn take_answers(&self, into: &mut Vec<Answer>) {
-        into.append(&mut lock(&self.shared.answers));
+        self.0.inbox().with(|p| into.append(&mut p.answers));
     }
 
     /// The worker's error, once: it stopped on it.
     pub fn take_error(&self) -> Option<String> {
-        lock(&self.shared.error).take()
+        self.0.inbox().take_error()
     }
 
     pub fn stats(&self) -> WorkerStats {
-        WorkerStats {
-            faces_estimated: self.shared.faces_estimated.load(Ordering::Relaxed),
-            model_runs: self.shared.model_runs.load(Ordering::Relaxed),
-            frames_dropped: self.shared.frames_dropped.load(Ordering::Relaxed),
-        }
-    }
-}
-
-impl Drop for PoseWorker {
-    fn drop(&mut self) {
-        lock(&self.shared.slot).stop = true;
-        self.shared.wake.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.0.inbox().with(|p| p.stats)
     }
 }
