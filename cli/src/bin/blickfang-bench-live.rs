@@ -53,8 +53,12 @@ struct Cli {
 }
 
 const CHAIN: &str = "blickfang-demographics ! blickfang-gazedwell ! blickfang-blurredact ! blickfang-metajson";
-/// `--decoder-threads`, for every stream's decoder.
-static DECODER_THREADS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// A clip to pace, and its decoder's `max-threads` (`--decoder-threads`).
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    clip: &'a std::path::Path,
+    decoder_threads: u32,
+}
 /// One frame at 30 fps: the latency goal and the sink's max-lateness.
 const FRAME_NS: u64 = 33_000_000;
 
@@ -103,7 +107,7 @@ struct Stream {
 
 /// One paced stream through the chain with facedetect's `interval`, or, with
 /// `None`, through no blickfang element at all.
-fn stream(clip: &std::path::Path, interval: Option<u32>) -> Result<Stream> {
+fn stream(source: Source, interval: Option<u32>) -> Result<Stream> {
     let chain = match interval {
         Some(interval) => format!("blickfang-facedetect name=first interval={interval} ! {CHAIN} name=last"),
         None => "identity name=first ! identity name=last".into(),
@@ -111,8 +115,8 @@ fn stream(clip: &std::path::Path, interval: Option<u32>) -> Result<Stream> {
     let decode = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 max-threads={} ! videoconvert ! \
          appsink name=out sync=true max-buffers=2",
-        clip.display(),
-        DECODER_THREADS.load(std::sync::atomic::Ordering::Relaxed)
+        source.clip.display(),
+        source.decoder_threads
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow!("not a pipeline"))?;
@@ -285,8 +289,8 @@ struct Outcome {
 /// Plays `n` paced copies of `clip` together once (through the chain with
 /// facedetect's `interval`, or through no blickfang element) and prints the
 /// frames late, the CPU per frame and the resident memory.
-fn run_streams(clip: &std::path::Path, label: &str, n: usize, interval: Option<u32>, base_rss: f64) -> Result<Outcome> {
-    let streams: Vec<Stream> = (0..n).map(|_| stream(clip, interval)).collect::<Result<_>>()?;
+fn run_streams(source: Source, label: &str, n: usize, interval: Option<u32>, base_rss: f64) -> Result<Outcome> {
+    let streams: Vec<Stream> = (0..n).map(|_| stream(source, interval)).collect::<Result<_>>()?;
     let (cpu0, start) = (bench::cpu_seconds().unwrap_or(0.0), Instant::now());
     let (late, stats) = play(&streams, None)?;
     let (cpu, wall) = (bench::cpu_seconds().unwrap_or(0.0) - cpu0, start.elapsed().as_secs_f64());
@@ -322,9 +326,9 @@ fn run_streams(clip: &std::path::Path, label: &str, n: usize, interval: Option<u
 /// N paced 720p streams in one process, one then N: resident memory per
 /// extra stream. Without `interval` the streams only decode and pace (no
 /// blickfang element): what a stream costs anyway.
-fn streams_part(clip_720p: &std::path::Path, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
-    let one = run_streams(clip_720p, "720p30", 1, interval, base_rss)?;
-    let many = run_streams(clip_720p, "720p30", n, interval, base_rss)?;
+fn streams_part(source_720p: Source, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
+    let one = run_streams(source_720p, "720p30", 1, interval, base_rss)?;
+    let many = run_streams(source_720p, "720p30", n, interval, base_rss)?;
     if n > 1 {
         println!(
             "resident memory per extra stream ({}): {:.0} MB",
@@ -335,12 +339,12 @@ fn streams_part(clip_720p: &std::path::Path, n: usize, interval: Option<u32>, ba
     Ok(())
 }
 
-/// The most paced streams of `clip` one process keeps on time (no frame
+/// The most paced streams of `source` one process keeps on time (no frame
 /// dropped, none late), trying 1, 2, ... up to `limit`.
-fn most_streams(clip: &std::path::Path, label: &str, interval: u32, limit: usize, base_rss: f64) -> Result<usize> {
+fn most_streams(source: Source, label: &str, interval: u32, limit: usize, base_rss: f64) -> Result<usize> {
     let mut held = 0;
     for n in 1..=limit {
-        if !run_streams(clip, label, n, Some(interval), base_rss)?.on_time {
+        if !run_streams(source, label, n, Some(interval), base_rss)?.on_time {
             break;
         }
         held = n;
@@ -355,7 +359,6 @@ fn most_streams(clip: &std::path::Path, label: &str, interval: u32, limit: usize
 
 fn run(cli: &Cli) -> Result<()> {
     gst::init()?;
-    DECODER_THREADS.store(cli.decoder_threads, std::sync::atomic::Ordering::Relaxed);
     gstblickfang::register_static()?;
     let clip = match &cli.clip {
         Some(c) => c.clone(),
@@ -363,16 +366,17 @@ fn run(cli: &Cli) -> Result<()> {
     };
     println!("blickfang-bench-live: {}", clip.display());
     let base_rss = rss_mb();
+    let source = |clip| Source { clip, decoder_threads: cli.decoder_threads };
 
     // The streams' own cost first, without the chain: their decoders' memory
     // in a process no chain has used yet.
     let clip_720p = (cli.streams > 0).then(|| fixture::clip_720p(&clip)).transpose()?;
     if let Some(clip_720p) = &clip_720p {
-        streams_part(clip_720p, cli.streams, None, base_rss)?;
+        streams_part(source(clip_720p), cli.streams, None, base_rss)?;
     }
 
     // Latency: one 1080p stream, paced, defaults.
-    let one = stream(&clip, Some(1))?;
+    let one = stream(source(&clip), Some(1))?;
     let looped = (cli.seconds > 0).then(|| Duration::from_secs(cli.seconds));
     let (late, stats) = play(std::slice::from_ref(&one), looped)?;
     one.stop()?;
@@ -391,13 +395,13 @@ fn run(cli: &Cli) -> Result<()> {
 
     // Streams: 720p, paced, interval as given.
     if let Some(clip_720p) = &clip_720p {
-        streams_part(clip_720p, cli.streams, Some(cli.interval), base_rss)?;
+        streams_part(source(clip_720p), cli.streams, Some(cli.interval), base_rss)?;
     }
 
     if cli.most_streams {
         let clip_720p = fixture::clip_720p(&clip)?;
-        most_streams(&clip_720p, "720p30", cli.interval, 8, base_rss)?;
-        most_streams(&clip, "1080p30", cli.interval, 8, base_rss)?;
+        most_streams(source(&clip_720p), "720p30", cli.interval, 8, base_rss)?;
+        most_streams(source(&clip), "1080p30", cli.interval, 8, base_rss)?;
     }
 
     // State cycles.
