@@ -78,12 +78,12 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
     std::fs::create_dir_all(&dir).unwrap();
     let (records, truth) = simulate(&dir);
     // Into a real PostgreSQL by the collector's own batch write (what `blickfang collect` commits).
-    let pg = postgres::Postgres::start();
+    let pg = postgres::shared();
+    let url = postgres::migrated_database(&pg, "report_db");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let (mut client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+        let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
-        db::migrate(&mut client, None).await.unwrap();
         let rules = Rules::default();
         let text = std::fs::read_to_string(&records).unwrap();
         let judged: Vec<Judged> = text
@@ -111,7 +111,7 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
         let common =
             ["--by", by, "--format", format, "--from", from, "--to", to, "--screens", "store-001/*,store-002*"];
         let file = blickfang(&[&["report", "--records", &records][..], &common].concat());
-        let database = blickfang(&[&["report", "--database", &pg.url()][..], &common].concat());
+        let database = blickfang(&[&["report", "--database", &url][..], &common].concat());
         let strip = |s: &str| s.lines().filter(|l| !l.contains("\"source\"")).collect::<Vec<_>>().join("\n");
         assert_eq!(strip(&file), strip(&database), "--by {by} --format {format}");
         assert!(file.len() > 500, "{file}");
@@ -146,7 +146,7 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
             catalogue_path.to_str().unwrap(),
         ];
         let file = blickfang(&[&["report", "--records", &records][..], &common].concat());
-        let database = blickfang(&[&["report", "--database", &pg.url()][..], &common].concat());
+        let database = blickfang(&[&["report", "--database", &url][..], &common].concat());
         let strip = |s: &str| s.lines().filter(|l| !l.contains("\"source\"")).collect::<Vec<_>>().join("\n");
         assert_eq!(strip(&file), strip(&database), "--by {by} --format {format} --catalogue");
     }
@@ -169,17 +169,16 @@ fn a_simulated_week_of_1000_screens_from_the_database_equals_the_truth() {
     assert_eq!((settings.screens, settings.days), (1000, 7));
     let truth = bulk::fleet_rollup(&settings);
     let simulated = started.elapsed();
-    let pg = postgres::Postgres::start();
+    let pg = postgres::shared();
+    let url = postgres::migrated_database(&pg, "fleet_week");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let (mut client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
-        db::migrate(&mut client, None).await.unwrap();
         bulk::load(&client, &truth).await.unwrap();
     });
     let loaded = started.elapsed();
     let store = |k: &blickfang_fleet::rollup::CellKey| k.screen.split('/').next().unwrap().to_string();
-    let url = pg.url();
     // A period of whole UTC days reads the daily rollup; one ending at 20:00 (the last hour with data) the hourly.
     let (whole_days, hours) = ("2026-11-09", "2026-11-08T20:00:00Z");
     let report_to = |to: &str, by: &str, format: &str, k: &str| {
