@@ -9,12 +9,11 @@ mod common;
 mod postgres;
 mod report;
 
-use std::path::Path;
 use std::process::Command;
 
 use blickfang_fleet::db::{self, Judged};
 use blickfang_fleet::ingest::{self, Rules};
-use blickfang_fleet::rollup::{Rollup, Thresholds};
+use blickfang_fleet::rollup::Thresholds;
 use report::{check_against_truth, truth_by};
 use serde_json::Value;
 
@@ -24,30 +23,11 @@ fn blickfang(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn simulate(dir: &Path) -> (String, Rollup) {
-    let (records, truth) = (dir.join("fleet.ndjson"), dir.join("truth.json"));
-    blickfang(&[
-        "simulate",
-        "--screens",
-        "20",
-        "--duration",
-        "1d",
-        "--seed",
-        "7",
-        "--records",
-        records.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-    ]);
-    let truth: Value = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
-    (records.to_str().unwrap().to_string(), Rollup::from_json(&truth).unwrap())
-}
-
 #[test]
 fn the_report_of_a_simulated_fleet_equals_the_truth() {
     let dir = std::env::temp_dir().join(format!("blickfang-report-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (records, truth) = simulate(&dir);
+    let (records, truth) = report::simulate(&common::blickfang_binary_path(), &dir, "1d");
     let report = |by: &str| -> Value {
         serde_json::from_str(&blickfang(&[
             "report",
@@ -76,7 +56,7 @@ fn the_report_of_a_simulated_fleet_equals_the_truth() {
 fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
     let dir = std::env::temp_dir().join(format!("blickfang-report-db-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (records, truth) = simulate(&dir);
+    let (records, truth) = report::simulate(&common::blickfang_binary_path(), &dir, "1d");
     // Into a real PostgreSQL by the collector's own batch write (what `blickfang collect` commits).
     let pg = postgres::shared();
     let url = postgres::migrated_database(&pg, "report_db");
