@@ -222,8 +222,7 @@ fn one_notice_section_is_the_notice_the_retention_and_the_report() {
     let (records, truth) = report::simulate(&common::blickfang_binary_path(), &dir.0, "5m");
     let by_screen = report::truth_by(&truth, |k| vec![k.screen.clone()]);
     let report = |extra: &[&str]| {
-        let args =
-            [&["report", "--records", &records, "--by", "screen", "--format", "json"][..], extra];
+        let args = [&["report", "--records", &records, "--by", "screen", "--format", "json"][..], extra];
         blickfang(&args.concat())
     };
     for extra in [&["--config", config][..], &["--config", config, "--min-group-size", "4"]] {

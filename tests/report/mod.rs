@@ -178,7 +178,11 @@ pub fn demo_records(screens: usize, seed: u64) -> (String, std::collections::BTr
 
 /// `blickfang simulate` of 20 screens (seed 7) over `duration` into `dir`: the records file's path
 /// and the truth it wrote (`--truth`). `blickfang` is the binary (`common::blickfang_binary_path`).
-pub fn simulate(blickfang: &std::path::Path, dir: &std::path::Path, duration: &str) -> (String, blickfang_fleet::rollup::Rollup) {
+pub fn simulate(
+    blickfang: &std::path::Path,
+    dir: &std::path::Path,
+    duration: &str,
+) -> (String, blickfang_fleet::rollup::Rollup) {
     let (records, truth) = (dir.join("fleet.ndjson"), dir.join("truth.json"));
     let (records, truth) = (records.to_str().unwrap(), truth.to_str().unwrap());
     let out = std::process::Command::new(blickfang)
