@@ -340,15 +340,19 @@ impl Grid {
     /// outside it (its margin included): two edges at a node lie on one cycle
     /// when they are in the same block (biconnected component).
     pub fn group_determined(&self, i: usize, group: std::ops::Range<usize>) -> bool {
+        self.groups_determined(group)[i]
+    }
+
+    /// [`Grid::group_determined`] for every row (the column totals last), from
+    /// one walk of the hidden cells: asking row by row walks them once a row.
+    pub fn groups_determined(&self, group: std::ops::Range<usize>) -> Vec<bool> {
         let edges = self.hidden_edges();
         let block = blocks(self.rows + self.cols + 2, &edges, self.rows + 1);
-        let (mut inside, mut outside) = (Vec::new(), Vec::new());
+        let (mut inside, mut outside) = (vec![Vec::new(); self.rows + 1], vec![Vec::new(); self.rows + 1]);
         for (e, &(r, j)) in edges.iter().enumerate() {
-            if r == i {
-                if group.contains(&j) { inside.push(block[e]) } else { outside.push(block[e]) }
-            }
+            if group.contains(&j) { inside[r].push(block[e]) } else { outside[r].push(block[e]) }
         }
-        !inside.iter().any(|b| outside.contains(b))
+        inside.iter().zip(&outside).map(|(inside, outside)| !inside.iter().any(|b| outside.contains(b))).collect()
     }
 
     /// Rule 5, for a count published elsewhere as the sum of row `i`'s cells in
