@@ -219,27 +219,10 @@ fn one_notice_section_is_the_notice_the_retention_and_the_report() {
     assert_eq!(seqs, [1], "the 31-day-old event deleted, the 29-day-old kept:\n{log}");
     assert!(log.contains("retention (30 days)"), "{log}");
 
-    let (records, truth) = (dir.0.join("fleet.ndjson"), dir.0.join("truth.json"));
-    let out = blickfang(&[
-        "simulate",
-        "--screens",
-        "20",
-        "--duration",
-        "5m",
-        "--seed",
-        "7",
-        "--records",
-        records.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
-    let truth = blickfang_fleet::rollup::Rollup::from_json(&truth).unwrap();
+    let (records, truth) = report::simulate(&common::blickfang_binary_path(), &dir.0, "5m");
     let by_screen = report::truth_by(&truth, |k| vec![k.screen.clone()]);
     let report = |extra: &[&str]| {
-        let args =
-            [&["report", "--records", records.to_str().unwrap(), "--by", "screen", "--format", "json"][..], extra];
+        let args = [&["report", "--records", &records, "--by", "screen", "--format", "json"][..], extra];
         blickfang(&args.concat())
     };
     for extra in [&["--config", config][..], &["--config", config, "--min-group-size", "4"]] {

@@ -9,12 +9,11 @@ mod common;
 mod postgres;
 mod report;
 
-use std::path::Path;
 use std::process::Command;
 
 use blickfang_fleet::db::{self, Judged};
 use blickfang_fleet::ingest::{self, Rules};
-use blickfang_fleet::rollup::{Rollup, Thresholds};
+use blickfang_fleet::rollup::Thresholds;
 use report::{check_against_truth, truth_by};
 use serde_json::Value;
 
@@ -24,30 +23,11 @@ fn blickfang(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn simulate(dir: &Path) -> (String, Rollup) {
-    let (records, truth) = (dir.join("fleet.ndjson"), dir.join("truth.json"));
-    blickfang(&[
-        "simulate",
-        "--screens",
-        "20",
-        "--duration",
-        "1d",
-        "--seed",
-        "7",
-        "--records",
-        records.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-    ]);
-    let truth: Value = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
-    (records.to_str().unwrap().to_string(), Rollup::from_json(&truth).unwrap())
-}
-
 #[test]
 fn the_report_of_a_simulated_fleet_equals_the_truth() {
     let dir = std::env::temp_dir().join(format!("blickfang-report-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (records, truth) = simulate(&dir);
+    let (records, truth) = report::simulate(&common::blickfang_binary_path(), &dir, "1d");
     let report = |by: &str| -> Value {
         serde_json::from_str(&blickfang(&[
             "report",
@@ -76,14 +56,14 @@ fn the_report_of_a_simulated_fleet_equals_the_truth() {
 fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
     let dir = std::env::temp_dir().join(format!("blickfang-report-db-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (records, truth) = simulate(&dir);
+    let (records, truth) = report::simulate(&common::blickfang_binary_path(), &dir, "1d");
     // Into a real PostgreSQL by the collector's own batch write (what `blickfang collect` commits).
-    let pg = postgres::Postgres::start();
+    let pg = postgres::shared();
+    let url = postgres::migrated_database(&pg, "report_db");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let (mut client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+        let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
-        db::migrate(&mut client, None).await.unwrap();
         let rules = Rules::default();
         let text = std::fs::read_to_string(&records).unwrap();
         let judged: Vec<Judged> = text
@@ -111,7 +91,7 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
         let common =
             ["--by", by, "--format", format, "--from", from, "--to", to, "--screens", "store-001/*,store-002*"];
         let file = blickfang(&[&["report", "--records", &records][..], &common].concat());
-        let database = blickfang(&[&["report", "--database", &pg.url()][..], &common].concat());
+        let database = blickfang(&[&["report", "--database", &url][..], &common].concat());
         let strip = |s: &str| s.lines().filter(|l| !l.contains("\"source\"")).collect::<Vec<_>>().join("\n");
         assert_eq!(strip(&file), strip(&database), "--by {by} --format {format}");
         assert!(file.len() > 500, "{file}");
@@ -146,7 +126,7 @@ fn the_same_records_from_the_database_and_from_the_file_make_the_same_report() {
             catalogue_path.to_str().unwrap(),
         ];
         let file = blickfang(&[&["report", "--records", &records][..], &common].concat());
-        let database = blickfang(&[&["report", "--database", &pg.url()][..], &common].concat());
+        let database = blickfang(&[&["report", "--database", &url][..], &common].concat());
         let strip = |s: &str| s.lines().filter(|l| !l.contains("\"source\"")).collect::<Vec<_>>().join("\n");
         assert_eq!(strip(&file), strip(&database), "--by {by} --format {format} --catalogue");
     }
@@ -169,17 +149,16 @@ fn a_simulated_week_of_1000_screens_from_the_database_equals_the_truth() {
     assert_eq!((settings.screens, settings.days), (1000, 7));
     let truth = bulk::fleet_rollup(&settings);
     let simulated = started.elapsed();
-    let pg = postgres::Postgres::start();
+    let pg = postgres::shared();
+    let url = postgres::migrated_database(&pg, "fleet_week");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let (mut client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
-        db::migrate(&mut client, None).await.unwrap();
         bulk::load(&client, &truth).await.unwrap();
     });
     let loaded = started.elapsed();
     let store = |k: &blickfang_fleet::rollup::CellKey| k.screen.split('/').next().unwrap().to_string();
-    let url = pg.url();
     // A period of whole UTC days reads the daily rollup; one ending at 20:00 (the last hour with data) the hourly.
     let (whole_days, hours) = ("2026-11-09", "2026-11-08T20:00:00Z");
     let report_to = |to: &str, by: &str, format: &str, k: &str| {

@@ -286,34 +286,32 @@ fn recoverable_in_report(report: &Report, cells: &[ReportCell], k: u64) -> Vec<S
 
 #[test]
 fn random_reports_publish_no_small_count_and_no_recoverable_cell() {
-    let mut rng = Rng(0x5eed_b11c_fa46);
-    for case in 0..120 {
-        let (screens, max_people) = (1 + rng.below(4) as usize, 1 + rng.below(9));
-        let cells = random_cells(&mut rng, screens, max_people);
-        let k = [2, 3, 5, 5, 10][case % 5];
-        let by = [vec![Dimension::Content], vec![Dimension::Store, Dimension::Day], vec![Dimension::Screen]][case % 3]
-            .clone();
-        check_report(case, &cells, by, k);
-    }
+    let by = [vec![Dimension::Content], vec![Dimension::Store, Dimension::Day], vec![Dimension::Screen]];
+    check_random_reports(0x5eed_b11c_fa46, 9, &by);
 }
 
 #[test]
 fn random_reports_by_content_and_day_leak_nothing_through_the_charts() {
     // The bench's grouping: a bar is the sum of its content's rows, the heatmap's rows sum the
     // rows of their weekday.
-    let mut rng = Rng(0x00ba_250f_c0de);
+    let by = [
+        vec![Dimension::Content, Dimension::Day],
+        vec![Dimension::Content, Dimension::Weekday],
+        vec![Dimension::Day, Dimension::Content],
+        vec![Dimension::Content, Dimension::Screen],
+    ];
+    check_random_reports(0x00ba_250f_c0de, 12, &by);
+}
+
+/// 120 random reports from `seed` (cells of 1 to 4 screens, `random_cells`' `max_people` from 1 to
+/// `most_people`), k and the grouping in turn from 2, 3, 5, 5, 10 and `by`: each [`check_report`]ed.
+fn check_random_reports(seed: u64, most_people: u64, by: &[Vec<Dimension>]) {
+    let mut rng = Rng(seed);
     for case in 0..120 {
-        let (screens, max_people) = (1 + rng.below(4) as usize, 1 + rng.below(12));
+        let (screens, max_people) = (1 + rng.below(4) as usize, 1 + rng.below(most_people));
         let cells = random_cells(&mut rng, screens, max_people);
         let k = [2, 3, 5, 5, 10][case % 5];
-        let by = [
-            vec![Dimension::Content, Dimension::Day],
-            vec![Dimension::Content, Dimension::Weekday],
-            vec![Dimension::Day, Dimension::Content],
-            vec![Dimension::Content, Dimension::Screen],
-        ][case % 4]
-            .clone();
-        check_report(case, &cells, by, k);
+        check_report(case, &cells, by[case % by.len()].clone(), k);
     }
 }
 
@@ -419,9 +417,9 @@ fn one_small_row_among_big_ones_is_not_recoverable_from_the_total() {
     assert_eq!(report.main.total.get(Metric::Ots), Shown::Value(152.0), "the total stays");
 }
 
-#[test]
-fn the_checker_finds_a_lone_hidden_cell() {
-    // The independent check is not vacuous: hiding one cell alone is caught.
+/// The checker tests' cells: two screens' random cells (seed 7, empty) with 30 people each, of
+/// dwell 1 s to 73.5 s and attention 0 s to 29 s (29 of them watchers).
+fn thirty_people_a_cell() -> Vec<ReportCell> {
     let mut rng = Rng(7);
     let mut cells = random_cells(&mut rng, 2, 0);
     for c in cells.iter_mut() {
@@ -429,6 +427,13 @@ fn the_checker_finds_a_lone_hidden_cell() {
             c.counts.add_person(1.0 + p as f64 * 2.5, p as f64, p >= 1, "female", "20-29");
         }
     }
+    cells
+}
+
+#[test]
+fn the_checker_finds_a_lone_hidden_cell() {
+    // The independent check is not vacuous: hiding one cell alone is caught.
+    let cells = thirty_people_a_cell();
     let mut report =
         build(&cells, &Query { min_group_size: 1, ..Default::default() }, &Catalogue::default(), Default::default());
     let t = &mut report.main;
@@ -442,13 +447,7 @@ fn the_checker_finds_a_lone_hidden_cell() {
 fn the_checker_finds_watchers_behind_the_attention_bins() {
     // Watchers hidden in two rows and the total: every audience line keeps two hidden cells, but
     // row 0's attention bins from 1 s up are published, and its watchers are their sum.
-    let mut rng = Rng(7);
-    let mut cells = random_cells(&mut rng, 2, 0);
-    for c in cells.iter_mut() {
-        for p in 0..30 {
-            c.counts.add_person(1.0 + p as f64 * 2.5, p as f64, p >= 1, "female", "20-29");
-        }
-    }
+    let cells = thirty_people_a_cell();
     let query = Query { by: vec![Dimension::Screen], min_group_size: 1, ..Default::default() };
     let mut report = build(&cells, &query, &Catalogue::default(), Default::default());
     let t = &mut report.main;

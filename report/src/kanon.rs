@@ -340,15 +340,19 @@ impl Grid {
     /// outside it (its margin included): two edges at a node lie on one cycle
     /// when they are in the same block (biconnected component).
     pub fn group_determined(&self, i: usize, group: std::ops::Range<usize>) -> bool {
+        self.groups_determined(group)[i]
+    }
+
+    /// [`Grid::group_determined`] for every row (the column totals last), from
+    /// one walk of the hidden cells: asking row by row walks them once a row.
+    pub fn groups_determined(&self, group: std::ops::Range<usize>) -> Vec<bool> {
         let edges = self.hidden_edges();
         let block = blocks(self.rows + self.cols + 2, &edges, self.rows + 1);
-        let (mut inside, mut outside) = (Vec::new(), Vec::new());
+        let (mut inside, mut outside) = (vec![Vec::new(); self.rows + 1], vec![Vec::new(); self.rows + 1]);
         for (e, &(r, j)) in edges.iter().enumerate() {
-            if r == i {
-                if group.contains(&j) { inside.push(block[e]) } else { outside.push(block[e]) }
-            }
+            if group.contains(&j) { inside[r].push(block[e]) } else { outside[r].push(block[e]) }
         }
-        !inside.iter().any(|b| outside.contains(b))
+        inside.iter().zip(&outside).map(|(inside, outside)| !inside.iter().any(|b| outside.contains(b))).collect()
     }
 
     /// Rule 5, for a count published elsewhere as the sum of row `i`'s cells in
@@ -445,58 +449,10 @@ fn reach(adj: &[Vec<usize>], from: usize) -> Vec<bool> {
     seen
 }
 
-/// Indices of the bridge edges of a multigraph on `n` nodes whose edges
-/// (row i, column j) join node i and node `col_base + j` (iterative Tarjan).
-fn bridges(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
-    let mut adj: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
-    for (e, &(i, j)) in edges.iter().enumerate() {
-        adj[i].push((col_base + j, e));
-        adj[col_base + j].push((i, e));
-    }
-    let mut disc = vec![usize::MAX; n];
-    let mut low = vec![0usize; n];
-    let mut out = Vec::new();
-    let mut timer = 0;
-    for root in 0..n {
-        if disc[root] != usize::MAX || adj[root].is_empty() {
-            continue;
-        }
-        // (node, edge it was entered by, next adjacency index)
-        let mut stack = vec![(root, usize::MAX, 0usize)];
-        disc[root] = timer;
-        low[root] = timer;
-        timer += 1;
-        while let Some(&mut (u, via, ref mut next)) = stack.last_mut() {
-            if *next < adj[u].len() {
-                let (v, e) = adj[u][*next];
-                *next += 1;
-                if e == via {
-                    continue;
-                }
-                if disc[v] == usize::MAX {
-                    disc[v] = timer;
-                    low[v] = timer;
-                    timer += 1;
-                    stack.push((v, e, 0));
-                } else {
-                    low[u] = low[u].min(disc[v]);
-                }
-            } else {
-                stack.pop();
-                if let Some(&(p, _, _)) = stack.last() {
-                    low[p] = low[p].min(low[u]);
-                    if low[u] > disc[p] {
-                        out.push(via);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The block (biconnected component) of each edge of the graph [`bridges`]
-/// reads (iterative Tarjan with an edge stack).
+/// The block (biconnected component) of each edge of a multigraph on `n`
+/// nodes whose edges (row i, column j) join node i and node `col_base + j`
+/// (iterative Tarjan with an edge stack). Blocks are numbered in the order the
+/// walk closes them.
 fn blocks(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
     let mut adj: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
     for (e, &(i, j)) in edges.iter().enumerate() {
@@ -512,6 +468,7 @@ fn blocks(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
         if disc[root] != usize::MAX || adj[root].is_empty() {
             continue;
         }
+        // (node, edge it was entered by, next adjacency index)
         let mut stack = vec![(root, usize::MAX, 0usize)];
         disc[root] = timer;
         low[root] = timer;
@@ -552,6 +509,21 @@ fn blocks(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
         }
     }
     block
+}
+
+/// Indices of the bridge edges of the graph [`blocks`] reads: its blocks of one
+/// edge, in the order the walk closes them, which is the order Tarjan's bridge
+/// walk finds them in (a bridge closes its block as the walk leaves it), and
+/// the order [`Grid::protect_bridges`] gives complements in.
+fn bridges(n: usize, edges: &[(usize, usize)], col_base: usize) -> Vec<usize> {
+    let block = blocks(n, edges, col_base);
+    let count = block.iter().max().map_or(0, |&b| b + 1);
+    let (mut size, mut edge) = (vec![0usize; count], vec![0usize; count]);
+    for (e, &b) in block.iter().enumerate() {
+        size[b] += 1;
+        edge[b] = e;
+    }
+    (0..count).filter(|&b| size[b] == 1).map(|b| edge[b]).collect()
 }
 
 /// Protects grids that share their margin column (same rows, same row
@@ -616,6 +588,9 @@ mod tests {
         assert!(bridges(6, &cycle, 3).is_empty());
         let path = [(0, 0), (1, 0), (1, 1)];
         assert_eq!(bridges(6, &path, 3).len(), 3);
+        // A pendant edge on the cycle: the only bridge.
+        let pendant = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 1)];
+        assert_eq!(bridges(6, &pendant, 3), [4]);
     }
 
     #[test]

@@ -442,14 +442,15 @@ pub fn publish_overlapping(
         for m in masks.iter_mut() {
             let (audience, rest) = m.grids.split_at_mut(1);
             let (audience, a) = (&mut audience[0], &rest[1]);
+            let (watchers, not_watching) = (a.groups_determined(h..a.cols()), a.groups_determined(0..h));
             for i in 0..=a.rows() {
                 if a.is_hidden(i, a.cols()) {
                     audience.hide(i, 2);
                 }
-                if !a.group_determined(i, h..a.cols()) {
+                if !watchers[i] {
                     audience.hide(i, 0);
                 }
-                if !a.group_determined(i, 0..h) {
+                if !not_watching[i] {
                     audience.hide(i, 1);
                 }
             }

@@ -9,6 +9,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// The unprivileged user the server runs as when the tests run as root.
@@ -169,6 +170,40 @@ impl Postgres {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
     }
+}
+
+/// One server for the tests of a binary that run at the same time (initdb and start are the slow
+/// part; each test takes a database of its own, [`migrated_database`]): started by the first,
+/// stopped when the last lets go. A static never drops, so it would leave the server running.
+pub fn shared() -> Arc<Postgres> {
+    static SHARED: Mutex<Weak<Postgres>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(pg) = slot.upgrade() {
+        return pg;
+    }
+    let pg = Arc::new(Postgres::start());
+    *slot = Arc::downgrade(&pg);
+    pg
+}
+
+/// A new database `name` on `pg` (without TLS), migrated to the collector's schema: its URL.
+pub fn migrated_database(pg: &Postgres, name: &str) -> String {
+    assert!(pg.tls.is_none(), "a database of its own on a server without TLS");
+    let url = format!("postgres://postgres@127.0.0.1:{}/{name}", pg.port);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+        let conn = tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        drop(client);
+        conn.await.unwrap().unwrap();
+        let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let conn = tokio::spawn(conn);
+        blickfang_fleet::db::migrate(&mut client, None).await.unwrap();
+        drop(client);
+        conn.await.unwrap().unwrap();
+    });
+    url
 }
 
 fn openssl(dir: &Path, args: &[&str]) {

@@ -176,6 +176,25 @@ pub fn demo_records(screens: usize, seed: u64) -> (String, std::collections::BTr
     (out, truth)
 }
 
+/// `blickfang simulate` of 20 screens (seed 7) over `duration` into `dir`: the records file's path
+/// and the truth it wrote (`--truth`). `blickfang` is the binary (`common::blickfang_binary_path`).
+pub fn simulate(
+    blickfang: &std::path::Path,
+    dir: &std::path::Path,
+    duration: &str,
+) -> (String, blickfang_fleet::rollup::Rollup) {
+    let (records, truth) = (dir.join("fleet.ndjson"), dir.join("truth.json"));
+    let (records, truth) = (records.to_str().unwrap(), truth.to_str().unwrap());
+    let out = std::process::Command::new(blickfang)
+        .args(["simulate", "--screens", "20", "--duration", duration, "--seed", "7"])
+        .args(["--records", records, "--truth", truth])
+        .output()
+        .expect("blickfang runs");
+    assert!(out.status.success(), "blickfang simulate: {}", String::from_utf8_lossy(&out.stderr));
+    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(truth).unwrap()).unwrap();
+    (records.to_string(), blickfang_fleet::rollup::Rollup::from_json(&truth).unwrap())
+}
+
 /// The truth (rollup cells, integer µs: exact) summed by `key`, independently
 /// of the report's aggregation: the rows a report grouped by `key` must show.
 pub fn truth_by(
