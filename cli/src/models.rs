@@ -311,8 +311,8 @@ mod tests {
     }
 
     /// The pair file made in Rust from the real upstream files has the bytes
-    /// scripts/fsanet_pair.py makes (the pinned SHA-256), and install makes it
-    /// after copying them, remaking a wrong one.
+    /// the former scripts/fsanet_pair.py made (the pinned SHA-256), and install
+    /// makes it after copying them, remaking a wrong one.
     #[test]
     fn install_makes_the_fsanet_pair_with_the_pinned_sha256() {
         let mirror = blickfang::eval::shared_dir().join("models");

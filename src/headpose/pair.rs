@@ -2,12 +2,12 @@
 //! one shared input, their outputs averaged in the graph (`(a + b) / 2`), the
 //! batch axis dynamic, so gazedwell runs once per frame for all faces.
 //!
-//! The same graph surgery as `scripts/fsanet_pair.py`, in Rust so that
-//! `blickfang models install` (no Python on a player) makes the file too. It
-//! reads and writes just the ONNX protobuf fields the surgery touches and keeps
-//! every other field as its bytes; fields are written in field-number order,
-//! as Python's protobuf serialises, so the bytes are the script's:
-//! [`PAIR_SHA256`] pins them.
+//! `blickfang models install` makes it (no Python on a player): the graph
+//! surgery the former `scripts/fsanet_pair.py` did with the `onnx` package.
+//! It reads and writes just the ONNX protobuf fields the surgery touches and
+//! keeps every other field as its bytes; fields are written in field-number
+//! order, as Python's protobuf serialises, so the bytes are the ones the script
+//! made (onnx 1.23.2, protobuf 7.36.2): [`PAIR_SHA256`] pins them.
 
 use std::fmt;
 
@@ -15,12 +15,13 @@ use std::fmt;
 pub const PAIR_MODEL: &str = "headpose/fsanet-pair-iter-688590.onnx";
 /// The upstream files it is made of, in the order of [`make_pair`]'s arguments.
 pub const UPSTREAM_MODELS: [&str; 2] = ["headpose/fsanet-1x1-iter-688590.onnx", "headpose/fsanet-var-iter-688590.onnx"];
-/// SHA-256 of [`make_pair`]'s output from the two upstream files (scripts/setup.sh keeps a copy).
+/// SHA-256 of [`make_pair`]'s output from the two upstream files.
 pub const PAIR_SHA256: &str = "8da02f9349cd13933afd3ef9897bb765239fa0f57140e9b829895fff67e192c7";
 
 const PREFIXES: [&str; 2] = ["1x1/", "var/"];
 const DOC: &str = "FSA-Net 1x1 and var (iter-688590, omasaht/headpose-fsanet-pytorch, MIT) on one input, \
                    outputs averaged, batch axis dynamic";
+/// The script's name, kept: the pinned bytes carry it.
 const PRODUCER: &str = "blickfang fsanet_pair.py";
 
 /// Why an upstream file cannot be paired: names the file.
