@@ -245,6 +245,9 @@ fn the_package_installs_into_a_clean_debian_runs_and_removes_cleanly() {
     // The models from the mirror (SHA-256 checked), then the clip as the build tree analyses it.
     let log = in_root_ok(&root, "blickfang models install --from /tmp/mirror");
     assert!(log.contains("models verified in /var/lib/blickfang/models"), "{log}");
+    // gazedwell's FSA-Net pair, made in Rust there (no Python in the root).
+    let pair = inside(Path::new("/var/lib/blickfang/models/headpose/fsanet-pair-iter-688590.onnx"));
+    assert!(pair.is_file(), "models install made no {}:\n{log}", pair.display());
     in_root_ok(&root, &format!("blickfang analyze {clip_in} --output /tmp/packaged.ndjson"));
     let packaged = std::fs::read_to_string(root.join("tmp/packaged.ndjson")).unwrap();
     let built = tmp.0.join("built.ndjson");
