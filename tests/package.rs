@@ -245,12 +245,14 @@ fn the_package_installs_into_a_clean_debian_runs_and_removes_cleanly() {
     // The models from the mirror (SHA-256 checked), then the clip as the build tree analyses it.
     let log = in_root_ok(&root, "blickfang models install --from /tmp/mirror");
     assert!(log.contains("models verified in /var/lib/blickfang/models"), "{log}");
+    // gazedwell's FSA-Net pair, made in Rust there (no Python in the root).
+    let pair = inside(Path::new("/var/lib/blickfang/models/headpose/fsanet-pair-iter-688590.onnx"));
+    assert!(pair.is_file(), "models install made no {}:\n{log}", pair.display());
     in_root_ok(&root, &format!("blickfang analyze {clip_in} --output /tmp/packaged.ndjson"));
     let packaged = std::fs::read_to_string(root.join("tmp/packaged.ndjson")).unwrap();
     let built = tmp.0.join("built.ndjson");
-    // The build tree with the package's models: the mirror's files alone, not the set-up's own
-    // (such as gazedwell's FSA-Net pair, which `models install` cannot make: both fall back to
-    // the upstream files, so the records are comparable to the last digit).
+    // The build tree with the package's models, those `models install` put in the root (with
+    // gazedwell's FSA-Net pair it makes), not the set-up's own: the records compare to the last digit.
     let no_data = tmp.0.join("no-data");
     std::fs::create_dir_all(&no_data).unwrap();
     run(Command::new(common::blickfang_binary_path())
@@ -258,7 +260,7 @@ fn the_package_installs_into_a_clean_debian_runs_and_removes_cleanly() {
         .arg(&built)
         .env("BLICKFANG_SHARED_DIR", common::shared_dir())
         .env("BLICKFANG_ORT_LIB", blickfang::runtime::find_onnxruntime(None))
-        .env("BLICKFANG_MODEL_DIR", common::shared_dir().join("models"))
+        .env("BLICKFANG_MODEL_DIR", inside(Path::new("/var/lib/blickfang/models")))
         .env("XDG_DATA_HOME", &no_data));
     let (packaged, built) = (comparable(&packaged), comparable(&std::fs::read_to_string(&built).unwrap()));
     assert!(built.iter().any(|r| r["type"] == "content-report"), "the clip gives a content report");

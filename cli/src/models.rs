@@ -6,6 +6,9 @@
 //! so the binary and its list cannot disagree. No model weights are packaged:
 //! the default age/gender model's upstream has no licence file and every model
 //! was trained on research-only data, so installing them is the operator's act.
+//!
+//! `install` also makes gazedwell's FSA-Net pair file from the two upstream
+//! files (blickfang::headpose::pair), SHA-256 checked like the list's models.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use blickfang::headpose::pair;
 use sha2::{Digest, Sha256};
 
 /// The model list, `<sha256> <path under models/> <upstream URL or ->` per line.
@@ -123,14 +127,17 @@ pub fn run(args: ModelsArgs) -> Result<()> {
     match args.command {
         ModelsCommand::List => {
             let mut out = std::io::stdout().lock();
-            for m in &models {
-                let found = blickfang::runtime::find_model(&m.path).ok();
+            // The pair file last: `install` makes it rather than fetching it.
+            let made = (pair::PAIR_MODEL, pair::PAIR_SHA256, "(made by install from the upstream files)");
+            let rows = models.iter().map(|m| (m.path.as_str(), m.sha256.as_str(), m.url.as_deref().unwrap_or("-")));
+            for (path, sha256, url) in rows.chain([made]) {
+                let found = blickfang::runtime::find_model(path).ok();
                 let state = match &found {
-                    Some(p) if sha256_file(p).ok().as_deref() == Some(m.sha256.as_str()) => p.display().to_string(),
+                    Some(p) if sha256_file(p).ok().as_deref() == Some(sha256) => p.display().to_string(),
                     Some(p) => format!("{} (SHA-256 differs)", p.display()),
                     None => "not installed".to_string(),
                 };
-                let line = format!("{}  {}  {}  {}", m.path, m.sha256, m.url.as_deref().unwrap_or("-"), state);
+                let line = format!("{path}  {sha256}  {url}  {state}");
                 match writeln!(out, "{line}") {
                     // The reader went away (`| head`): nothing more to say.
                     Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
@@ -150,22 +157,63 @@ pub fn install(models: &[Model], from: Option<&Path>, dest: &Path) -> Result<()>
     {
         bail!("--from {}: not a folder", dir.display());
     }
-    let mut failed = Vec::new();
-    for m in models {
-        match install_one(m, from, dest) {
-            Ok(Some(how)) => eprintln!("blickfang: {} {how}", m.path),
+    let mut failed: Vec<String> = Vec::new();
+    fn report(failed: &mut Vec<String>, path: &str, result: Result<Option<String>>) {
+        match result {
+            Ok(Some(how)) => eprintln!("blickfang: {path} {how}"),
             Ok(None) => {}
             Err(e) => {
-                eprintln!("blickfang: {}: {e:#}", m.path);
-                failed.push(m.path.as_str());
+                eprintln!("blickfang: {path}: {e:#}");
+                failed.push(path.to_string());
             }
         }
     }
-    if !failed.is_empty() {
-        bail!("{} of {} models not installed in {}: {}", failed.len(), models.len(), dest.display(), failed.join(", "));
+    for m in models {
+        report(&mut failed, &m.path, install_one(m, from, dest));
     }
-    eprintln!("blickfang: {} models verified in {}", models.len(), dest.display());
+    let mut total = models.len();
+    // The pair file, once both upstream files are in place (a list without them makes none).
+    let upstream_listed = pair::UPSTREAM_MODELS.iter().all(|u| models.iter().any(|m| m.path == *u));
+    if upstream_listed {
+        total += 1;
+        if pair::UPSTREAM_MODELS.iter().any(|u| failed.iter().any(|f| f == u)) {
+            eprintln!("blickfang: {}: not made, its upstream files are missing", pair::PAIR_MODEL);
+            failed.push(pair::PAIR_MODEL.to_string());
+        } else {
+            report(&mut failed, pair::PAIR_MODEL, install_pair(dest));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} of {total} models not installed in {}: {}", failed.len(), dest.display(), failed.join(", "));
+    }
+    eprintln!("blickfang: {total} models verified in {}", dest.display());
     Ok(())
+}
+
+/// gazedwell's FSA-Net pair file, made from the upstream files in `dest`:
+/// `Ok(None)`: already there and verified; `Ok(Some(how))`: made.
+pub fn install_pair(dest: &Path) -> Result<Option<String>> {
+    let target = dest.join(pair::PAIR_MODEL);
+    if target.is_file() && sha256_file(&target)? == pair::PAIR_SHA256 {
+        return Ok(None);
+    }
+    let read = |rel: &str| {
+        let p = dest.join(rel);
+        fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let bytes = pair::make_pair(&read(pair::UPSTREAM_MODELS[0])?, &read(pair::UPSTREAM_MODELS[1])?)?;
+    let got = sha256_hex(&bytes);
+    if got != pair::PAIR_SHA256 {
+        bail!("SHA-256 mismatch (made from the upstream files): expected {}, got {got}", pair::PAIR_SHA256);
+    }
+    let part = target.with_extension("onnx.part");
+    fs::write(&part, &bytes).with_context(|| format!("cannot write {}", part.display()))?;
+    fs::rename(&part, &target).with_context(|| format!("cannot move {} to {}", part.display(), target.display()))?;
+    Ok(Some("made from the two upstream files".to_string()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `Ok(None)`: already there and verified; `Ok(Some(how))`: installed.
@@ -259,6 +307,36 @@ mod tests {
         assert!(!dest.join("face/bad.onnx").exists() && !dest.join("face/bad.onnx.part").exists());
         // A second run only checks the installed one.
         install(&list[..1], None, &dest).unwrap();
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    /// The pair file made in Rust from the real upstream files has the bytes
+    /// the former scripts/fsanet_pair.py made (the pinned SHA-256), and install
+    /// makes it after copying them, remaking a wrong one.
+    #[test]
+    fn install_makes_the_fsanet_pair_with_the_pinned_sha256() {
+        let mirror = blickfang::eval::shared_dir().join("models");
+        for rel in pair::UPSTREAM_MODELS {
+            let p = mirror.join(rel);
+            assert!(p.is_file(), "{} is missing (set BLICKFANG_SHARED_DIR)", p.display());
+        }
+        let list: Vec<Model> =
+            parse(LIST).unwrap().into_iter().filter(|m| pair::UPSTREAM_MODELS.contains(&m.path.as_str())).collect();
+        assert_eq!(list.len(), 2, "both upstream files are in the model list");
+        let tmp = std::env::temp_dir().join(format!("blickfang-pair-test-{}", std::process::id()));
+        let dest = tmp.join("models");
+        install(&list, Some(&mirror), &dest).unwrap();
+        let made = dest.join(pair::PAIR_MODEL);
+        assert_eq!(sha256_file(&made).unwrap(), pair::PAIR_SHA256);
+        assert_eq!(install_pair(&dest).unwrap(), None, "a second run only checks");
+        fs::write(&made, b"stale").unwrap();
+        assert!(install_pair(&dest).unwrap().is_some());
+        assert_eq!(sha256_file(&made).unwrap(), pair::PAIR_SHA256);
+        // Without its upstream files the pair is named among the failures.
+        fs::remove_file(dest.join(pair::UPSTREAM_MODELS[1])).unwrap();
+        let offline: Vec<Model> = list.into_iter().map(|m| Model { url: None, ..m }).collect();
+        let e = install(&offline, Some(&tmp), &dest).unwrap_err().to_string();
+        assert!(e.contains("2 of 3") && e.contains(pair::PAIR_MODEL), "{e}");
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -1,6 +1,6 @@
 //! FSA-Net head pose (two variants averaged), one ONNX Runtime session per
 //! model file, shared by every instance in the process (see
-//! [`runtime::shared_session`]). The pair file `scripts/fsanet_pair.py` makes
+//! [`runtime::shared_session`]). The pair file `blickfang models install` makes
 //! holds both variants with a dynamic batch axis: one run per frame.
 
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ struct Model {
     path: PathBuf,
     session: SharedSession,
     /// A dynamic batch axis: one run for all faces of a frame (the pair file
-    /// `scripts/fsanet_pair.py` makes); else one run per face (the upstream files, `[1, 3, 64, 64]`).
+    /// [`super::pair`] makes); else one run per face (the upstream files, `[1, 3, 64, 64]`).
     batched: bool,
 }
 

@@ -7,6 +7,7 @@
 
 mod fsanet;
 pub mod interval;
+pub mod pair;
 
 pub use fsanet::FsaNet;
 pub use interval::{Plan, PoseInterval};

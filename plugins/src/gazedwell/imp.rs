@@ -29,12 +29,13 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 /// Both FSA-Net models in one graph with a dynamic batch axis, outputs
-/// averaged: one run per frame for all faces. Set-up makes it from the two
-/// upstream files (`scripts/fsanet_pair.py`); see [`UPSTREAM_HEADPOSE_MODELS`].
+/// averaged: one run per frame for all faces. `blickfang models install` (and
+/// so `make build`) makes it from the two upstream files
+/// (blickfang::headpose::pair); see [`UPSTREAM_HEADPOSE_MODELS`].
 const DEFAULT_HEADPOSE_MODEL: &str = "headpose/fsanet-pair-iter-688590.onnx";
 /// The two upstream files the pair file is made of: the default's fallback
-/// where set-up has not made it (`blickfang models install` copies only
-/// upstream files). Same angles, one run per model and face.
+/// where it has not been made (models copied by hand). Same angles, one run
+/// per model and face.
 const UPSTREAM_HEADPOSE_MODELS: &str = "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx";
 const DEFAULT_CONTENT_ID: &str = "unknown";
 /// The element message with the run's head-pose counters, posted at EOS.
@@ -763,8 +764,8 @@ impl BaseTransformImpl for GazeDwell {
             gst::warning!(
                 CAT,
                 imp = self,
-                "{DEFAULT_HEADPOSE_MODEL} not found (scripts/setup.sh makes it): the two upstream FSA-Net files, \
-                 the same angles at one run per model and face"
+                "{DEFAULT_HEADPOSE_MODEL} not found (`blickfang models install` makes it): the two upstream \
+                 FSA-Net files, the same angles at one run per model and face"
             );
             models = UPSTREAM_HEADPOSE_MODELS.split(',').collect();
         }
