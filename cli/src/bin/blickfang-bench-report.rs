@@ -3,7 +3,8 @@
 //!
 //! 1. In memory: build (aggregate + k-anonymity) and render HTML, CSV and
 //!    JSON from cells of the hourly rollup's shape (screen × content × hour,
-//!    12 open hours a day, 4 content items).
+//!    12 open hours a day, 4 content items); then the finest grouping,
+//!    screen × day (30,000 rows), timed without a goal.
 //! 2. From PostgreSQL, as `blickfang report --database` runs it: a simulated
 //!    fleet (`blickfang_fleet::bulk`, `BLICKFANG_BENCH_SCREENS` × `BLICKFANG_BENCH_DAYS`,
 //!    default 1,000 × 30) bulk-loaded into a PostgreSQL started here, then
@@ -202,5 +203,24 @@ fn main() -> anyhow::Result<()> {
         times[2].as_secs_f64(),
         total.as_secs_f64()
     );
+    finest_grouping(&cells);
     from_database()
+}
+
+/// The finest grouping at fleet scale, a row per screen and day (30,000 rows): every chart's
+/// protection is linked to that table (report/src/kanon.rs). Timed, no goal.
+fn finest_grouping(cells: &[ReportCell]) {
+    let query = Query { by: vec![Dimension::Screen, Dimension::Day], ..Default::default() };
+    let started = Instant::now();
+    let report = build(cells, &query, &Catalogue::default(), Header::default());
+    let built = started.elapsed();
+    let t = Instant::now();
+    let json = render(&report, Format::Json);
+    println!(
+        "bench-report: {} rows by screen × day: build {:.3} s, JSON {:.3} s ({} KiB)",
+        report.main.rows.len(),
+        built.as_secs_f64(),
+        t.elapsed().as_secs_f64(),
+        json.len() / 1024
+    );
 }
