@@ -253,12 +253,11 @@ fn play(streams: &[Stream], looped: Option<Duration>) -> Result<(Vec<u64>, Vec<g
 /// The workers' counters of a live run, in a line: how far the privacy pass
 /// lagged, and the frames each worker dropped.
 fn worker_counters(stats: &[gst::Structure]) -> String {
-    let field = |name: &str, key: &str| -> u64 {
-        stats.iter().filter(|s| s.name() == name).filter_map(|s| s.get::<u64>(key).ok()).sum()
+    let values = |name: &'static str, key: &'static str| {
+        stats.iter().filter(move |s| s.name() == name).filter_map(move |s| s.get::<u64>(key).ok())
     };
-    let max = |name: &str, key: &str| -> u64 {
-        stats.iter().filter(|s| s.name() == name).filter_map(|s| s.get::<u64>(key).ok()).max().unwrap_or(0)
-    };
+    let field = |name, key| -> u64 { values(name, key).sum() };
+    let max = |name, key| values(name, key).max().unwrap_or(0);
     let (fd, dm, gd) = ("blickfang-facedetect-stats", "blickfang-demographics-stats", "blickfang-gazedwell-stats");
     format!(
         "privacy passes {} (lag max {} frames, mean {:.1}); frames dropped by the workers: demographics {}, head pose {}",

@@ -9,7 +9,7 @@ use gst_base::subclass::prelude::*;
 
 use blickfang::dwell::{Audience, ClosedPeriod, DwellConfig, Observation, PersonEvent};
 use blickfang::geometry::BBox;
-use blickfang::headpose::{self, FsaNet, HeadPose, Plan, PoseInterval};
+use blickfang::headpose::{self, FsaNet, HeadPose, Plan, PoseInterval, pair};
 use blickfang::looking::{self, LookingConfig, ViewPosition};
 use blickfang::report::{self, ContentReport};
 use blickfang::runtime;
@@ -31,12 +31,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Both FSA-Net models in one graph with a dynamic batch axis, outputs
 /// averaged: one run per frame for all faces. `blickfang models install` (and
 /// so `make build`) makes it from the two upstream files
-/// (blickfang::headpose::pair); see [`UPSTREAM_HEADPOSE_MODELS`].
-const DEFAULT_HEADPOSE_MODEL: &str = "headpose/fsanet-pair-iter-688590.onnx";
-/// The two upstream files the pair file is made of: the default's fallback
-/// where it has not been made (models copied by hand). Same angles, one run
-/// per model and face.
-const UPSTREAM_HEADPOSE_MODELS: &str = "headpose/fsanet-1x1-iter-688590.onnx,headpose/fsanet-var-iter-688590.onnx";
+/// ([`pair::UPSTREAM_MODELS`]), which are the default's fallback where it has
+/// not been made (models copied by hand): the same angles, one run per model
+/// and face.
+const DEFAULT_HEADPOSE_MODEL: &str = pair::PAIR_MODEL;
 const DEFAULT_CONTENT_ID: &str = "unknown";
 /// The element message with the run's head-pose counters, posted at EOS.
 pub const STATS: &str = "blickfang-gazedwell-stats";
@@ -106,10 +104,8 @@ struct State {
     unanalysed_frames: u64,
     /// Per face of the frame: whether its pose is read (scratch, kept to avoid a per-frame allocation).
     read: Vec<bool>,
-    /// Per face of the frame: whether FSA-Net estimates its pose now (read and due), and
-    /// those faces' tracks and boxes (scratch, as `read`).
-    estimate: Vec<bool>,
-    due: DueFaces,
+    /// Which faces FSA-Net estimates now (scratch, as `read`).
+    plan: PosePlan,
     /// Scratch, as `read`: the frame's face boxes, and the tracks of the faces not read.
     face_boxes: Vec<BBox>,
     hidden: Vec<TrackId>,
@@ -139,21 +135,29 @@ struct FacePose {
     frames_ago: u64,
 }
 
-impl State {
-    /// Which faces FSA-Net estimates on this frame, into `estimate` and `due`:
-    /// those read whose track is due (`headpose-interval`).
-    fn plan_estimates(&mut self, faces: &[meta::FaceRoi]) {
-        let State { read, estimate, due, schedule, .. } = self;
-        estimate.clear();
-        estimate.extend(faces.iter().zip(read.iter()).map(|(f, &r)| r && schedule.plan(f.id) == Plan::Estimate));
-        due.ids.clear();
-        due.boxes.clear();
-        for (f, _) in faces.iter().zip(estimate.iter()).filter(|(_, e)| **e) {
-            due.ids.push(f.id);
-            due.boxes.push(face_box(f));
+/// The faces of a frame FSA-Net estimates now: those read whose track is due
+/// (`headpose-interval`), per face and as their tracks and boxes. Both the file
+/// and the live path fill it; the live one sends `due` to the worker.
+#[derive(Default)]
+struct PosePlan {
+    estimate: Vec<bool>,
+    due: DueFaces,
+}
+
+impl PosePlan {
+    fn fill(&mut self, faces: &[meta::FaceRoi], read: &[bool], schedule: &PoseInterval) {
+        self.estimate.clear();
+        self.estimate.extend(faces.iter().zip(read).map(|(f, &r)| r && schedule.plan(f.id) == Plan::Estimate));
+        self.due.ids.clear();
+        self.due.boxes.clear();
+        for (f, _) in faces.iter().zip(&self.estimate).filter(|(_, e)| **e) {
+            self.due.ids.push(f.id);
+            self.due.boxes.push(face_box(f));
         }
     }
+}
 
+impl State {
     /// The run's loss counters so far (`frames-untimed`, `frames-unanalysed`),
     /// for the content reports; made into a structure only when a report is.
     fn losses(&self) -> [u64; 2] {
@@ -597,18 +601,18 @@ impl GazeDwell {
         if state.worker.is_some() {
             return self.head_poses_on_worker(state, buf, info, faces);
         }
-        if state.fsanet.is_none() || !state.read.iter().any(|&r| r) {
+        let State { read, plan, schedule, stats, fsanet, .. } = state;
+        let Some(model) = fsanet.as_mut().filter(|_| read.iter().any(|&r| r)) else {
             // Landmark poses cost next to nothing: every face read, every frame.
-            state.stats.faces_estimated += state.read.iter().filter(|&&r| r).count() as u64;
+            stats.faces_estimated += read.iter().filter(|&&r| r).count() as u64;
             return Ok(faces
                 .iter()
-                .zip(state.read.iter())
+                .zip(read.iter())
                 .map(|(f, &r)| r.then(|| FacePose { pose: Self::landmark_pose(f), source: "landmarks", frames_ago: 0 }))
                 .collect());
-        }
-        state.plan_estimates(faces);
-        let State { read, estimate, due: DueFaces { boxes, .. }, schedule, stats, fsanet, .. } = state;
-        let Some(model) = fsanet.as_mut() else { return Ok(vec![None; faces.len()]) };
+        };
+        plan.fill(faces, read, schedule);
+        let boxes = &plan.due.boxes;
         stats.faces_estimated += boxes.len() as u64;
         stats.model_runs += model.runs_for(boxes.len());
         let estimated: &[HeadPose] = if boxes.is_empty() {
@@ -624,7 +628,7 @@ impl GazeDwell {
         };
         let mut estimated = estimated.iter();
         let mut out = Vec::with_capacity(faces.len());
-        for ((f, &r), &e) in faces.iter().zip(read.iter()).zip(estimate.iter()) {
+        for ((f, &r), &e) in faces.iter().zip(read.iter()).zip(plan.estimate.iter()) {
             let pose = match (r, e) {
                 (_, true) => estimated.next().map(|&pose| {
                     schedule.estimated(f.id, pose);
@@ -664,23 +668,22 @@ impl GazeDwell {
         info: &gst_video::VideoInfo,
         faces: &[meta::FaceRoi],
     ) -> Result<Vec<Option<FacePose>>, gst::FlowError> {
-        let Some(worker) = state.worker.as_ref() else { return Ok(vec![None; faces.len()]) };
+        let State { read, plan, schedule, worker, answers, .. } = state;
+        let Some(worker) = worker.as_ref() else { return Ok(vec![None; faces.len()]) };
         if let Some(e) = worker.take_error() {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["head pose failed: {}", e]);
             return Err(gst::FlowError::Error);
         }
-        worker.take_answers(&mut state.answers);
-        for (id, pose, frame) in state.answers.drain(..) {
-            state.schedule.estimated_on(id, pose, frame);
+        worker.take_answers(answers);
+        for (id, pose, frame) in answers.drain(..) {
+            schedule.estimated_on(id, pose, frame);
         }
-        state.plan_estimates(faces);
-        if !state.due.boxes.is_empty() {
-            let Some(worker) = state.worker.as_ref() else { return Ok(vec![None; faces.len()]) };
+        plan.fill(faces, read, schedule);
+        if !plan.due.boxes.is_empty() {
             // The face lists go with the job; a finished job's come back to fill next.
-            let due = std::mem::replace(&mut state.due, worker.spare());
-            worker.submit(Job { frame: buf.copy(), info: info.clone(), frame_number: state.schedule.frame(), due });
+            let due = std::mem::replace(&mut plan.due, worker.spare());
+            worker.submit(Job { frame: buf.copy(), info: info.clone(), frame_number: schedule.frame(), due });
         }
-        let State { read, schedule, .. } = state;
         Ok(faces
             .iter()
             .zip(read.iter())
@@ -767,7 +770,7 @@ impl BaseTransformImpl for GazeDwell {
                 "{DEFAULT_HEADPOSE_MODEL} not found (`blickfang models install` makes it): the two upstream \
                  FSA-Net files, the same angles at one run per model and face"
             );
-            models = UPSTREAM_HEADPOSE_MODELS.split(',').collect();
+            models = pair::UPSTREAM_MODELS.to_vec();
         }
         let fsanet = if models.is_empty() {
             gst::info!(CAT, imp = self, "no head-pose model: head pose from landmarks");
@@ -817,8 +820,7 @@ impl BaseTransformImpl for GazeDwell {
             fallback_frames: 0,
             unanalysed_frames: 0,
             read: Vec::new(),
-            estimate: Vec::new(),
-            due: DueFaces::default(),
+            plan: PosePlan::default(),
             face_boxes: Vec::new(),
             hidden: Vec::new(),
             schedule: PoseInterval::new(settings.headpose_interval),
