@@ -285,8 +285,16 @@ pub struct SessionKey {
     pub lane: u32,
 }
 
+/// A session and the input its runs are filled into. The input is the session's, not each
+/// instance's: it is filled under the session's lock, just before the run, so N cameras on one
+/// model hold one input (YuNet's 640x384 is 2.9 MB, FaceRes's batch of twelve crops 7.2 MB), not N.
+struct SessionSlot {
+    session: Session,
+    input: Vec<f32>,
+}
+
 struct SessionEntry {
-    session: Arc<Mutex<Session>>,
+    session: Arc<Mutex<SessionSlot>>,
     /// Live [`SharedSession`] handles.
     users: usize,
     /// When the last user let go (a tick of [`RELEASES`]), for evicting the oldest idle one.
@@ -312,21 +320,26 @@ fn sessions() -> MutexGuard<'static, Option<HashMap<SessionKey, SessionEntry>>> 
 /// which costs no CPU (one model run at a time already uses its threads).
 pub struct SharedSession {
     key: SessionKey,
-    session: Arc<Mutex<Session>>,
+    session: Arc<Mutex<SessionSlot>>,
     time: Arc<RunTime>,
 }
 
 impl SharedSession {
     /// The session, to read what it declares (inputs, outputs).
-    pub fn lock(&self) -> MutexGuard<'_, Session> {
+    pub fn lock(&self) -> SessionGuard<'_> {
+        SessionGuard(self.slot())
+    }
+
+    fn slot(&self) -> MutexGuard<'_, SessionSlot> {
         self.session.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The session for one run and reading its outputs: the CPU time this
-    /// thread spends until the guard drops counts as the model's (see [`model_times`]).
+    /// thread spends until the guard drops counts as the model's (see [`model_times`]),
+    /// except what it spends in [`TimedRun::fill_input`].
     pub fn lock_for_run(&self) -> TimedRun<'_> {
-        let session = self.lock();
-        TimedRun { session, time: &self.time, cpu0: thread_cpu_time() }
+        let slot = self.slot();
+        TimedRun { slot, time: &self.time, cpu0: thread_cpu_time() }
     }
 
     pub fn key(&self) -> &SessionKey {
@@ -385,23 +398,55 @@ fn thread_cpu_time() -> Option<Duration> {
     ok.then(|| Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
 }
 
+/// A session held to read what it declares; see [`SharedSession::lock`].
+pub struct SessionGuard<'a>(MutexGuard<'a, SessionSlot>);
+
+impl std::ops::Deref for SessionGuard<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0.session
+    }
+}
+
 /// A session held for one run; see [`SharedSession::lock_for_run`].
 pub struct TimedRun<'a> {
-    session: MutexGuard<'a, Session>,
+    slot: MutexGuard<'a, SessionSlot>,
     time: &'a RunTime,
     cpu0: Option<Duration>,
+}
+
+impl TimedRun<'_> {
+    /// Hands `fill` the session's input, `len` values long, to write every one of them (it holds
+    /// another instance's last input). The fill is not the model's time: the clock restarts after it.
+    pub fn fill_input<T>(&mut self, len: usize, fill: impl FnOnce(&mut [f32]) -> T) -> T {
+        let input = &mut self.slot.input;
+        // Grown only: a chain that alternates sizes (analysis and privacy runs) zeroes nothing twice.
+        if input.len() < len {
+            input.resize(len, 0.0);
+        }
+        let filled = fill(&mut input[..len]);
+        self.cpu0 = thread_cpu_time();
+        filled
+    }
+
+    /// The session to run, and the first `len` values of the input that
+    /// [`fill_input`](Self::fill_input) wrote.
+    pub fn session_and_input(&mut self, len: usize) -> (&mut Session, &[f32]) {
+        let SessionSlot { session, input } = &mut *self.slot;
+        (session, &input[..len])
+    }
 }
 
 impl std::ops::Deref for TimedRun<'_> {
     type Target = Session;
     fn deref(&self) -> &Session {
-        &self.session
+        &self.slot.session
     }
 }
 
 impl std::ops::DerefMut for TimedRun<'_> {
     fn deref_mut(&mut self) -> &mut Session {
-        &mut self.session
+        &mut self.slot.session
     }
 }
 
@@ -504,7 +549,7 @@ pub fn shared_session_in_lane(
         .commit_from_file(model)
         .map_err(|e| fail(&e))?;
     SESSIONS_CREATED.fetch_add(1, Ordering::Relaxed);
-    let session = Arc::new(Mutex::new(session));
+    let session = Arc::new(Mutex::new(SessionSlot { session, input: Vec::new() }));
     map.insert(key.clone(), SessionEntry { session: session.clone(), users: 1, idle_since: 0 });
     let time = run_time(&key);
     Ok(SharedSession { key, session, time })

@@ -18,7 +18,7 @@ const CHAIN: &str = "blickfang-facedetect ! blickfang-demographics ! blickfang-g
 /// YuNet, FaceRes and FSA-Net's pair file (both variants in one, gazedwell's default).
 const MODELS: usize = 3;
 /// Users per pipeline: one per model, plus facedetect's privacy pass (`redact-detection-size`),
-/// a second user of the detector's session (its own input buffer, no session of its own).
+/// a second user of the detector's session (no session of its own; it fills the session's input).
 const USERS_PER_PIPELINE: usize = MODELS + 1;
 
 /// What the chain says about each frame: per face, its track, box, and the

@@ -92,7 +92,6 @@ struct Net {
     /// The only outputs ever requested.
     fetch: Vec<String>,
     options: RunOptions<HasSelectedOutputs>,
-    input: Vec<f32>,
 }
 
 /// The age/gender model(s) the `model` setting names: one FaceRes file, or
@@ -163,7 +162,7 @@ impl Net {
         };
         let selector = fetch.iter().fold(OutputSelector::no_default(), |s, n| s.with(n.as_str()));
         let options = RunOptions::new().map_err(|e| fail(&e))?.with_outputs(selector);
-        Ok(Net { path, family, session: shared, input_name, spec, fetch, options, input: Vec::new() })
+        Ok(Net { path, family, session: shared, input_name, spec, fetch, options })
     }
 }
 
@@ -247,24 +246,26 @@ impl AgeGenderModel {
             let spec = net.spec;
             let slot = spec.len();
             let n = faces.len() * copies;
-            net.input.resize(n * slot, 0.0);
-            for (fi, face) in faces.iter().enumerate() {
-                for (si, scale) in scales.iter().enumerate() {
-                    let to_crop = crop_transform(face, spec.size, spec.scale * scale)
-                        .ok_or_else(|| RuntimeError::FaceGeometry(format!("{face:?}")))?;
-                    let o = (fi * copies + si * flips) * slot;
-                    fill_crop(sampler, &to_crop, &spec, false, &mut net.input[o..o + slot]);
-                    if flip {
-                        // The mirror image is the same samples in mirrored order: copied, not sampled again.
-                        let (view, mirror) = net.input[o..o + 2 * slot].split_at_mut(slot);
-                        mirror_crop(view, spec.size, spec.encoding.channels(), mirror);
+            let mut run = net.session.lock_for_run();
+            run.fill_input(n * slot, |input| {
+                for (fi, face) in faces.iter().enumerate() {
+                    for (si, scale) in scales.iter().enumerate() {
+                        let to_crop = crop_transform(face, spec.size, spec.scale * scale)
+                            .ok_or_else(|| RuntimeError::FaceGeometry(format!("{face:?}")))?;
+                        let o = (fi * copies + si * flips) * slot;
+                        fill_crop(sampler, &to_crop, &spec, false, &mut input[o..o + slot]);
+                        if flip {
+                            // The mirror image is the same samples in mirrored order: copied, not sampled again.
+                            let (view, mirror) = input[o..o + 2 * slot].split_at_mut(slot);
+                            mirror_crop(view, spec.size, spec.encoding.channels(), mirror);
+                        }
                     }
                 }
-            }
+                Ok::<(), RuntimeError>(())
+            })?;
+            let (session, input) = run.session_and_input(n * slot);
             let shape = [n, spec.size, spec.size, spec.encoding.channels()];
-            let tensor =
-                TensorRef::from_array_view((shape, &net.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
-            let mut session = net.session.lock_for_run();
+            let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
             let outputs = session
                 .run_with_options(ort::inputs![net.input_name.as_str() => tensor], &net.options)
                 .map_err(|e| RuntimeError::Inference { model: net.path.clone(), reason: e.to_string() })?;

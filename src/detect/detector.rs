@@ -1,5 +1,6 @@
-//! The face detector: one ONNX Runtime session, a reused input buffer and a
-//! family decoder. No GStreamer here; the `facedetect` element wraps it.
+//! The face detector: one ONNX Runtime session (whose input every detector on
+//! it fills in turn) and a family decoder. No GStreamer here; the `facedetect`
+//! element wraps it.
 
 use std::path::{Path, PathBuf};
 
@@ -24,13 +25,12 @@ pub struct DetectorConfig {
     pub threads: usize,
 }
 
-/// A loaded detector. Cheap to call repeatedly: the input tensor and resize
-/// taps are reused while the frame size stays the same.
+/// A loaded detector. Cheap to call repeatedly: the session's input tensor is
+/// reused, and the resize taps while the frame size stays the same.
 pub struct FaceDetector {
     session: SharedSession,
     decoder: Box<dyn FaceDecoder>,
     config: DetectorConfig,
-    input: Vec<f32>,
     resize: ResizeCache,
     candidates: Vec<Detection>,
 }
@@ -61,14 +61,7 @@ impl FaceDetector {
                 });
             }
         };
-        Ok(Self {
-            session,
-            decoder: family.decoder(),
-            config,
-            input: Vec::new(),
-            resize: ResizeCache::default(),
-            candidates: Vec::new(),
-        })
+        Ok(Self { session, decoder: family.decoder(), config, resize: ResizeCache::default(), candidates: Vec::new() })
     }
 
     pub fn family(&self) -> DetectorFamily {
@@ -114,15 +107,13 @@ impl FaceDetector {
     ) -> Result<Vec<Detection>, RuntimeError> {
         let geometry = self.geometry(frame.width, frame.height);
         let len = 3 * geometry.input_width * geometry.input_height;
-        if self.input.len() != len {
-            self.input.resize(len, 0.0);
-        }
-        fill_planar_input(frame, geometry, self.decoder.channel_order(), &mut self.input, &mut self.resize)?;
+        let order = self.decoder.channel_order();
+        let mut run = self.session.lock_for_run();
+        run.fill_input(len, |input| fill_planar_input(frame, geometry, order, input, &mut self.resize))?;
+        let (session, input) = run.session_and_input(len);
         let shape = [1usize, 3, geometry.input_height, geometry.input_width];
-        let tensor =
-            TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
         let model = &self.config.model;
-        let mut session = self.session.lock_for_run();
         let outputs = session
             .run(ort::inputs![tensor])
             .map_err(|e| RuntimeError::Inference { model: model.clone(), reason: e.to_string() })?;

@@ -9,12 +9,14 @@
 //!   decodes 720p), paced, in one process:
 //!   frames late, CPU per frame, and resident memory with 1 and with N;
 //!   first with no blickfang element (what N decoders cost anyway), then
-//!   through the chain;
+//!   through the chain; the memory per extra stream also from fresh
+//!   processes (this binary run again), which no earlier run has left
+//!   freed memory to reuse;
 //! - state cycles: one pipeline taken to PLAYING and back to NULL 100
 //!   times: resident memory after the first cycles and after the last.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +52,13 @@ struct Cli {
     /// State cycles (PLAYING, then NULL) of one pipeline.
     #[arg(long, default_value_t = 100)]
     cycles: usize,
+    /// Only play this many 720p streams once, through the chain (or none with
+    /// `--rss-decode-only`), and print the resident memory: the fresh process
+    /// that [`fresh_rss`] starts.
+    #[arg(long, hide = true)]
+    rss_of: Option<usize>,
+    #[arg(long, hide = true)]
+    rss_decode_only: bool,
 }
 
 const CHAIN: &str = "blickfang-demographics ! blickfang-gazedwell ! blickfang-blurredact ! blickfang-metajson";
@@ -325,18 +334,46 @@ fn run_streams(source: Source, label: &str, n: usize, interval: Option<u32>, bas
 /// N paced 720p streams in one process, one then N: resident memory per
 /// extra stream. Without `interval` the streams only decode and pace (no
 /// blickfang element): what a stream costs anyway.
-fn streams_part(source_720p: Source, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
+fn streams_part(clip: &Path, source_720p: Source, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
     let one = run_streams(source_720p, "720p30", 1, interval, base_rss)?;
     let many = run_streams(source_720p, "720p30", n, interval, base_rss)?;
     if n > 1 {
+        // In this process the runs before left memory freed for these to reuse: the
+        // fresh processes' figure is the one to quote.
+        let (fresh_one, fresh_many) = (
+            fresh_rss(clip, 1, interval, source_720p.decoder_threads)?,
+            fresh_rss(clip, n, interval, source_720p.decoder_threads)?,
+        );
         println!(
-            "resident memory per extra stream ({}): {:.0} MB",
+            "resident memory per extra stream ({}): {:.0} MB in fresh processes (1 stream {:.0} MB, {n} streams {:.0} MB); \
+             {:.0} MB in this process after the runs before",
             interval.map_or("decode and pace only", |_| "whole chain"),
+            (fresh_many - fresh_one) / (n - 1) as f64,
+            fresh_one,
+            fresh_many,
             (many.rss - one.rss) / (n - 1) as f64
         );
     }
     Ok(())
 }
+
+/// The resident memory (MB) of a fresh process (this binary, `--rss-of`) that plays `n` paced
+/// 720p copies of `clip` once, through the chain with `interval` or through no blickfang element.
+fn fresh_rss(clip: &Path, n: usize, interval: Option<u32>, decoder_threads: u32) -> Result<f64> {
+    let mut run = std::process::Command::new(std::env::current_exe()?);
+    run.arg("--clip").arg(clip).args(["--rss-of", &n.to_string(), "--decoder-threads", &decoder_threads.to_string()]);
+    match interval {
+        Some(i) => run.args(["--interval", &i.to_string()]),
+        None => run.arg("--rss-decode-only"),
+    };
+    let out = run.stderr(std::process::Stdio::inherit()).output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rss = stdout.lines().find_map(|l| l.strip_prefix(RSS_LINE)?.trim().parse().ok());
+    rss.ok_or_else(|| anyhow!("the fresh process for {n} streams printed no memory ({}): {stdout}", out.status))
+}
+
+/// How a fresh process (`--rss-of`) reports its resident memory.
+const RSS_LINE: &str = "resident MB:";
 
 /// The most paced streams of `source` one process keeps on time (no frame
 /// dropped, none late), trying 1, 2, ... up to `limit`.
@@ -363,15 +400,22 @@ fn run(cli: &Cli) -> Result<()> {
         Some(c) => c.clone(),
         None => fixture::generated_clip(&blickfang::eval::shared_dir())?,
     };
-    println!("blickfang-bench-live: {}", clip.display());
     let base_rss = rss_mb();
     let source = |clip| Source { clip, decoder_threads: cli.decoder_threads };
+    if let Some(n) = cli.rss_of {
+        let clip_720p = fixture::clip_720p(&clip)?;
+        let interval = (!cli.rss_decode_only).then_some(cli.interval);
+        let outcome = run_streams(source(&clip_720p), "720p30", n, interval, base_rss)?;
+        println!("{RSS_LINE} {}", outcome.rss);
+        return Ok(());
+    }
+    println!("blickfang-bench-live: {}", clip.display());
 
     // The streams' own cost first, without the chain: their decoders' memory
     // in a process no chain has used yet.
     let clip_720p = (cli.streams > 0).then(|| fixture::clip_720p(&clip)).transpose()?;
     if let Some(clip_720p) = &clip_720p {
-        streams_part(source(clip_720p), cli.streams, None, base_rss)?;
+        streams_part(&clip, source(clip_720p), cli.streams, None, base_rss)?;
     }
 
     // Latency: one 1080p stream, paced, defaults.
@@ -394,7 +438,7 @@ fn run(cli: &Cli) -> Result<()> {
 
     // Streams: 720p, paced, interval as given.
     if let Some(clip_720p) = &clip_720p {
-        streams_part(source(clip_720p), cli.streams, Some(cli.interval), base_rss)?;
+        streams_part(&clip, source(clip_720p), cli.streams, Some(cli.interval), base_rss)?;
     }
 
     if cli.most_streams {

@@ -415,8 +415,8 @@ const NEAR_DUPLICATE_IOU: f32 = 0.9;
 
 impl FaceDetect {
     /// Loads the privacy-only detector when `redact-detection-size` asks for a larger copy than
-    /// `detection-size` (a second session of the same model; its input buffer is its own, so
-    /// neither run reallocates per frame).
+    /// `detection-size` (a second detector on the same session, whose input grows once to the
+    /// larger size, so neither run reallocates per frame).
     fn start_privacy(&self, settings: &Settings, library: &std::path::Path) -> Result<Privacy, gst::ErrorMessage> {
         let needed = settings.detection_size != 0
             && (settings.redact_detection_size == 0 || settings.redact_detection_size > settings.detection_size);

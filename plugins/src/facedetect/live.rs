@@ -78,8 +78,8 @@ const MAX_FACES: usize = 5000;
 const FOLLOW_IOU: f32 = 0.3;
 
 /// The privacy detectors of the live workers, one per configuration for the whole process: their
-/// runs take turns on one session anyway, and one detector means one input buffer (1280x720
-/// floats, 11 MB) for N cameras instead of N.
+/// runs take turns on one session anyway (whose input, 1280x736 floats, 11 MB, they share), and
+/// one detector keeps one set of resize taps for N cameras.
 static DETECTORS: Mutex<Vec<(DetectorConfig, std::sync::Weak<Mutex<FaceDetector>>)>> = Mutex::new(Vec::new());
 
 /// The process's privacy detector for `config`, loaded (in session lane 1: the analysis runs, on
