@@ -339,7 +339,7 @@ impl SharedSession {
     /// except what it spends in [`TimedRun::fill_input`].
     pub fn lock_for_run(&self) -> TimedRun<'_> {
         let slot = self.slot();
-        TimedRun { slot, time: &self.time, cpu0: thread_cpu_time() }
+        TimedRun { slot, filled: 0, time: &self.time, cpu0: thread_cpu_time() }
     }
 
     pub fn key(&self) -> &SessionKey {
@@ -411,6 +411,8 @@ impl std::ops::Deref for SessionGuard<'_> {
 /// A session held for one run; see [`SharedSession::lock_for_run`].
 pub struct TimedRun<'a> {
     slot: MutexGuard<'a, SessionSlot>,
+    /// How much of the input [`TimedRun::fill_input`] wrote for this run.
+    filled: usize,
     time: &'a RunTime,
     cpu0: Option<Duration>,
 }
@@ -424,16 +426,16 @@ impl TimedRun<'_> {
         if input.len() < len {
             input.resize(len, 0.0);
         }
-        let filled = fill(&mut input[..len]);
+        let result = fill(&mut input[..len]);
+        self.filled = len;
         self.cpu0 = thread_cpu_time();
-        filled
+        result
     }
 
-    /// The session to run, and the first `len` values of the input that
-    /// [`fill_input`](Self::fill_input) wrote.
-    pub fn session_and_input(&mut self, len: usize) -> (&mut Session, &[f32]) {
+    /// The session to run, and the input that [`fill_input`](Self::fill_input) wrote.
+    pub fn session_and_input(&mut self) -> (&mut Session, &[f32]) {
         let SessionSlot { session, input } = &mut *self.slot;
-        (session, &input[..len])
+        (session, &input[..self.filled])
     }
 }
 

@@ -263,7 +263,7 @@ impl AgeGenderModel {
                 }
                 Ok::<(), RuntimeError>(())
             })?;
-            let (session, input) = run.session_and_input(n * slot);
+            let (session, input) = run.session_and_input();
             let shape = [n, spec.size, spec.size, spec.encoding.channels()];
             let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
             let outputs = session

@@ -110,7 +110,7 @@ impl FaceDetector {
         let order = self.decoder.channel_order();
         let mut run = self.session.lock_for_run();
         run.fill_input(len, |input| fill_planar_input(frame, geometry, order, input, &mut self.resize))?;
-        let (session, input) = run.session_and_input(len);
+        let (session, input) = run.session_and_input();
         let shape = [1usize, 3, geometry.input_height, geometry.input_width];
         let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| RuntimeError::Tensor(e.to_string()))?;
         let model = &self.config.model;

@@ -16,7 +16,7 @@
 //!   times: resident memory after the first cycles and after the last.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,9 +52,9 @@ struct Cli {
     /// State cycles (PLAYING, then NULL) of one pipeline.
     #[arg(long, default_value_t = 100)]
     cycles: usize,
-    /// Only play this many 720p streams once, through the chain (or none with
-    /// `--rss-decode-only`), and print the resident memory: the fresh process
-    /// that [`fresh_rss`] starts.
+    /// Only play this many streams of `--clip` (a 720p copy) once, through the
+    /// chain (or none with `--rss-decode-only`), and print the resident memory:
+    /// the fresh process that [`fresh_rss`] starts.
     #[arg(long, hide = true)]
     rss_of: Option<usize>,
     #[arg(long, hide = true)]
@@ -334,16 +334,13 @@ fn run_streams(source: Source, label: &str, n: usize, interval: Option<u32>, bas
 /// N paced 720p streams in one process, one then N: resident memory per
 /// extra stream. Without `interval` the streams only decode and pace (no
 /// blickfang element): what a stream costs anyway.
-fn streams_part(clip: &Path, source_720p: Source, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
+fn streams_part(source_720p: Source, n: usize, interval: Option<u32>, base_rss: f64) -> Result<()> {
     let one = run_streams(source_720p, "720p30", 1, interval, base_rss)?;
     let many = run_streams(source_720p, "720p30", n, interval, base_rss)?;
     if n > 1 {
         // In this process the runs before left memory freed for these to reuse: the
         // fresh processes' figure is the one to quote.
-        let (fresh_one, fresh_many) = (
-            fresh_rss(clip, 1, interval, source_720p.decoder_threads)?,
-            fresh_rss(clip, n, interval, source_720p.decoder_threads)?,
-        );
+        let (fresh_one, fresh_many) = (fresh_rss(source_720p, 1, interval)?, fresh_rss(source_720p, n, interval)?);
         println!(
             "resident memory per extra stream ({}): {:.0} MB in fresh processes (1 stream {:.0} MB, {n} streams {:.0} MB); \
              {:.0} MB in this process after the runs before",
@@ -358,10 +355,11 @@ fn streams_part(clip: &Path, source_720p: Source, n: usize, interval: Option<u32
 }
 
 /// The resident memory (MB) of a fresh process (this binary, `--rss-of`) that plays `n` paced
-/// 720p copies of `clip` once, through the chain with `interval` or through no blickfang element.
-fn fresh_rss(clip: &Path, n: usize, interval: Option<u32>, decoder_threads: u32) -> Result<f64> {
+/// copies of the 720p `source` once, through the chain with `interval` or through no blickfang element.
+fn fresh_rss(source: Source, n: usize, interval: Option<u32>) -> Result<f64> {
     let mut run = std::process::Command::new(std::env::current_exe()?);
-    run.arg("--clip").arg(clip).args(["--rss-of", &n.to_string(), "--decoder-threads", &decoder_threads.to_string()]);
+    let threads = source.decoder_threads.to_string();
+    run.arg("--clip").arg(source.clip).args(["--rss-of", &n.to_string(), "--decoder-threads", &threads]);
     match interval {
         Some(i) => run.args(["--interval", &i.to_string()]),
         None => run.arg("--rss-decode-only"),
@@ -403,9 +401,8 @@ fn run(cli: &Cli) -> Result<()> {
     let base_rss = rss_mb();
     let source = |clip| Source { clip, decoder_threads: cli.decoder_threads };
     if let Some(n) = cli.rss_of {
-        let clip_720p = fixture::clip_720p(&clip)?;
         let interval = (!cli.rss_decode_only).then_some(cli.interval);
-        let outcome = run_streams(source(&clip_720p), "720p30", n, interval, base_rss)?;
+        let outcome = run_streams(source(&clip), "720p30", n, interval, base_rss)?;
         println!("{RSS_LINE} {}", outcome.rss);
         return Ok(());
     }
@@ -415,7 +412,7 @@ fn run(cli: &Cli) -> Result<()> {
     // in a process no chain has used yet.
     let clip_720p = (cli.streams > 0).then(|| fixture::clip_720p(&clip)).transpose()?;
     if let Some(clip_720p) = &clip_720p {
-        streams_part(&clip, source(clip_720p), cli.streams, None, base_rss)?;
+        streams_part(source(clip_720p), cli.streams, None, base_rss)?;
     }
 
     // Latency: one 1080p stream, paced, defaults.
@@ -438,7 +435,7 @@ fn run(cli: &Cli) -> Result<()> {
 
     // Streams: 720p, paced, interval as given.
     if let Some(clip_720p) = &clip_720p {
-        streams_part(&clip, source(clip_720p), cli.streams, Some(cli.interval), base_rss)?;
+        streams_part(source(clip_720p), cli.streams, Some(cli.interval), base_rss)?;
     }
 
     if cli.most_streams {
